@@ -1,0 +1,131 @@
+// Backend: the primitive ops a device must implement. The dispatch functions in tensor/*.cpp check
+// shapes, allocate outputs and call the backend of the tensors' device; CpuBackend
+// (tensor/*_cpu.cpp) and CudaBackend (cuda/*.cu) implement every method. Kernels may assume the
+// layouts stated here because the dispatchers guarantee them.
+#pragma once
+#include <vector>
+
+#include "tensor/tensor.h"
+
+namespace mn {
+
+enum class UnaryOp { neg, exp, log, sqrt, abs, relu, relu6, pow, clamp, affine };
+// Comparisons write 1 or 0 in the inputs' dtype (usable directly as a mask).
+// relu_backward / relu6_backward: a = upstream gradient, b = the op's input.
+enum class BinaryOp { add, sub, mul, div, max, min, eq, ne, lt, le, gt, ge, relu_backward, relu6_backward };
+enum class ReduceOp { sum, mean, max, min, argmax, var, var_unbiased };
+enum class PadMode { zero, reflect };
+
+struct Conv2dArgs {
+  int stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0, dil_h = 1, dil_w = 1, groups = 1;
+};
+struct Pool2dArgs {
+  int kernel_h, kernel_w, stride_h, stride_w, pad_h = 0, pad_w = 0;
+};
+struct Pad2d {
+  int left = 0, right = 0, top = 0, bottom = 0;
+};
+struct SgdParam {
+  Tensor param, grad, momentum_buffer;
+  double weight_decay = 0;
+};
+struct SgdArgs {
+  double lr = 0, momentum = 0, dampening = 0;
+  bool nesterov = false;
+  bool first_step = false;  // momentum buffers are initialised to the first gradient
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+
+  // Memory. copy_bytes moves between this device and the host or within this device.
+  virtual void* allocate(size_t nbytes) = 0;
+  virtual void deallocate(void* ptr, size_t nbytes) = 0;
+  virtual void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device,
+                          size_t nbytes) = 0;
+  virtual void synchronize() = 0;
+
+  // Elementwise. Operands have out's shape (broadcast inputs come expanded, stride 0), any strides.
+  virtual void copy(const Tensor& dst, const Tensor& src) = 0;  // dtype conversion allowed
+  virtual void fill(const Tensor& dst, double value) = 0;
+  // pow: x^a; clamp: min(max(x, a), b); affine: a*x + b.
+  virtual void unary(UnaryOp op, const Tensor& out, const Tensor& in, double a, double b) = 0;
+  virtual void binary(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b) = 0;
+
+  // in: contiguous (M, K); out: contiguous (M) (i64 for argmax).
+  virtual void reduce_rows(ReduceOp op, const Tensor& out, const Tensor& in) = 0;
+
+  // Row-major C = alpha * op(A) @ op(B) + beta * C, C (m, n). Leading dimensions let a sliced
+  // weight be read in place. Tensors carry the base pointer, dtype and device.
+  virtual void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double alpha,
+                    const Tensor& a, int64_t lda, const Tensor& b, int64_t ldb, double beta,
+                    const Tensor& c, int64_t ldc) = 0;
+
+  // x (N, C, H, W) and y (N, O, Ho, Wo) contiguous; w (O, C/groups, kh, kw) with contiguous inner
+  // three dims and any stride(0) (a width slice of a larger weight). dw may be such a view too;
+  // accumulate adds into it instead of overwriting.
+  virtual void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& y,
+                              const Conv2dArgs& args) = 0;
+  virtual void conv2d_backward_data(const Tensor& dy, const Tensor& w, const Tensor& dx,
+                                    const Conv2dArgs& args) = 0;
+  virtual void conv2d_backward_weight(const Tensor& x, const Tensor& dy, const Tensor& dw,
+                                      const Conv2dArgs& args, bool accumulate) = 0;
+
+  // x, y (N, C, H, W) contiguous; per-channel tensors (C) contiguous (possibly prefix views).
+  // Training: normalise with batch statistics, save mean and 1/sqrt(var + eps), update running
+  // stats as (1 - momentum) * running + momentum * batch (unbiased variance). Eval: running stats.
+  virtual void batchnorm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                 const Tensor& running_mean, const Tensor& running_var,
+                                 bool training, double momentum, double eps, const Tensor& y,
+                                 const Tensor& save_mean, const Tensor& save_invstd) = 0;
+  virtual void batchnorm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma,
+                                  const Tensor& save_mean, const Tensor& save_invstd,
+                                  bool training, const Tensor& dx, const Tensor& dgamma,
+                                  const Tensor& dbeta) = 0;
+
+  // Pooling on contiguous NCHW; average pooling counts padding (PyTorch's default).
+  virtual void maxpool2d_forward(const Tensor& x, const Tensor& y, const Tensor& indices,
+                                 const Pool2dArgs& args) = 0;
+  virtual void maxpool2d_backward(const Tensor& dy, const Tensor& indices, const Tensor& dx) = 0;
+  virtual void avgpool2d_forward(const Tensor& x, const Tensor& y, const Pool2dArgs& args) = 0;
+  virtual void avgpool2d_backward(const Tensor& dy, const Tensor& dx, const Pool2dArgs& args) = 0;
+  virtual void adaptive_avgpool2d_forward(const Tensor& x, const Tensor& y) = 0;
+  virtual void adaptive_avgpool2d_backward(const Tensor& dy, const Tensor& dx) = 0;
+
+  // Bilinear resize of contiguous NCHW with PyTorch's coordinate rules.
+  virtual void resize_bilinear_forward(const Tensor& x, const Tensor& y, bool align_corners) = 0;
+  virtual void resize_bilinear_backward(const Tensor& dy, const Tensor& dx, bool align_corners) = 0;
+  virtual void pad2d_forward(const Tensor& x, const Tensor& y, const Pad2d& pad, PadMode mode) = 0;
+  virtual void pad2d_backward(const Tensor& dy, const Tensor& dx, const Pad2d& pad,
+                              PadMode mode) = 0;
+
+  // Rows of contiguous (M, K). log selects log-softmax. Backward takes the forward's output.
+  virtual void softmax_forward(const Tensor& x, const Tensor& y, bool log) = 0;
+  virtual void softmax_backward(const Tensor& y, const Tensor& dy, const Tensor& dx, bool log) = 0;
+
+  // logits (N, K) contiguous, labels (N) i64. loss: one element, mean over the batch, with label
+  // smoothing eps (target = (1 - eps) one-hot + eps / K). probs (N, K) saved for backward.
+  virtual void cross_entropy_forward(const Tensor& logits, const Tensor& labels, double smoothing,
+                                     const Tensor& loss, const Tensor& probs) = 0;
+  // dlogits = dloss * (probs - target) / N; dloss is a one-element tensor.
+  virtual void cross_entropy_backward(const Tensor& probs, const Tensor& labels, double smoothing,
+                                      const Tensor& dloss, const Tensor& dlogits) = 0;
+  // KL(softmax(teacher) || softmax(student)), 'batchmean'. Saves both softmaxes for backward.
+  virtual void kl_div_forward(const Tensor& student, const Tensor& teacher, const Tensor& loss,
+                              const Tensor& student_probs, const Tensor& teacher_probs) = 0;
+  // dstudent = dloss * (student_probs - teacher_probs) / N.
+  virtual void kl_div_backward(const Tensor& student_probs, const Tensor& teacher_probs,
+                               const Tensor& dloss, const Tensor& dstudent) = 0;
+
+  // One SGD step (PyTorch's update rule) over every parameter; each tensor contiguous.
+  virtual void sgd_step(const std::vector<SgdParam>& params, const SgdArgs& args) = 0;
+};
+
+Backend& backend(Device device);  // throws mn::Error when that device is not available
+
+// CUDA presence, answerable without CUDA headers (false when mn was built without CUDA).
+bool cuda_available();
+Backend& cuda_backend();  // defined in cuda/ when built with CUDA
+
+}  // namespace mn
