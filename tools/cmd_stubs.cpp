@@ -1,0 +1,12 @@
+// Subcommands not built yet. Each issue that delivers one removes its line here and adds
+// tools/cmd_<name>.cpp.
+#include "tools/commands.h"
+#include "tensor/error.h"
+
+namespace mn::cli {
+int cmd_bench(int, char**) { fail("bench: not implemented yet"); }
+int cmd_flops(int, char**) { fail("flops: not implemented yet"); }
+int cmd_train(int, char**) { fail("train: not implemented yet"); }
+int cmd_eval(int, char**) { fail("eval: not implemented yet"); }
+int cmd_sweep(int, char**) { fail("sweep: not implemented yet"); }
+}  // namespace mn::cli
