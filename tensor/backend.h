@@ -45,6 +45,9 @@ class Backend {
   virtual void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device,
                           size_t nbytes) = 0;
   virtual void synchronize() = 0;
+  // Page-locked host memory for batches that will be copied to this device (CUDA overrides).
+  virtual void* allocate_pinned(size_t nbytes) { fail("pinned host memory needs the CUDA backend"); }
+  virtual void deallocate_pinned(void* ptr) {}
 
   // Elementwise. Operands have out's shape (broadcast inputs come expanded, stride 0), any strides.
   virtual void copy(const Tensor& dst, const Tensor& src) = 0;  // dtype conversion allowed

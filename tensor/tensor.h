@@ -18,7 +18,8 @@ int64_t shape_numel(const Shape& s);
 // Bytes on one device, freed through that device's backend when the last view goes away.
 class Storage {
  public:
-  Storage(size_t nbytes, Device device);
+  // pinned: CPU memory page-locked by the CUDA backend (falls back to ordinary memory without it).
+  Storage(size_t nbytes, Device device, bool pinned = false);
   ~Storage();
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
@@ -30,6 +31,7 @@ class Storage {
   void* data_ = nullptr;
   size_t nbytes_ = 0;
   Device device_;
+  bool pinned_ = false;
 };
 
 class Tensor {
@@ -38,6 +40,9 @@ class Tensor {
 
   // Factories (CPU unless a device is given).
   static Tensor empty(const Shape& shape, DType dtype = DType::f32, Device device = Device::cpu());
+  // CPU tensor in page-locked memory when a GPU is present: the one place batch memory comes from,
+  // so the CUDA backend can copy it asynchronously.
+  static Tensor empty_pinned(const Shape& shape, DType dtype = DType::f32);
   static Tensor zeros(const Shape& shape, DType dtype = DType::f32, Device device = Device::cpu());
   static Tensor ones(const Shape& shape, DType dtype = DType::f32, Device device = Device::cpu());
   static Tensor full(const Shape& shape, double value, DType dtype = DType::f32,

@@ -4,7 +4,9 @@
 #include "tensor/error.h"
 
 namespace mn::cli {
-int cmd_bench(int, char**) { fail("bench: not implemented yet"); }
+int bench_ops(int, char**) { fail("bench ops: not implemented yet"); }
+int bench_data(int, char**) { fail("bench data: not implemented yet"); }
+int bench_train(int, char**) { fail("bench train: not implemented yet"); }
 int cmd_flops(int, char**) { fail("flops: not implemented yet"); }
 int cmd_train(int, char**) { fail("train: not implemented yet"); }
 int cmd_eval(int, char**) { fail("eval: not implemented yet"); }

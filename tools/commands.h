@@ -9,5 +9,9 @@ int cmd_flops(int argc, char** argv);
 int cmd_train(int argc, char** argv);
 int cmd_eval(int argc, char** argv);
 int cmd_sweep(int argc, char** argv);
+// `mn bench ops|data|train`, dispatched by cmd_bench (tools/cmd_bench.cpp).
+int bench_ops(int argc, char** argv);
+int bench_data(int argc, char** argv);
+int bench_train(int argc, char** argv);
 
 }  // namespace mn::cli
