@@ -258,7 +258,7 @@ static Shape infer_shape(const Shape& shape, int64_t numel, const char* op, cons
 static bool view_strides(const Shape& old_shape, const Shape& old_strides, const Shape& shape,
                          Shape& out) {
   out.assign(shape.size(), 0);
-  if (shape_numel(old_shape) == 0) {
+  if (shape_numel(old_shape) <= 1) {
     out = contiguous_strides(shape);
     return true;
   }
