@@ -2,7 +2,7 @@
 # `make test-gpu` runs it requiring a GPU (CUDA tests fail instead of skipping).
 BUILD ?= build
 CMAKE_FLAGS ?=
-PACKAGES := g++ cmake pkg-config libopenblas-dev libturbojpeg0-dev libstb-dev doctest-dev \
+PACKAGES := g++ cmake libopenblas-dev libturbojpeg0-dev libstb-dev doctest-dev \
             libtomlplusplus-dev zlib1g-dev dataset-fashion-mnist
 
 .PHONY: all setup configure test test-gpu clean
