@@ -281,7 +281,8 @@ TrainSummary train(const Config& c, const TrainOptions& o) {
                     percent(summary.val_top1_max), ", ", width_label(c.mutualnet.width_min), "-", r0_only[0], " ",
                     percent(summary.val_top1_min))
               : std::string(),
-          "; checkpoints in ", dir, "/last and ", dir, "/best; next: mn sweep ", dir));
+          "; checkpoint", path_exists(dir + "/best") ? cat("s in ", dir, "/last and ", dir, "/best") : cat(" in ", dir, "/last"),
+          "; next: mn sweep ", dir));
   return summary;
 }
 
