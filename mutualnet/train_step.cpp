@@ -104,7 +104,8 @@ std::vector<StepTerm> mutualnet_step(models::Model& model, nn::Sgd& optimizer,
   for (size_t k = 0; k < terms.size(); ++k) {
     terms[k].loss = losses[k].data().item();
     if (!std::isfinite(terms[k].loss))
-      throw NonFiniteLoss(cat("loss is ", terms[k].loss, " in sub-network ", terms[k].subnet.width, "-",
+      throw NonFiniteLoss(cat("loss is ", std::isnan(terms[k].loss) ? "NaN" : terms[k].loss > 0 ? "+inf" : "-inf",
+                              " in sub-network ", terms[k].subnet.width, "-",
                               terms[k].subnet.resolution, " (", terms[k].loss_kind, ")"),
                           terms[k]);
   }

@@ -167,7 +167,7 @@ TEST_CASE("train step: one SGD step follows the accumulated gradient; NaN stops 
     mutualnet_step(model, sgd, {x}, res, labels, sample_subnets(o, res, g), o, 0.5);
     FAIL("expected NonFiniteLoss");
   } catch (const NonFiniteLoss& e) {
-    CHECK(std::string(e.what()) == "loss is nan in sub-network 1-16 (cross_entropy)");
+    CHECK(std::string(e.what()) == "loss is NaN in sub-network 1-16 (cross_entropy)");
     CHECK(e.term.subnet.width == 1.0);
   }
   for (size_t i = 0; i < params.size(); ++i) {
