@@ -3,9 +3,6 @@
 
 namespace mn {
 
-void CpuBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& y, const Conv2dArgs& args) { fail("conv2d_forward: CPU kernel not implemented yet"); }
-void CpuBackend::conv2d_backward_data(const Tensor& dy, const Tensor& w, const Tensor& dx, const Conv2dArgs& args) { fail("conv2d_backward_data: CPU kernel not implemented yet"); }
-void CpuBackend::conv2d_backward_weight(const Tensor& x, const Tensor& dy, const Tensor& dw, const Conv2dArgs& args, bool accumulate) { fail("conv2d_backward_weight: CPU kernel not implemented yet"); }
 void CpuBackend::batchnorm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& running_mean, const Tensor& running_var, bool training, double momentum, double eps, const Tensor& y, const Tensor& save_mean, const Tensor& save_invstd) { fail("batchnorm_forward: CPU kernel not implemented yet"); }
 void CpuBackend::batchnorm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma, const Tensor& save_mean, const Tensor& save_invstd, bool training, const Tensor& dx, const Tensor& dgamma, const Tensor& dbeta) { fail("batchnorm_backward: CPU kernel not implemented yet"); }
 void CpuBackend::maxpool2d_forward(const Tensor& x, const Tensor& y, const Tensor& indices, const Pool2dArgs& args) { fail("maxpool2d_forward: CPU kernel not implemented yet"); }
