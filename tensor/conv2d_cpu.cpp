@@ -86,7 +86,7 @@ struct Geometry {
 
 // Images per GEMM and the number of threads: enough images that a GEMM sees about kColumns output
 // columns, and never more threads than images.
-constexpr int64_t kColumns = 512;
+constexpr int64_t kColumns = 256;
 int64_t images_per_gemm(const Geometry& g) {
   return std::clamp<int64_t>((kColumns + g.P - 1) / g.P, 1, std::max<int64_t>(g.N, 1));
 }
@@ -95,60 +95,75 @@ int threads_for(int64_t images) {
 }
 
 // col (Cg*kh*kw rows, P columns at row stride ld) <- patches of one group of one image x (Cg, H, W).
+// The image is first copied into a zero-bordered buffer so that every patch row is a plain
+// strided copy; rows are short (Wo values), so explicit loops beat a memcpy call per row.
 template <class T>
-void im2col(const Geometry& g, const T* x, T* col, int64_t ld) {
+__attribute__((optimize("no-tree-loop-distribute-patterns")))
+void im2col(const Geometry& g, const T* x, T* col, int64_t ld, T* padded) {
+  const int64_t Hp = g.H + 2 * g.ph, Wp = g.W + 2 * g.pw;
+  for (int64_t c = 0; c < g.Cg; ++c) {
+    for (int64_t r = 0; r < Hp; ++r) {
+      T* out = padded + (c * Hp + r) * Wp;
+      const int64_t ih = r - g.ph;
+      if (ih < 0 || ih >= g.H) {
+        for (int64_t i = 0; i < Wp; ++i) out[i] = T(0);
+        continue;
+      }
+      const T* in = x + (c * g.H + ih) * g.W;
+      for (int64_t i = 0; i < g.pw; ++i) out[i] = T(0);
+      for (int64_t i = 0; i < g.W; ++i) out[g.pw + i] = in[i];
+      for (int64_t i = g.pw + g.W; i < Wp; ++i) out[i] = T(0);
+    }
+  }
   for (int64_t c = 0; c < g.Cg; ++c) {
     for (int64_t ki = 0; ki < g.kh; ++ki) {
       for (int64_t kj = 0; kj < g.kw; ++kj) {
         T* row = col + ((c * g.kh + ki) * g.kw + kj) * ld;
-        const int64_t iw0 = kj * g.dw - g.pw;
-        int64_t lo, hi;
-        g.valid_columns(iw0, lo, hi);
+        const T* base = padded + (c * Hp + ki * g.dh) * Wp + kj * g.dw;
         for (int64_t oh = 0; oh < g.Ho; ++oh) {
+          const T* in = base + oh * g.sh * Wp;
           T* out = row + oh * g.Wo;
-          const int64_t ih = oh * g.sh - g.ph + ki * g.dh;
-          if (ih < 0 || ih >= g.H) {
-            std::fill(out, out + g.Wo, T(0));
-            continue;
-          }
-          const T* in = x + (c * g.H + ih) * g.W + iw0;
-          std::fill(out, out + lo, T(0));
           if (g.sw == 1) {
-            std::copy(in + lo, in + hi, out + lo);
+            for (int64_t ow = 0; ow < g.Wo; ++ow) out[ow] = in[ow];
           } else {
-            for (int64_t ow = lo; ow < hi; ++ow) out[ow] = in[ow * g.sw];
+            for (int64_t ow = 0; ow < g.Wo; ++ow) out[ow] = in[ow * g.sw];
           }
-          std::fill(out + hi, out + g.Wo, T(0));
         }
       }
     }
   }
 }
 
-// dx (Cg, H, W) += the column gradients scattered back to the pixels they were read from.
+// dx (Cg, H, W) <- the column gradients summed back onto the pixels they were read from, through
+// the same zero-bordered buffer as im2col (its border collects the padding's gradient, dropped).
 template <class T>
-void col2im(const Geometry& g, const T* col, int64_t ld, T* dx) {
+__attribute__((optimize("no-tree-loop-distribute-patterns")))
+void col2im(const Geometry& g, const T* col, int64_t ld, T* dx, T* padded) {
+  const int64_t Hp = g.H + 2 * g.ph, Wp = g.W + 2 * g.pw;
+  for (int64_t i = 0; i < g.Cg * Hp * Wp; ++i) padded[i] = T(0);
   for (int64_t c = 0; c < g.Cg; ++c) {
     for (int64_t ki = 0; ki < g.kh; ++ki) {
       for (int64_t kj = 0; kj < g.kw; ++kj) {
         const T* row = col + ((c * g.kh + ki) * g.kw + kj) * ld;
-        const int64_t iw0 = kj * g.dw - g.pw;
-        int64_t lo, hi;
-        g.valid_columns(iw0, lo, hi);
+        T* base = padded + (c * Hp + ki * g.dh) * Wp + kj * g.dw;
         for (int64_t oh = 0; oh < g.Ho; ++oh) {
-          const int64_t ih = oh * g.sh - g.ph + ki * g.dh;
-          if (ih < 0 || ih >= g.H) continue;
+          T* out = base + oh * g.sh * Wp;
           const T* in = row + oh * g.Wo;
-          T* out = dx + (c * g.H + ih) * g.W + iw0;
           if (g.sw == 1) {
-            for (int64_t ow = lo; ow < hi; ++ow) out[ow] += in[ow];
+            for (int64_t ow = 0; ow < g.Wo; ++ow) out[ow] += in[ow];
           } else {
-            for (int64_t ow = lo; ow < hi; ++ow) out[ow * g.sw] += in[ow];
+            for (int64_t ow = 0; ow < g.Wo; ++ow) out[ow * g.sw] += in[ow];
           }
         }
       }
     }
   }
+  for (int64_t c = 0; c < g.Cg; ++c)
+    for (int64_t ih = 0; ih < g.H; ++ih) {
+      const T* in = padded + (c * Hp + ih + g.ph) * Wp + g.pw;
+      T* out = dx + (c * g.H + ih) * g.W;
+      for (int64_t i = 0; i < g.W; ++i) out[i] = in[i];
+    }
 }
 
 // Column matrix (K, B*P) of group `grp` for images [n0, n0 + B): image b fills columns
@@ -158,7 +173,8 @@ const T* gather_columns(const Geometry& g, const T* x, int64_t n0, int64_t B, in
                         T* col) {
   auto image = [&](int64_t b) { return x + ((n0 + b) * g.C + grp * g.Cg) * g.H * g.W; };
   if (g.pointwise && B == 1) return image(0);
-  for (int64_t b = 0; b < B; ++b) im2col(g, image(b), col + b * g.P, B * g.P);
+  T* padded = scratch<T>(2, g.Cg * (g.H + 2 * g.ph) * (g.W + 2 * g.pw));
+  for (int64_t b = 0; b < B; ++b) im2col(g, image(b), col + b * g.P, B * g.P, padded);
   return col;
 }
 
@@ -220,20 +236,20 @@ void backward_data_gemm(const Geometry& g, const T* dy, const T* w, T* dx) {
     const int64_t cols = nb * g.P;
     T* col = scratch<T>(0, g.K * cols);
     T* dybuf = scratch<T>(1, g.Og * cols);
-    const bool direct = g.pointwise && nb == 1;  // the column gradient is the input gradient
-    if (!direct) std::fill_n(dx + n0 * g.C * g.H * g.W, nb * g.C * g.H * g.W, T(0));
+    T* padded = scratch<T>(2, g.Cg * (g.H + 2 * g.ph) * (g.W + 2 * g.pw));
     for (int64_t grp = 0; grp < g.groups; ++grp) {
       const T* dy_mat = gather_rows(g, dy, n0, nb, grp, dybuf);
       const T* wg = w + grp * g.Og * g.ldw;
       T* dxg = dx + (n0 * g.C + grp * g.Cg) * g.H * g.W;
-      if (direct) {
+      if (g.pointwise && nb == 1) {  // the column gradient is the input gradient
         gemm(CblasTrans, CblasNoTrans, g.K, g.P, g.Og, T(1), wg, g.ldw, dy_mat, g.P, T(0), dxg,
              g.P);
         continue;
       }
       gemm(CblasTrans, CblasNoTrans, g.K, cols, g.Og, T(1), wg, g.ldw, dy_mat, cols, T(0), col,
            cols);
-      for (int64_t b = 0; b < nb; ++b) col2im(g, col + b * g.P, cols, dxg + b * g.C * g.H * g.W);
+      for (int64_t b = 0; b < nb; ++b)
+        col2im(g, col + b * g.P, cols, dxg + b * g.C * g.H * g.W, padded);
     }
   });
 }
