@@ -3,6 +3,7 @@
 #include "tensor/conv2d.h"
 
 #include "tensor/elementwise.h"
+#include "tensor/op_checks.h"
 
 namespace mn::ops {
 namespace {
@@ -15,19 +16,6 @@ void check_args(const Conv2dArgs& a) {
   MN_CHECK(a.dil_h >= 1 && a.dil_w >= 1, "conv2d: dilation must be >= 1, got (", a.dil_h, ", ",
            a.dil_w, ")");
   MN_CHECK(a.groups >= 1, "conv2d: groups must be >= 1, got ", a.groups);
-}
-
-void check_float(const char* op, const Tensor& t, const char* what) {
-  MN_CHECK(t.dtype() == DType::f32 || t.dtype() == DType::f64, op, ": ", what,
-           " must be float32 or float64, got ", dtype_name(t.dtype()));
-}
-
-void check_same(const char* op, const Tensor& a, const char* a_name, const Tensor& b,
-                const char* b_name) {
-  MN_CHECK(a.dtype() == b.dtype(), op, ": ", a_name, " is ", dtype_name(a.dtype()), " but ",
-           b_name, " is ", dtype_name(b.dtype()));
-  MN_CHECK(a.device() == b.device(), op, ": ", a_name, " is on ", a.device().str(), " but ",
-           b_name, " is on ", b.device().str());
 }
 
 // The kernels read a weight as rows of C/groups * kh * kw packed values, one row per output
