@@ -352,39 +352,44 @@ void backward_data_direct(const Geometry& g, const T* dy, const T* w, T* dx) {
   }
 }
 
-// dw[o, tap] = sum over images and output pixels of dy * the input pixel under that tap.
+// dw[o, tap] = sum over images and output pixels of dy * the input pixel under that tap. Partial
+// sums are kept per output column (acc[tap][ow]) so the inner loop is an elementwise multiply-add
+// that vectorises; the columns are summed once at the end.
 template <class T>
 void backward_weight_direct(const Geometry& g, const T* x, const T* dy, T* dw, bool accumulate) {
   const int64_t taps = g.kh * g.kw;
 #pragma omp parallel for schedule(static)
   for (int64_t o = 0; o < g.O; ++o) {
-    std::vector<T> sum(taps, T(0));
+    std::vector<T> acc(taps * g.Wo, T(0));
     for (int64_t n = 0; n < g.N; ++n) {
       const T* xin = x + (n * g.C + o / g.Og) * g.H * g.W;
       const T* grad = dy + (n * g.O + o) * g.P;
-      for (int64_t ki = 0; ki < g.kh; ++ki) {
-        for (int64_t kj = 0; kj < g.kw; ++kj) {
-          const int64_t iw0 = kj * g.dw - g.pw;
-          int64_t lo, hi;
-          g.valid_columns(iw0, lo, hi);
-          T s = 0;
-          for (int64_t oh = 0; oh < g.Ho; ++oh) {
-            const int64_t ih = oh * g.sh - g.ph + ki * g.dh;
-            if (ih < 0 || ih >= g.H) continue;
+      for (int64_t oh = 0; oh < g.Ho; ++oh) {
+        const T* g_row = grad + oh * g.Wo;
+        for (int64_t ki = 0; ki < g.kh; ++ki) {
+          const int64_t ih = oh * g.sh - g.ph + ki * g.dh;
+          if (ih < 0 || ih >= g.H) continue;
+          for (int64_t kj = 0; kj < g.kw; ++kj) {
+            const int64_t iw0 = kj * g.dw - g.pw;
+            int64_t lo, hi;
+            g.valid_columns(iw0, lo, hi);
             const T* in = xin + ih * g.W + iw0;
-            const T* g_row = grad + oh * g.Wo;
+            T* a = acc.data() + (ki * g.kw + kj) * g.Wo;
             if (g.sw == 1) {
-              for (int64_t ow = lo; ow < hi; ++ow) s += g_row[ow] * in[ow];
+              for (int64_t ow = lo; ow < hi; ++ow) a[ow] += g_row[ow] * in[ow];
             } else {
-              for (int64_t ow = lo; ow < hi; ++ow) s += g_row[ow] * in[ow * g.sw];
+              for (int64_t ow = lo; ow < hi; ++ow) a[ow] += g_row[ow] * in[ow * g.sw];
             }
           }
-          sum[ki * g.kw + kj] += s;
         }
       }
     }
     T* row = dw + o * g.ldw;
-    for (int64_t k = 0; k < taps; ++k) row[k] = (accumulate ? row[k] : T(0)) + sum[k];
+    for (int64_t t = 0; t < taps; ++t) {
+      T s = accumulate ? row[t] : T(0);
+      for (int64_t ow = 0; ow < g.Wo; ++ow) s += acc[t * g.Wo + ow];
+      row[t] = s;
+    }
   }
 }
 
