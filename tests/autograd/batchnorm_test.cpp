@@ -29,3 +29,10 @@ TEST_CASE("gradcheck: batch_norm on a strided input with sliced parameters and s
   CHECK(rm.to_vector<double>()[3] == 0.0);
   CHECK(rv.to_vector<double>()[4] == 1.0);
 }
+
+TEST_CASE("batch_norm rejects parameters of the wrong width") {
+  Variable x(Tensor::zeros({2, 3, 2, 2}), true), gamma(Tensor::ones({4}), true), beta(Tensor::zeros({3}), true);
+  Tensor rm = Tensor::zeros({3}), rv = Tensor::ones({3});
+  CHECK_THROWS_WITH_AS(batch_norm(x, gamma, beta, rm, rv, true, 0.1, 1e-5),
+                       "batch_norm: weight has shape (4,), expected (3,)", Error);
+}
