@@ -87,8 +87,10 @@ void avgpool_forward(const Tensor& xt, const Tensor& yt, const Pool2dArgs& a) {
       for (int64_t ow = 0; ow < p.Wo; ++ow) {
         const Window ww(ow, a.kernel_w, a.stride_w, a.pad_w, p.W);
         double sum = 0;
-        for (int64_t ih = wh.begin; ih < wh.end; ++ih)
+        for (int64_t ih = wh.begin; ih < wh.end; ++ih) {
+#pragma omp simd reduction(+ : sum)
           for (int64_t iw = ww.begin; iw < ww.end; ++iw) sum += in[ih * p.W + iw];
+        }
         y[(plane * p.Ho + oh) * p.Wo + ow] = static_cast<T>(sum * inv_area);
       }
     }
@@ -135,9 +137,16 @@ void adaptive_forward(const Tensor& xt, const Tensor& yt) {
       const Bin bh(oh, p.H, p.Ho);
       for (int64_t ow = 0; ow < p.Wo; ++ow) {
         const Bin bw(ow, p.W, p.Wo);
+        // Bins spanning whole rows (global pooling) are one contiguous run.
+        const bool full_rows = bw.begin == 0 && bw.end == p.W;
+        const int64_t runs = full_rows ? 1 : bh.end - bh.begin;
+        const int64_t run_len = full_rows ? (bh.end - bh.begin) * p.W : bw.end - bw.begin;
         double sum = 0;
-        for (int64_t ih = bh.begin; ih < bh.end; ++ih)
-          for (int64_t iw = bw.begin; iw < bw.end; ++iw) sum += in[ih * p.W + iw];
+        for (int64_t r = 0; r < runs; ++r) {
+          const T* run = in + (bh.begin + r) * p.W + bw.begin;
+#pragma omp simd reduction(+ : sum)
+          for (int64_t i = 0; i < run_len; ++i) sum += run[i];
+        }
         y[(plane * p.Ho + oh) * p.Wo + ow] =
             static_cast<T>(sum / double((bh.end - bh.begin) * (bw.end - bw.begin)));
       }
