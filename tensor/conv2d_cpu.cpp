@@ -10,7 +10,6 @@
 #include <omp.h>
 
 #include <algorithm>
-#include <cstring>
 #include <vector>
 
 #include "tensor/cpu_backend.h"
@@ -95,31 +94,35 @@ int threads_for(int64_t images) {
 }
 
 // col (Cg*kh*kw rows, P columns at row stride ld) <- patches of one group of one image x (Cg, H, W).
-// The image is first copied into a zero-bordered buffer so that every patch row is a plain
+// A padded image is first copied into a zero-bordered buffer so that every patch row is a plain
 // strided copy; rows are short (Wo values), so explicit loops beat a memcpy call per row.
 template <class T>
 __attribute__((optimize("no-tree-loop-distribute-patterns")))
 void im2col(const Geometry& g, const T* x, T* col, int64_t ld, T* padded) {
   const int64_t Hp = g.H + 2 * g.ph, Wp = g.W + 2 * g.pw;
-  for (int64_t c = 0; c < g.Cg; ++c) {
-    for (int64_t r = 0; r < Hp; ++r) {
-      T* out = padded + (c * Hp + r) * Wp;
-      const int64_t ih = r - g.ph;
-      if (ih < 0 || ih >= g.H) {
-        for (int64_t i = 0; i < Wp; ++i) out[i] = T(0);
-        continue;
+  const T* src = x;
+  if (g.ph > 0 || g.pw > 0) {
+    src = padded;
+    for (int64_t c = 0; c < g.Cg; ++c) {
+      for (int64_t r = 0; r < Hp; ++r) {
+        T* out = padded + (c * Hp + r) * Wp;
+        const int64_t ih = r - g.ph;
+        if (ih < 0 || ih >= g.H) {
+          for (int64_t i = 0; i < Wp; ++i) out[i] = T(0);
+          continue;
+        }
+        const T* in = x + (c * g.H + ih) * g.W;
+        for (int64_t i = 0; i < g.pw; ++i) out[i] = T(0);
+        for (int64_t i = 0; i < g.W; ++i) out[g.pw + i] = in[i];
+        for (int64_t i = g.pw + g.W; i < Wp; ++i) out[i] = T(0);
       }
-      const T* in = x + (c * g.H + ih) * g.W;
-      for (int64_t i = 0; i < g.pw; ++i) out[i] = T(0);
-      for (int64_t i = 0; i < g.W; ++i) out[g.pw + i] = in[i];
-      for (int64_t i = g.pw + g.W; i < Wp; ++i) out[i] = T(0);
     }
   }
   for (int64_t c = 0; c < g.Cg; ++c) {
     for (int64_t ki = 0; ki < g.kh; ++ki) {
       for (int64_t kj = 0; kj < g.kw; ++kj) {
         T* row = col + ((c * g.kh + ki) * g.kw + kj) * ld;
-        const T* base = padded + (c * Hp + ki * g.dh) * Wp + kj * g.dw;
+        const T* base = src + (c * Hp + ki * g.dh) * Wp + kj * g.dw;
         for (int64_t oh = 0; oh < g.Ho; ++oh) {
           const T* in = base + oh * g.sh * Wp;
           T* out = row + oh * g.Wo;
