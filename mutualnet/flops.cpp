@@ -29,7 +29,7 @@ std::vector<SubnetCost> subnet_costs(models::Model& model, const std::vector<dou
 std::vector<SubnetCost> subnet_costs(const models::ModelSpec& spec,
                                      const std::vector<double>& widths,
                                      const std::vector<int64_t>& resolutions) {
-  models::Model model = models::build_model(spec);
+  models::Model model = models::make_model(spec);
   return subnet_costs(model, widths, resolutions);
 }
 

@@ -25,7 +25,7 @@ SubnetCost subnet_cost(models::Model& model, double width, int64_t resolution);
 // Every point of the grid, widths outer, resolutions inner, in the given order.
 std::vector<SubnetCost> subnet_costs(models::Model& model, const std::vector<double>& widths,
                                      const std::vector<int64_t>& resolutions);
-// The same from a spec (builds the model once, uninitialised weights are never read).
+// The same from a spec (makes the model once; its zero weights are never read).
 std::vector<SubnetCost> subnet_costs(const models::ModelSpec& spec,
                                      const std::vector<double>& widths,
                                      const std::vector<int64_t>& resolutions);

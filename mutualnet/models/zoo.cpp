@@ -50,7 +50,7 @@ std::pair<double, double> recipe_width_range(const ModelSpec& spec) {
   return {0.9, 1.0};
 }
 
-Model build_model(const ModelSpec& spec, uint64_t seed) {
+Model make_model(const ModelSpec& spec) {
   Model model{spec, std::make_shared<Width>(spec.divisor, spec.max_width), nullptr};
   if (spec.arch == "wrn")
     model.net = wide_resnet(spec, model.width);
@@ -62,7 +62,10 @@ Model build_model(const ModelSpec& spec, uint64_t seed) {
     model.net = resnet50(spec, model.width);
   else
     fail("model: unknown architecture '", spec.arch, "'");
+  return model;
+}
 
+void init_model(Model& model, uint64_t seed) {
   Generator gen(seed);
   namespace init = nn::init;
   for (auto& [name, m] : model.net->named_modules()) {
@@ -74,14 +77,13 @@ Model build_model(const ModelSpec& spec, uint64_t seed) {
       init::constant_(bn->bias.data(), 0);
     } else if (auto* fc = dynamic_cast<nn::Linear*>(m)) {
       // The public WRN keeps PyTorch's default linear weights; the ImageNet models use N(0, 0.01).
-      if (spec.arch == "wrn")
+      if (model.spec.arch == "wrn")
         init::default_uniform_(fc->weight.data(), gen);
       else
         init::normal_(fc->weight.data(), 0, 0.01, gen);
       if (fc->bias.defined()) init::constant_(fc->bias.data(), 0);
     }
   }
-  return model;
 }
 
 }  // namespace mn::models

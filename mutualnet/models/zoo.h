@@ -51,9 +51,16 @@ struct Model {
   Variable operator()(const Variable& x) const { return net->forward(x); }
 };
 
-// Builds and initialises the model as the public code does (kaiming-normal fan-out convs, BN 1
-// and 0, linear layers per architecture), drawing from Generator(seed).
-Model build_model(const ModelSpec& spec, uint64_t seed = 0);
+// Builds the model with zero weights (enough for counting FLOPs and for loading a checkpoint).
+Model make_model(const ModelSpec& spec);
+// Initialises it as the public code does (kaiming-normal fan-out convs, BN 1 and 0, linear layers
+// per architecture), drawing from Generator(seed) in module order.
+void init_model(Model& model, uint64_t seed);
+inline Model build_model(const ModelSpec& spec, uint64_t seed = 0) {
+  Model model = make_model(spec);
+  init_model(model, seed);
+  return model;
+}
 
 // The architectures (defined in mutualnet/models/<arch>.cpp), uninitialised.
 std::shared_ptr<nn::Module> wide_resnet(const ModelSpec& spec, std::shared_ptr<Width> width);
