@@ -88,7 +88,7 @@ TEST_CASE("optimizer state round trip resumes the same trajectory") {
 
   saved.back().second = Tensor::zeros({4});
   CHECK_THROWS_WITH_AS(ob->load_state_dict(saved),
-                       doctest::Contains("wrong shape: momentum_buffer.w (checkpoint (4), model (3))"),
+                       doctest::Contains("wrong shape: momentum_buffer.w (checkpoint (4,), model (3,))"),
                        Error);
 }
 
