@@ -244,3 +244,42 @@ TEST_CASE("shape walk: conv, linear, BN and pooling report shapes, MACs and acti
   CHECK_THROWS_WITH_AS(conv(Probe{{1, 4, 9}, &t}), doctest::Contains("expected (N, C, H, W)"),
                        Error);
 }
+
+TEST_CASE("every layer's shape walk agrees with its forward") {
+  auto width = std::make_shared<test::FixedWidth>();
+  width->width = 0.5;
+  std::vector<std::shared_ptr<Module>> layers = {
+      std::make_shared<Conv2d>(8, 12, 3, Conv2dOptions{.stride = 2, .padding = 1}, width),
+      std::make_shared<Conv2d>(8, 8, 5, Conv2dOptions{.padding = 2, .dilation = 2, .depthwise = true}, width),
+      std::make_shared<Conv2d>(4, 6, 3, Conv2dOptions{.groups = 2}),
+      std::make_shared<BatchNorm2d>(8),
+      std::make_shared<MaxPool2d>(3, 2, 1),
+      std::make_shared<AvgPool2d>(3, 2, 1),
+      std::make_shared<AdaptiveAvgPool2d>(2, 3),
+      std::make_shared<ReLU>(),
+      std::make_shared<ReLU6>(),
+      std::make_shared<Dropout>(0.5)};
+  for (auto& layer : layers) {
+    Tensor x = random_tensor({2, 4, 11, 9}, 40);
+    Shape walked = layer->trace(Probe{x.shape(), nullptr}).shape;
+    CHECK((*layer)(Variable(x)).shape() == walked);
+  }
+  Linear fc(8, 6, {}, width);
+  CHECK(fc(Variable(random_tensor({3, 5}, 41))).shape() == fc.trace(Probe{{3, 5}, nullptr}).shape);
+}
+
+TEST_CASE("Dropout: identity in eval mode, inverted scaling in training") {
+  Dropout drop(0.25, 3);
+  Tensor x = Tensor::ones({64, 64});
+  drop.eval();
+  CHECK(max_abs_diff(drop(Variable(x)).data(), x) == 0);
+  drop.train();
+  std::vector<float> y = drop(Variable(x)).data().to_vector<float>();
+  size_t kept = 0;
+  for (float v : y) {
+    CHECK((v == 0 || std::abs(v - 1 / 0.75f) < 1e-6));
+    kept += v != 0;
+  }
+  CHECK(double(kept) / double(y.size()) == doctest::Approx(0.75).epsilon(0.05));
+  CHECK_THROWS_AS(Dropout(1.0), Error);
+}
