@@ -6,6 +6,9 @@
 //
 // Parameters and buffers are members of the concrete module (a Variable, a Tensor) registered by
 // address; modules are neither copyable nor movable, so those addresses stay valid.
+// A composite module writes its data flow once, as `template <class X> X run(const X& x)`, and
+// implements both forward (X = Variable) and trace (X = Probe) with it (see mutualnet/models/), so
+// FLOPs are always counted on the architecture that actually runs.
 #pragma once
 #include <memory>
 #include <string>
