@@ -6,7 +6,6 @@
 namespace mn::cli {
 int bench_data(int, char**) { fail("bench data: not implemented yet"); }
 int bench_train(int, char**) { fail("bench train: not implemented yet"); }
-int cmd_flops(int, char**) { fail("flops: not implemented yet"); }
 int cmd_train(int, char**) { fail("train: not implemented yet"); }
 int cmd_eval(int, char**) { fail("eval: not implemented yet"); }
 int cmd_sweep(int, char**) { fail("sweep: not implemented yet"); }
