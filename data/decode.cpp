@@ -1,0 +1,147 @@
+// Image decoding: JPEG through TurboJPEG (one decompressor handle per thread, reused), everything
+// else through stb_image. libjpeg's fatal errors come back from TurboJPEG as return codes (it
+// longjmps internally), so no error can exit the process; each one becomes an ImageError.
+#include "data/decode.h"
+
+#include <turbojpeg.h>
+
+#include <cstring>
+#include <memory>
+
+#define STB_IMAGE_IMPLEMENTATION
+#define STBI_NO_STDIO  // only decode from memory; files are read by the datasets
+#define STBI_FAILURE_USERMSG
+#include <stb_image.h>
+
+namespace mn::data {
+namespace {
+
+bool is_jpeg(std::span<const uint8_t> b) {
+  return b.size() >= 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF;
+}
+
+// A TurboJPEG decompressor per thread: creating one allocates libjpeg state, decoding is then
+// allocation-free apart from the output.
+tjhandle decompressor() {
+  struct Handle {
+    tjhandle h = tjInitDecompress();
+    ~Handle() {
+      if (h) tjDestroy(h);
+    }
+  };
+  thread_local Handle handle;
+  if (!handle.h) throw Error(cat("jpeg: cannot create a TurboJPEG decompressor: ", tjGetErrorStr2(nullptr)));
+  return handle.h;
+}
+
+// libjpeg warnings are data errors it worked around. Extraneous bytes between markers leave the
+// pixels intact (a few ImageNet files have them); any other warning (truncated file, bad Huffman
+// code, ...) means rows were filled with gray, so the image is treated as corrupt.
+bool harmless_warning(const char* message) { return std::strstr(message, "extraneous bytes") != nullptr; }
+
+// DCT scales that libjpeg-turbo decodes with SIMD reduced-size IDCTs, smallest first.
+constexpr double kJpegScales[] = {0.125, 0.25, 0.5};
+
+// libjpeg's conversion of inverted (Adobe) CMYK, the convention its own CMYK output uses.
+void cmyk_to_rgb(const uint8_t* cmyk, uint8_t* rgb, size_t pixels) {
+  for (size_t i = 0; i < pixels; ++i, cmyk += 4, rgb += 3) {
+    const int k = cmyk[3];
+    for (int c = 0; c < 3; ++c) rgb[c] = uint8_t((cmyk[c] * k + 127) / 255);
+  }
+}
+
+// ITU-R 601 luma with integer rounding, as Pillow's "L" conversion.
+uint8_t luma(const uint8_t* rgb) { return uint8_t((rgb[0] * 299 + rgb[1] * 587 + rgb[2] * 114 + 500) / 1000); }
+
+DecodedImage decode_jpeg(std::span<const uint8_t> bytes, int channels, const std::string& name,
+                         double min_scale) {
+  tjhandle tj = decompressor();
+  auto* buf = const_cast<unsigned char*>(bytes.data());  // TurboJPEG 2.1 takes non-const input
+  int w = 0, h = 0, subsamp = 0, colorspace = 0;
+  if (tjDecompressHeader3(tj, buf, bytes.size(), &w, &h, &subsamp, &colorspace) != 0)
+    throw ImageError(cat(name, ": bad JPEG header (", tjGetErrorStr2(tj), ")"));
+
+  DecodedImage out;
+  out.scale = jpeg_decode_scale(w, h, min_scale);
+  const tjscalingfactor factor{1, int(1 / out.scale + 0.5)};
+  const int sw = TJSCALED(w, factor), sh = TJSCALED(h, factor);
+  const bool cmyk = colorspace == TJCS_CMYK || colorspace == TJCS_YCCK;
+  // libjpeg cannot convert CMYK to RGB or gray itself: decode CMYK, convert here.
+  std::vector<uint8_t> cmyk_pixels;
+  out.image = ImageU8(sh, sw, channels);
+  uint8_t* dst = out.image.pixels.data();
+  int format = channels == 1 ? TJPF_GRAY : TJPF_RGB;
+  if (cmyk) {
+    cmyk_pixels.resize(size_t(sw) * sh * 4);
+    dst = cmyk_pixels.data();
+    format = TJPF_CMYK;
+  }
+  if (tjDecompress2(tj, buf, bytes.size(), dst, sw, 0, sh, format, 0) != 0) {
+    const char* message = tjGetErrorStr2(tj);
+    if (tjGetErrorCode(tj) == TJERR_FATAL || !harmless_warning(message))
+      throw ImageError(cat(name, ": corrupt or truncated JPEG (", message, ")"));
+  }
+  if (cmyk) {
+    const size_t n = size_t(sw) * sh;
+    if (channels == 3) {
+      cmyk_to_rgb(cmyk_pixels.data(), out.image.pixels.data(), n);
+    } else {
+      uint8_t rgb[3];
+      for (size_t i = 0; i < n; ++i) {
+        cmyk_to_rgb(cmyk_pixels.data() + 4 * i, rgb, 1);
+        out.image.pixels[i] = luma(rgb);
+      }
+    }
+  }
+  return out;
+}
+
+DecodedImage decode_stb(std::span<const uint8_t> bytes, int channels, const std::string& name) {
+  MN_CHECK(bytes.size() <= size_t(INT32_MAX), name, ": ", bytes.size(), " bytes is too large an image file");
+  int w = 0, h = 0, file_channels = 0;
+  std::unique_ptr<stbi_uc, void (*)(void*)> pixels(
+      stbi_load_from_memory(bytes.data(), int(bytes.size()), &w, &h, &file_channels, channels),
+      stbi_image_free);
+  if (!pixels) throw ImageError(cat(name, ": cannot decode image (", stbi_failure_reason(), ")"));
+  DecodedImage out;
+  out.image = ImageU8(h, w, channels);
+  std::memcpy(out.image.pixels.data(), pixels.get(), out.image.pixels.size());
+  return out;
+}
+
+}  // namespace
+
+double jpeg_decode_scale(int width, int height, double min_scale) {
+  // Below 64 pixels TurboJPEG may round two scales to the same size and pick the other one.
+  if (width < 64 || height < 64) return 1.0;
+  for (double s : kJpegScales)
+    if (s >= min_scale) return s;
+  return 1.0;
+}
+
+ImageHeader read_image_header(std::span<const uint8_t> bytes, const std::string& name) {
+  ImageHeader header;
+  if (is_jpeg(bytes)) {
+    tjhandle tj = decompressor();
+    int subsamp = 0, colorspace = 0;
+    if (tjDecompressHeader3(tj, const_cast<unsigned char*>(bytes.data()), bytes.size(), &header.width,
+                            &header.height, &subsamp, &colorspace) != 0)
+      throw ImageError(cat(name, ": bad JPEG header (", tjGetErrorStr2(tj), ")"));
+    header.jpeg = true;
+    return header;
+  }
+  int channels = 0;
+  if (bytes.size() > size_t(INT32_MAX) ||
+      !stbi_info_from_memory(bytes.data(), int(bytes.size()), &header.width, &header.height, &channels))
+    throw ImageError(cat(name, ": not a readable image (", stbi_failure_reason(), ")"));
+  return header;
+}
+
+DecodedImage decode_image(std::span<const uint8_t> bytes, int channels, const std::string& name,
+                          double min_scale) {
+  MN_CHECK(channels == 1 || channels == 3, "decode_image: channels must be 1 or 3, got ", channels);
+  if (bytes.empty()) throw ImageError(cat(name, ": empty file"));
+  return is_jpeg(bytes) ? decode_jpeg(bytes, channels, name, min_scale) : decode_stb(bytes, channels, name);
+}
+
+}  // namespace mn::data
