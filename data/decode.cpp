@@ -21,17 +21,45 @@ bool is_jpeg(std::span<const uint8_t> b) {
 }
 
 // A TurboJPEG decompressor per thread: creating one allocates libjpeg state, decoding is then
-// allocation-free apart from the output.
-tjhandle decompressor() {
-  struct Handle {
-    tjhandle h = tjInitDecompress();
-    ~Handle() {
-      if (h) tjDestroy(h);
-    }
-  };
-  thread_local Handle handle;
-  if (!handle.h) throw Error(cat("jpeg: cannot create a TurboJPEG decompressor: ", tjGetErrorStr2(nullptr)));
-  return handle.h;
+// allocation-free apart from the output. After an error the handle is replaced, since libjpeg may
+// be left mid-image (a header-only read of a truncated file leaves it unusable for the next one).
+class Decompressor {
+ public:
+  Decompressor() : handle_(tjInitDecompress()) {
+    if (!handle_) throw Error(cat("jpeg: cannot create a TurboJPEG decompressor: ", tjGetErrorStr2(nullptr)));
+  }
+  ~Decompressor() { tjDestroy(handle_); }
+  Decompressor(const Decompressor&) = delete;
+  Decompressor& operator=(const Decompressor&) = delete;
+  tjhandle get() const { return handle_; }
+  // Throws an ImageError with TurboJPEG's message and replaces the handle.
+  [[noreturn]] void fail(const std::string& what) {
+    const std::string message = tjGetErrorStr2(handle_);
+    tjDestroy(handle_);
+    handle_ = tjInitDecompress();
+    if (!handle_) throw Error(cat("jpeg: cannot create a TurboJPEG decompressor: ", tjGetErrorStr2(nullptr)));
+    throw ImageError(cat(what, " (", message, ")"));
+  }
+
+ private:
+  tjhandle handle_;
+};
+
+Decompressor& decompressor() {
+  thread_local Decompressor d;
+  return d;
+}
+
+// Reads the JPEG header; libjpeg only warns when the data ends before the frame header, leaving the
+// size unset, so a zero size is an error too.
+void jpeg_header(Decompressor& d, std::span<const uint8_t> bytes, const std::string& name, int& w, int& h,
+                 int& colorspace) {
+  int subsamp = 0;
+  w = h = 0;
+  if (tjDecompressHeader3(d.get(), const_cast<unsigned char*>(bytes.data()), bytes.size(), &w, &h, &subsamp,
+                          &colorspace) != 0 ||
+      w <= 0 || h <= 0)
+    d.fail(cat(name, ": bad JPEG header"));
 }
 
 // libjpeg warnings are data errors it worked around. Extraneous bytes between markers leave the
@@ -55,12 +83,9 @@ uint8_t luma(const uint8_t* rgb) { return uint8_t((rgb[0] * 299 + rgb[1] * 587 +
 
 DecodedImage decode_jpeg(std::span<const uint8_t> bytes, int channels, const std::string& name,
                          double min_scale) {
-  tjhandle tj = decompressor();
-  auto* buf = const_cast<unsigned char*>(bytes.data());  // TurboJPEG 2.1 takes non-const input
-  int w = 0, h = 0, subsamp = 0, colorspace = 0;
-  if (tjDecompressHeader3(tj, buf, bytes.size(), &w, &h, &subsamp, &colorspace) != 0)
-    throw ImageError(cat(name, ": bad JPEG header (", tjGetErrorStr2(tj), ")"));
-
+  Decompressor& tj = decompressor();
+  int w = 0, h = 0, colorspace = 0;
+  jpeg_header(tj, bytes, name, w, h, colorspace);
   DecodedImage out;
   out.scale = jpeg_decode_scale(w, h, min_scale);
   const tjscalingfactor factor{1, int(1 / out.scale + 0.5)};
@@ -76,11 +101,10 @@ DecodedImage decode_jpeg(std::span<const uint8_t> bytes, int channels, const std
     dst = cmyk_pixels.data();
     format = TJPF_CMYK;
   }
-  if (tjDecompress2(tj, buf, bytes.size(), dst, sw, 0, sh, format, 0) != 0) {
-    const char* message = tjGetErrorStr2(tj);
-    if (tjGetErrorCode(tj) == TJERR_FATAL || !harmless_warning(message))
-      throw ImageError(cat(name, ": corrupt or truncated JPEG (", message, ")"));
-  }
+  if (tjDecompress2(tj.get(), const_cast<unsigned char*>(bytes.data()), bytes.size(), dst, sw, 0, sh, format, 0) !=
+          0 &&
+      (tjGetErrorCode(tj.get()) == TJERR_FATAL || !harmless_warning(tjGetErrorStr2(tj.get()))))
+    tj.fail(cat(name, ": corrupt or truncated JPEG"));
   if (cmyk) {
     const size_t n = size_t(sw) * sh;
     if (channels == 3) {
@@ -97,7 +121,7 @@ DecodedImage decode_jpeg(std::span<const uint8_t> bytes, int channels, const std
 }
 
 DecodedImage decode_stb(std::span<const uint8_t> bytes, int channels, const std::string& name) {
-  MN_CHECK(bytes.size() <= size_t(INT32_MAX), name, ": ", bytes.size(), " bytes is too large an image file");
+  if (bytes.size() > size_t(INT32_MAX)) throw ImageError(cat(name, ": ", bytes.size(), " bytes is too large an image file"));
   int w = 0, h = 0, file_channels = 0;
   std::unique_ptr<stbi_uc, void (*)(void*)> pixels(
       stbi_load_from_memory(bytes.data(), int(bytes.size()), &w, &h, &file_channels, channels),
@@ -122,17 +146,14 @@ double jpeg_decode_scale(int width, int height, double min_scale) {
 ImageHeader read_image_header(std::span<const uint8_t> bytes, const std::string& name) {
   ImageHeader header;
   if (is_jpeg(bytes)) {
-    tjhandle tj = decompressor();
-    int subsamp = 0, colorspace = 0;
-    if (tjDecompressHeader3(tj, const_cast<unsigned char*>(bytes.data()), bytes.size(), &header.width,
-                            &header.height, &subsamp, &colorspace) != 0)
-      throw ImageError(cat(name, ": bad JPEG header (", tjGetErrorStr2(tj), ")"));
+    int colorspace = 0;
+    jpeg_header(decompressor(), bytes, name, header.width, header.height, colorspace);
     header.jpeg = true;
     return header;
   }
+  if (bytes.size() > size_t(INT32_MAX)) throw ImageError(cat(name, ": ", bytes.size(), " bytes is too large an image file"));
   int channels = 0;
-  if (bytes.size() > size_t(INT32_MAX) ||
-      !stbi_info_from_memory(bytes.data(), int(bytes.size()), &header.width, &header.height, &channels))
+  if (!stbi_info_from_memory(bytes.data(), int(bytes.size()), &header.width, &header.height, &channels))
     throw ImageError(cat(name, ": not a readable image (", stbi_failure_reason(), ")"));
   return header;
 }

@@ -58,7 +58,7 @@ struct State {
     const size_t plane = size_t(out_size) * out_size;
     const uint8_t* p = img.pixels.data();
     for (size_t i = 0; i < plane; ++i)
-      for (int c = 0; c < channels; ++c) out[c * plane + i] = p[i * channels + c] * (1.0f / 255.0f);
+      for (int c = 0; c < channels; ++c) out[c * plane + i] = p[i * channels + c] / 255.0f;  // exactly torchvision's div(255)
     is_float = true;
     return out;
   }
