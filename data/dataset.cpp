@@ -90,14 +90,14 @@ std::string find_idx_file(const std::string& root, const std::string& stem) {
 std::vector<uint32_t> parse_idx(const std::string& path, const std::vector<uint8_t>& bytes, int dims,
                                 std::vector<uint8_t>& data) {
   const uint32_t want_magic = 0x0800u | uint32_t(dims);
-  MN_CHECK(bytes.size() >= 4 + 4 * size_t(dims), path, ": ", bytes.size(), " bytes is too short for an IDX header");
-  const uint32_t magic = big_endian_u32(bytes.data());
+  const size_t header = 4 + 4 * size_t(dims);
+  const uint32_t magic = bytes.size() >= 4 ? big_endian_u32(bytes.data()) : 0;
   MN_CHECK(magic == want_magic, path, ": IDX magic number 0x", std::hex, magic, " (expected 0x", want_magic,
            std::dec, ": unsigned bytes in ", dims, " dimensions)");
+  MN_CHECK(bytes.size() >= header, path, ": ", bytes.size(), " bytes is too short for an IDX header");
   std::vector<uint32_t> sizes(static_cast<size_t>(dims));
   size_t count = 1;
   for (int d = 0; d < dims; ++d) count *= sizes[size_t(d)] = big_endian_u32(bytes.data() + 4 + 4 * d);
-  const size_t header = 4 + 4 * size_t(dims);
   MN_CHECK(bytes.size() == header + count, path, ": ", bytes.size(), " bytes, but its header announces ",
            header + count, " (", header, "-byte header + ", count, " values): truncated or not an IDX file");
   data.assign(bytes.begin() + ptrdiff_t(header), bytes.end());

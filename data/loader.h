@@ -37,7 +37,7 @@ struct LoaderConfig {
   bool drop_last = true;   // false: the last batch may be smaller
   OnBadImage on_bad_image = OnBadImage::fail;
   // Largest first; resolutions[0] is the pipeline's output size. Empty: that size only.
-  std::vector<int> resolutions;
+  std::vector<int> resolutions = {};
   bool all_resolutions = true;  // false: only the largest (the trainer downscales on the device)
   bool antialias = false;       // downscale with a widened filter instead of plain bilinear
   int prefetch = 2;             // batches built ahead of the consumer (each is batch memory)
@@ -45,7 +45,7 @@ struct LoaderConfig {
 
 struct Batch {
   int64_t epoch = 0, index = 0;   // index: position in the epoch, 0-based
-  std::vector<int> resolutions;   // of `images`, largest first
+  std::vector<int> resolutions = {};   // of `images`, largest first
   std::vector<Tensor> images;     // per resolution: float32 (N, C, R, R)
   Tensor labels;                  // int64 (N)
   std::vector<int64_t> indices;   // dataset index of each row
