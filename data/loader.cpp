@@ -117,16 +117,35 @@ void Loader::start_epoch(int64_t epoch, int64_t first_batch) {
   work_cv_.notify_all();
 }
 
+bool Loader::Buffers::free() const {
+  // Only the pool holds the storage: the consumer has dropped every batch that used it.
+  bool unused = labels.storage().use_count() == 1;
+  for (const Tensor& t : images) unused = unused && t.storage().use_count() == 1;
+  return unused;
+}
+
 void Loader::open_slot(Slot& slot, int64_t batch) {
   const int64_t n = batch_end(batch) - batch_begin(batch);
-  // Reuse the memory when the consumer no longer holds the batch that used it (pinned
-  // allocations are expensive); otherwise allocate fresh.
-  bool reuse = slot.labels.defined() && slot.labels.size(0) == n && slot.labels.storage().use_count() == 1;
-  for (const Tensor& t : slot.images) reuse = reuse && t.storage().use_count() == 1;
-  if (!reuse) {
-    slot.images.clear();
-    for (int r : resolutions_) slot.images.push_back(Tensor::empty_pinned({n, channels_, r, r}, DType::f32));
-    slot.labels = Tensor::empty_pinned({n}, DType::i64);
+  // Take a free buffer set (pinned allocations are expensive and fresh pages fault on first
+  // touch); allocate one when the consumer still holds them all. The batch just returned is
+  // usually still held while the next one opens, so the pool settles at prefetch + 1 sets.
+  slot.images.clear();
+  slot.labels = Tensor();
+  for (const Buffers& b : pool_)
+    if (b.labels.size(0) >= n && b.free()) {
+      for (const Tensor& t : b.images) slot.images.push_back(t.slice(0, 0, n));
+      slot.labels = b.labels.slice(0, 0, n);
+      break;
+    }
+  if (!slot.labels.defined()) {
+    Buffers b;
+    for (int r : resolutions_) b.images.push_back(Tensor::empty_pinned({n, channels_, r, r}, DType::f32));
+    b.labels = Tensor::empty_pinned({n}, DType::i64);
+    slot.images = b.images;
+    slot.labels = b.labels;
+    // Keep at most prefetch + 2 sets; sets dropped here live on in the consumer's batches.
+    if (pool_.size() >= size_t(config_.prefetch) + 2) pool_.erase(pool_.begin());
+    pool_.push_back(std::move(b));
   }
   slot.batch = batch;
   slot.remaining = int(n);
@@ -155,10 +174,13 @@ void Loader::worker() {
     build_sample(slot, row, index, epoch);
 
     lock.lock();
+    // Wake the consumer only when it has something to do: a finished batch, or (start_epoch)
+    // no sample in flight.
     --in_flight_;
     if (--slot.remaining == 0) slot.ready = true;
+    const bool notify = slot.ready || in_flight_ == 0;
     lock.unlock();
-    ready_cv_.notify_all();
+    if (notify) ready_cv_.notify_all();
   }
 }
 
@@ -236,6 +258,8 @@ std::optional<Batch> Loader::next() {
     Batch batch = take(slot);
     ++consumer_batch_;
     slot.ready = false;
+    slot.images.clear();  // the batch holds the buffers now; the pool sees them free once it is gone
+    slot.labels = Tensor();
     lock.unlock();
     work_cv_.notify_all();
     if (batch.size() > 0) return batch;

@@ -91,11 +91,17 @@ class Loader {
   EpochReport report() const;
 
  private:
+  // Batch memory: images per resolution and labels, reused once the consumer drops them.
+  struct Buffers {
+    std::vector<Tensor> images;
+    Tensor labels;
+    bool free() const;
+  };
   struct Slot {
     int64_t batch = -1;
     int remaining = 0;
     bool ready = false;
-    std::vector<Tensor> images;
+    std::vector<Tensor> images;  // views of one Buffers entry
     Tensor labels;
     std::vector<int64_t> indices;
     std::vector<std::string> bad;        // per row: why it was skipped ("" if fine)
@@ -120,6 +126,7 @@ class Loader {
   std::condition_variable work_cv_, ready_cv_;
   std::vector<std::thread> threads_;
   std::vector<Slot> slots_;
+  std::vector<Buffers> pool_;
   std::vector<int64_t> order_;
   int64_t epoch_ = 0;
   int64_t next_pos_ = 0, end_pos_ = 0;           // samples handed to workers: [next_pos_, end_pos_)

@@ -1,9 +1,9 @@
-// Separable bilinear resampling: per-axis weight tables, then a horizontal pass into a float
-// buffer and a vertical pass out of it (the vertical pass runs over contiguous rows and vectorizes).
+// Separable bilinear resampling: per-axis weight tables, then a vertical and a horizontal pass.
 #include "data/resample.h"
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 namespace mn::data {
 
@@ -71,51 +71,137 @@ ResampleAxis make_resample_axis(int in_size, double box_start, double box_len, i
 
 namespace {
 
-// Horizontal pass over rows [row0, row0 + rows) of an interleaved (H, W, C) source into a float
-// (rows, out_w, C) buffer.
-template <int C, class T>
-void horizontal(const T* src, int src_w, int row0, int rows, const ResampleAxis& cols, float* dst) {
-  const int taps = cols.taps;
-  for (int y = 0; y < rows; ++y) {
-    const T* in = src + size_t(row0 + y) * src_w * C;
-    float* out = dst + size_t(y) * cols.out_size * C;
-    for (int x = 0; x < cols.out_size; ++x) {
-      const float* w = cols.weights.data() + size_t(x) * taps;
-      const T* p = in + size_t(cols.first[x]) * C;
-      float acc[C] = {};
-      for (int t = 0; t < taps; ++t)
-        for (int c = 0; c < C; ++c) acc[c] += w[t] * float(p[t * C + c]);
-      for (int c = 0; c < C; ++c) out[x * C + c] = acc[c];
-    }
-  }
-}
+// Both resizers run vertical-first, one output row at a time: the vertical pass reads whole
+// source rows (contiguous, vectorized, including the uint8 -> float conversion) into a row
+// buffer that stays in L1; the horizontal pass then gathers taps from that buffer.
 
-// Vertical pass: out row y = sum over taps of whole buffer rows (row_len floats each).
-void vertical(const float* buf, int buf_row0, size_t row_len, const ResampleAxis& rows, float* acc,
-              int y) {
+// Vertical pass for output row y over `len` values starting at column offset `x0` of each row:
+// acc[k] = sum_t w_t * row(first[y] + t)[x0 + k].
+template <class T>
+void vertical(const T* src, size_t row_stride, size_t x0, size_t len, const ResampleAxis& rows, int y, float* acc) {
   const float* w = rows.weights.data() + size_t(y) * rows.taps;
-  std::fill(acc, acc + row_len, 0.0f);
-  for (int t = 0; t < rows.taps; ++t) {
+  const T* in = src + size_t(rows.first[y]) * row_stride + x0;
+  for (size_t k = 0; k < len; ++k) acc[k] = w[0] * float(in[k]);
+  for (int t = 1; t < rows.taps; ++t) {
     if (w[t] == 0.0f) continue;
-    const float* in = buf + size_t(rows.first[y] + t - buf_row0) * row_len;
-    for (size_t k = 0; k < row_len; ++k) acc[k] += w[t] * in[k];
+    in += row_stride;
+    const float wt = w[t];
+    for (size_t k = 0; k < len; ++k) acc[k] += wt * float(in[k]);
   }
 }
 
-template <int C>
-void resize_u8_impl(const ImageU8& src, const ResampleAxis& rows, const ResampleAxis& cols, ImageU8& dst) {
-  // Only the source rows some output row touches go through the horizontal pass.
-  const int row0 = rows.first.front();
-  const int row1 = rows.first.back() + rows.taps;
-  const size_t row_len = size_t(cols.out_size) * C;
-  thread_local std::vector<float> buf, acc;
-  buf.resize(size_t(row1 - row0) * row_len);
-  acc.resize(row_len);
-  horizontal<C>(src.pixels.data(), src.width, row0, row1 - row0, cols, buf.data());
+// Horizontal pass of one row buffer of interleaved 3-channel pixels (buf[-] starts at column
+// `col0`): one 4-lane multiply-add per tap, the 4th lane is the next pixel's and is dropped.
+// `buf` needs one float of slack past its end.
+typedef float v4f __attribute__((vector_size(16)));
+void horizontal_rgb(const float* buf, int col0, const ResampleAxis& cols, float* out) {
+  const int taps = cols.taps;
+  for (int x = 0; x < cols.out_size; ++x) {
+    const float* w = cols.weights.data() + size_t(x) * taps;
+    const float* p = buf + size_t(cols.first[x] - col0) * 3;
+    v4f acc = {0, 0, 0, 0};
+    for (int t = 0; t < taps; ++t) {
+      v4f v;
+      std::memcpy(&v, p + 3 * t, sizeof v);
+      acc += w[t] * v;
+    }
+    out[3 * x] = acc[0];
+    out[3 * x + 1] = acc[1];
+    out[3 * x + 2] = acc[2];
+  }
+}
+
+// Horizontal pass of one plane row (buf starts at column col0).
+void horizontal_plane(const float* buf, int col0, const ResampleAxis& cols, float* out) {
+  if (cols.taps == 2) {  // plain bilinear: no inner loop
+    for (int x = 0; x < cols.out_size; ++x) {
+      const float* p = buf + (cols.first[x] - col0);
+      out[x] = cols.weights[2 * size_t(x)] * p[0] + cols.weights[2 * size_t(x) + 1] * p[1];
+    }
+    return;
+  }
+  const int taps = cols.taps;
+  for (int x = 0; x < cols.out_size; ++x) {
+    const float* w = cols.weights.data() + size_t(x) * taps;
+    const float* p = buf + (cols.first[x] - col0);
+    float acc = 0;
+    for (int t = 0; t < taps; ++t) acc += w[t] * p[t];
+    out[x] = acc;
+  }
+}
+
+}  // namespace
+
+namespace {
+
+void resize_u8_rows(const ImageU8& src, const ResampleAxis& rows, const ResampleAxis& cols, ImageU8& dst) {
+  const int c = src.channels;
+  // Only the source columns some output column touches go through the vertical pass.
+  const int col0 = cols.first.front(), col1 = cols.first.back() + cols.taps;
+  const size_t len = size_t(col1 - col0) * c;
+  thread_local std::vector<float> buf_storage, row_storage;
+  buf_storage.resize(len + 1);
+  row_storage.resize(size_t(cols.out_size) * c);
+  // Plain pointers: writes through uint8_t* may alias anything, which would make the compiler
+  // reload the thread_local vectors inside every loop.
+  float* const buf = buf_storage.data();
+  float* const row = row_storage.data();
+  const size_t row_len = row_storage.size();
   for (int y = 0; y < rows.out_size; ++y) {
-    vertical(buf.data(), row0, row_len, rows, acc.data(), y);
+    vertical(src.pixels.data(), size_t(src.width) * c, size_t(col0) * c, len, rows, y, buf);
+    if (c == 3)
+      horizontal_rgb(buf, col0, cols, row);
+    else
+      horizontal_plane(buf, col0, cols, row);
     uint8_t* out = dst.row(y);
-    for (size_t k = 0; k < row_len; ++k) out[k] = uint8_t(std::clamp(std::nearbyint(acc[k]), 0.0f, 255.0f));
+    for (size_t k = 0; k < row_len; ++k) out[k] = uint8_t(std::nearbyint(std::clamp(row[k], 0.0f, 255.0f)));
+  }
+}
+
+// Horizontal pass of four plane rows at once: the tap positions and weights, the same for every
+// row, are loaded once per output column instead of once per row. Two taps (plain bilinear)
+// get their own loop without the inner one.
+void horizontal_plane4(const float* const in[4], const ResampleAxis& cols, float* const out[4]) {
+  const int taps = cols.taps;
+  if (taps == 2) {
+    for (int x = 0; x < cols.out_size; ++x) {
+      const float w0 = cols.weights[2 * size_t(x)], w1 = cols.weights[2 * size_t(x) + 1];
+      const int f = cols.first[x];
+      for (int r = 0; r < 4; ++r) out[r][x] = w0 * in[r][f] + w1 * in[r][f + 1];
+    }
+    return;
+  }
+  for (int x = 0; x < cols.out_size; ++x) {
+    const float* w = cols.weights.data() + size_t(x) * taps;
+    const int f = cols.first[x];
+    float acc[4] = {};
+    for (int t = 0; t < taps; ++t)
+      for (int r = 0; r < 4; ++r) acc[r] += w[t] * in[r][f + t];
+    for (int r = 0; r < 4; ++r) out[r][x] = acc[r];
+  }
+}
+
+void resize_planes(const float* src, float* dst, int channels, const ResampleAxis& rows,
+                   const ResampleAxis& cols) {
+  const size_t in_w = size_t(cols.in_size), in_plane = size_t(rows.in_size) * in_w;
+  const size_t out_w = size_t(cols.out_size), out_plane = size_t(rows.out_size) * out_w;
+  thread_local std::vector<float> buf_storage;
+  buf_storage.resize(4 * in_w);
+  float* const buf = buf_storage.data();
+  const float* const bufs[4] = {buf, buf + in_w, buf + 2 * in_w, buf + 3 * in_w};
+  for (int c = 0; c < channels; ++c) {
+    const float* plane = src + c * in_plane;
+    float* out = dst + c * out_plane;
+    int y = 0;
+    for (; y + 4 <= rows.out_size; y += 4) {
+      for (int r = 0; r < 4; ++r) vertical(plane, in_w, 0, in_w, rows, y + r, buf + r * in_w);
+      float* const outs[4] = {out + y * out_w, out + (y + 1) * out_w, out + (y + 2) * out_w, out + (y + 3) * out_w};
+      horizontal_plane4(bufs, cols, outs);
+    }
+    for (; y < rows.out_size; ++y) {
+      vertical(plane, in_w, 0, in_w, rows, y, buf);
+      horizontal_plane(buf, 0, cols, out + y * out_w);
+    }
   }
 }
 
@@ -126,10 +212,7 @@ ImageU8 resize_u8(const ImageU8& src, const Box& box, int out_h, int out_w, bool
   const ResampleAxis rows = make_resample_axis(src.height, box.y, box.height, out_h, false, antialias);
   const ResampleAxis cols = make_resample_axis(src.width, box.x, box.width, out_w, false, antialias);
   ImageU8 dst(out_h, out_w, src.channels);
-  if (src.channels == 3)
-    resize_u8_impl<3>(src, rows, cols, dst);
-  else
-    resize_u8_impl<1>(src, rows, cols, dst);
+  resize_u8_rows(src, rows, cols, dst);
   return dst;
 }
 
@@ -138,17 +221,7 @@ PlaneResizer::PlaneResizer(int in_h, int in_w, int out_h, int out_w, bool align_
       cols_(make_resample_axis(in_w, 0, in_w, out_w, align_corners, antialias)) {}
 
 void PlaneResizer::run(const float* src, float* dst, int channels) const {
-  const int row0 = rows_.first.front();
-  const int row1 = rows_.first.back() + rows_.taps;
-  const size_t in_plane = size_t(rows_.in_size) * cols_.in_size;
-  const size_t out_plane = size_t(rows_.out_size) * cols_.out_size;
-  thread_local std::vector<float> buf;
-  buf.resize(size_t(row1 - row0) * cols_.out_size);
-  for (int c = 0; c < channels; ++c) {
-    horizontal<1>(src + c * in_plane, cols_.in_size, row0, row1 - row0, cols_, buf.data());
-    for (int y = 0; y < rows_.out_size; ++y)
-      vertical(buf.data(), row0, cols_.out_size, rows_, dst + c * out_plane + size_t(y) * cols_.out_size, y);
-  }
+  resize_planes(src, dst, channels, rows_, cols_);
 }
 
 }  // namespace mn::data

@@ -4,6 +4,7 @@
 #include "data/transforms.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstring>
 
@@ -22,6 +23,9 @@ struct State {
   std::span<float> out;
   int out_size;
   bool is_float = false;
+  // A horizontal flip of the 8-bit image not carried out yet: the float conversion reads the
+  // columns mirrored instead, which costs nothing.
+  bool mirrored = false;
 
   // The 8-bit image, decoding the file at full size if no transform asked for less.
   ImageU8& image() {
@@ -31,6 +35,16 @@ struct State {
     }
     MN_CHECK(raw.image.channels == channels, raw.name, ": image has ", raw.image.channels,
              " channels, the dataset is configured for ", channels);
+    if (mirrored) {
+      ImageU8& img = raw.image;
+      const int c = img.channels;
+      for (int y = 0; y < img.height; ++y) {
+        uint8_t* row = img.row(y);
+        for (int a = 0, b = img.width - 1; a < b; ++a, --b)
+          for (int k = 0; k < c; ++k) std::swap(row[a * c + k], row[b * c + k]);
+      }
+      mirrored = false;
+    }
     return raw.image;
   }
   // For a transform that will shrink a box of the image: the image size without decoding yet.
@@ -48,17 +62,36 @@ struct State {
     raw.encoded.clear();
     return d.scale;
   }
-  // Switches to float in [0, 1], (C, H, W) in `out` (ToTensor).
-  std::span<float> floats() {
+  // Switches to float in [0, 1], (C, H, W) in `out` (ToTensor), followed by `normalize` when
+  // given (the same float operations as a separate pass, fused into the lookup table).
+  std::span<float> floats(const Normalize* normalize = nullptr) {
     if (is_float) return out;
-    const ImageU8& img = image();
+    const bool mirror = mirrored;
+    mirrored = false;
+    const ImageU8& img = raw.is_encoded() ? image() : raw.image;
     MN_CHECK(img.height == out_size && img.width == out_size, raw.name, ": transforms produced a ",
              img.height, "x", img.width, " image, the batch holds ", out_size, "x", out_size,
              " (add a crop transform, or make its size match the largest resolution)");
-    const size_t plane = size_t(out_size) * out_size;
+    const int n = out_size;
     const uint8_t* p = img.pixels.data();
-    for (size_t i = 0; i < plane; ++i)
-      for (int c = 0; c < channels; ++c) out[c * plane + i] = p[i * channels + c] / 255.0f;  // exactly torchvision's div(255)
+    for (int c = 0; c < channels; ++c) {
+      // v / 255.0f exactly (torchvision's div(255)), looked up instead of divided.
+      std::array<float, 256> table;
+      for (int v = 0; v < 256; ++v) table[size_t(v)] = float(v) / 255.0f;
+      if (normalize) {
+        const float mean = float(normalize->mean[c]), inv_std = float(1.0 / normalize->std[c]);
+        for (float& v : table) v = (v - mean) * inv_std;
+      }
+      float* dst = out.data() + size_t(c) * n * n;
+      for (int y = 0; y < n; ++y) {
+        const uint8_t* row = p + size_t(y) * n * channels + c;
+        float* o = dst + size_t(y) * n;
+        if (mirror)
+          for (int x = 0; x < n; ++x) o[x] = table[row[(n - 1 - x) * channels]];
+        else
+          for (int x = 0; x < n; ++x) o[x] = table[row[x * channels]];
+      }
+    }
     is_float = true;
     return out;
   }
@@ -140,13 +173,8 @@ void apply(const HorizontalFlip& t, State& s, Generator& rng) {
       std::reverse(s.out.begin() + size_t(r) * s.out_size, s.out.begin() + size_t(r + 1) * s.out_size);
     return;
   }
-  ImageU8& img = s.image();
-  const int c = img.channels;
-  for (int y = 0; y < img.height; ++y) {
-    uint8_t* row = img.row(y);
-    for (int a = 0, b = img.width - 1; a < b; ++a, --b)
-      for (int k = 0; k < c; ++k) std::swap(row[a * c + k], row[b * c + k]);
-  }
+  s.image();
+  s.mirrored = !s.mirrored;
 }
 
 // torchvision's rgb_to_grayscale weights.
@@ -207,6 +235,10 @@ void apply(const Lighting& t, State& s, Generator& rng) {
 }
 
 void apply(const Normalize& t, State& s, Generator&) {
+  if (!s.is_float) {  // straight after the 8-bit stage: fused into the conversion
+    s.floats(&t);
+    return;
+  }
   const std::span<float> x = s.floats();
   const size_t plane = size_t(s.out_size) * s.out_size;
   for (int c = 0; c < s.channels; ++c) {

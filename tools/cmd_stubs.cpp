@@ -5,7 +5,6 @@
 
 namespace mn::cli {
 int bench_ops(int, char**) { fail("bench ops: not implemented yet"); }
-int bench_data(int, char**) { fail("bench data: not implemented yet"); }
 int bench_train(int, char**) { fail("bench train: not implemented yet"); }
 int cmd_flops(int, char**) { fail("flops: not implemented yet"); }
 int cmd_train(int, char**) { fail("train: not implemented yet"); }
