@@ -62,6 +62,15 @@ void jpeg_header(Decompressor& d, std::span<const uint8_t> bytes, const std::str
     d.fail(cat(name, ": bad JPEG header"));
 }
 
+// Larger images are refused rather than allocated: a corrupt or hostile header can claim up to
+// 65535 x 65535 pixels (12 GiB of RGB).
+constexpr int64_t kMaxPixels = int64_t(1) << 28;
+
+void check_size(int w, int h, const std::string& name) {
+  if (int64_t(w) * h > kMaxPixels)
+    throw ImageError(cat(name, ": ", w, "x", h, " pixels is larger than the ", kMaxPixels, "-pixel limit"));
+}
+
 // libjpeg warnings are data errors it worked around. Extraneous bytes between markers leave the
 // pixels intact (a few ImageNet files have them); any other warning (truncated file, bad Huffman
 // code, ...) means rows were filled with gray, so the image is treated as corrupt.
@@ -86,6 +95,7 @@ DecodedImage decode_jpeg(std::span<const uint8_t> bytes, int channels, const std
   Decompressor& tj = decompressor();
   int w = 0, h = 0, colorspace = 0;
   jpeg_header(tj, bytes, name, w, h, colorspace);
+  check_size(w, h, name);
   DecodedImage out;
   out.scale = jpeg_decode_scale(w, h, min_scale);
   const tjscalingfactor factor{1, int(1 / out.scale + 0.5)};
@@ -123,6 +133,7 @@ DecodedImage decode_jpeg(std::span<const uint8_t> bytes, int channels, const std
 DecodedImage decode_stb(std::span<const uint8_t> bytes, int channels, const std::string& name) {
   if (bytes.size() > size_t(INT32_MAX)) throw ImageError(cat(name, ": ", bytes.size(), " bytes is too large an image file"));
   int w = 0, h = 0, file_channels = 0;
+  if (stbi_info_from_memory(bytes.data(), int(bytes.size()), &w, &h, &file_channels)) check_size(w, h, name);
   std::unique_ptr<stbi_uc, void (*)(void*)> pixels(
       stbi_load_from_memory(bytes.data(), int(bytes.size()), &w, &h, &file_channels, channels),
       stbi_image_free);

@@ -5,6 +5,9 @@
 #include "data/loader.h"
 
 #include <algorithm>
+#include <atomic>
+#include <system_error>
+#include <utility>
 #include <cstring>
 
 #include "tensor/random.h"
@@ -61,16 +64,24 @@ Loader::Loader(std::shared_ptr<const Dataset> dataset, Pipeline pipeline, Loader
 
   slots_.resize(size_t(config_.prefetch));
   const int workers = config_.workers > 0 ? config_.workers : int(std::max(1u, std::thread::hardware_concurrency()));
-  for (int i = 0; i < workers; ++i) threads_.emplace_back([this] { worker(); });
+  try {
+    for (int i = 0; i < workers; ++i) threads_.emplace_back([this] { worker(); });
+  } catch (const std::system_error& e) {
+    stop_workers();
+    fail("loader: cannot start ", workers, " worker threads (", e.what(), ")");
+  }
 }
 
-Loader::~Loader() {
+Loader::~Loader() { stop_workers(); }
+
+void Loader::stop_workers() {
   {
     std::lock_guard lock(mutex_);
     stop_ = true;
   }
   work_cv_.notify_all();
   for (std::thread& t : threads_) t.join();
+  threads_.clear();
 }
 
 int64_t Loader::batches_per_epoch() const {
@@ -113,6 +124,7 @@ void Loader::start_epoch(int64_t epoch, int64_t first_batch) {
   for (Slot& s : slots_) s.batch = -1, s.ready = false;
   report_ = EpochReport{};
   report_.epoch = epoch;
+  fatal_ = nullptr;
   started_ = true;
   work_cv_.notify_all();
 }
@@ -133,6 +145,8 @@ void Loader::open_slot(Slot& slot, int64_t batch) {
   slot.labels = Tensor();
   for (const Buffers& b : pool_)
     if (b.labels.size(0) >= n && b.free()) {
+      // The consumer's last reads of this memory happen before its reference count drop.
+      std::atomic_thread_fence(std::memory_order_acquire);
       for (const Tensor& t : b.images) slot.images.push_back(t.slice(0, 0, n));
       slot.labels = b.labels.slice(0, 0, n);
       break;
@@ -166,7 +180,17 @@ void Loader::worker() {
     const int64_t pos = next_pos_++;
     const int64_t batch = pos / b;
     Slot& slot = slots_[size_t(batch % config_.prefetch)];
-    if (pos == batch_begin(batch)) open_slot(slot, batch);
+    if (pos == batch_begin(batch)) {
+      try {
+        open_slot(slot, batch);
+      } catch (...) {  // out of (pinned) memory: the consumer rethrows it, the epoch ends
+        fatal_ = std::current_exception();
+        next_pos_ = end_pos_;
+        lock.unlock();
+        ready_cv_.notify_all();
+        continue;
+      }
+    }
     const int64_t row = pos - batch_begin(batch), index = order_[size_t(pos)], epoch = epoch_;
     ++in_flight_;
     lock.unlock();
@@ -247,7 +271,11 @@ std::optional<Batch> Loader::next() {
   for (;;) {
     if (consumer_batch_ >= end_batch_) return std::nullopt;
     Slot& slot = slots_[size_t(consumer_batch_ % config_.prefetch)];
-    ready_cv_.wait(lock, [&] { return slot.batch == consumer_batch_ && slot.ready; });
+    ready_cv_.wait(lock, [&] { return (slot.batch == consumer_batch_ && slot.ready) || fatal_; });
+    if (fatal_) {
+      end_batch_ = consumer_batch_;
+      std::rethrow_exception(std::exchange(fatal_, nullptr));
+    }
     for (const std::exception_ptr& e : slot.errors) {
       if (!e) continue;
       // The epoch ends here: no more work is handed out, next() returns nullopt.

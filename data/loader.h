@@ -109,6 +109,7 @@ class Loader {
   };
 
   void worker();
+  void stop_workers();
   void open_slot(Slot& slot, int64_t batch);
   void build_sample(Slot& slot, int64_t row, int64_t index, int64_t epoch);
   Batch take(Slot& slot);
@@ -132,6 +133,7 @@ class Loader {
   int64_t next_pos_ = 0, end_pos_ = 0;           // samples handed to workers: [next_pos_, end_pos_)
   int64_t consumer_batch_ = 0, end_batch_ = 0;   // batches for next(): [consumer_batch_, end_batch_)
   int in_flight_ = 0;
+  std::exception_ptr fatal_;  // a worker failed outside any sample (allocating batch memory)
   bool started_ = false, stop_ = false;
   EpochReport report_;
 };

@@ -159,6 +159,20 @@ TEST_CASE("broken images are ImageErrors naming the file, never a crash") {
   CHECK(error_of(text, "notes.txt").find("notes.txt") == 0);
   CHECK_THROWS_AS(read_image_header(text, "notes.txt"), ImageError);
   CHECK(error_of({}, "empty.jpg") == "empty.jpg: empty file");
+  // Garbage between the entropy-coded data and the end marker only draws a libjpeg warning about
+  // extraneous bytes: the pixels are intact, so the image is accepted.
+  std::vector<uint8_t> padded = jpeg;
+  padded.insert(padded.end() - 2, {0x12, 0x34, 0x56});
+  CHECK(decode_image(padded, 3, "padded.jpg").image.pixels == decode_image(jpeg, 3, "ok.jpg").image.pixels);
+  // A header announcing 60000 x 60000 pixels is refused before anything is allocated.
+  std::vector<uint8_t> huge = jpeg;
+  for (size_t i = 0; i + 8 < huge.size(); ++i)
+    if (huge[i] == 0xFF && huge[i + 1] == 0xC0) {  // SOF0: length(2) precision(1) height(2) width(2)
+      huge[i + 5] = huge[i + 7] = 0xEA;
+      huge[i + 6] = huge[i + 8] = 0x60;
+      break;
+    }
+  CHECK(error_of(huge, "huge.jpg") == "huge.jpg: 60000x60000 pixels is larger than the 268435456-pixel limit");
   // The decoder is still usable afterwards (TurboJPEG recovered from each error).
   CHECK(psnr(decode_image(jpeg, 3, "ok.jpg").image, rgb) > 30);
 }
