@@ -94,8 +94,9 @@ void vertical(const T* src, size_t row_stride, size_t x0, size_t len, const Resa
 // `col0`): one 4-lane multiply-add per tap, the 4th lane is the next pixel's and is dropped.
 // `buf` needs one float of slack past its end.
 typedef float v4f __attribute__((vector_size(16)));
-void horizontal_rgb(const float* buf, int col0, const ResampleAxis& cols, float* out) {
-  const int taps = cols.taps;
+template <int Taps>  // Taps > 0: a compile-time count (unrolled); 0: cols.taps
+void horizontal_rgb_taps(const float* buf, int col0, const ResampleAxis& cols, float* out) {
+  const int taps = Taps > 0 ? Taps : cols.taps;
   for (int x = 0; x < cols.out_size; ++x) {
     const float* w = cols.weights.data() + size_t(x) * taps;
     const float* p = buf + size_t(cols.first[x] - col0) * 3;
@@ -108,6 +109,17 @@ void horizontal_rgb(const float* buf, int col0, const ResampleAxis& cols, float*
     out[3 * x] = acc[0];
     out[3 * x + 1] = acc[1];
     out[3 * x + 2] = acc[2];
+  }
+}
+
+void horizontal_rgb(const float* buf, int col0, const ResampleAxis& cols, float* out) {
+  switch (cols.taps) {
+    case 2: return horizontal_rgb_taps<2>(buf, col0, cols, out);
+    case 3: return horizontal_rgb_taps<3>(buf, col0, cols, out);
+    case 4: return horizontal_rgb_taps<4>(buf, col0, cols, out);
+    case 5: return horizontal_rgb_taps<5>(buf, col0, cols, out);
+    case 6: return horizontal_rgb_taps<6>(buf, col0, cols, out);
+    default: return horizontal_rgb_taps<0>(buf, col0, cols, out);
   }
 }
 
@@ -154,6 +166,7 @@ void resize_u8_rows(const ImageU8& src, const ResampleAxis& rows, const Resample
     else
       horizontal_plane(buf, col0, cols, row);
     uint8_t* out = dst.row(y);
+    // To the nearest 8-bit value (Pillow rounds halves up; ties are rare and off by one at most).
     for (size_t k = 0; k < row_len; ++k) out[k] = uint8_t(std::nearbyint(std::clamp(row[k], 0.0f, 255.0f)));
   }
 }
