@@ -252,7 +252,29 @@ std::shared_ptr<const Dataset> load_folder(const std::string& root, Split split,
   return ds;
 }
 
-std::shared_ptr<const Dataset> make_dataset(const DatasetConfig& config) {
+namespace {
+
+// The first `limit` images of another dataset.
+class Prefix : public Dataset {
+ public:
+  Prefix(std::shared_ptr<const Dataset> base, int64_t limit) : base_(std::move(base)), size_(limit) {}
+  int64_t size() const override { return size_; }
+  int64_t label(int64_t i) const override { return base_->label(i); }
+  int num_classes() const override { return base_->num_classes(); }
+  int channels() const override { return base_->channels(); }
+  int image_size() const override { return base_->image_size(); }
+  RawSample load(int64_t i) const override {
+    MN_CHECK(i >= 0 && i < size_, "dataset: index ", i, " out of range [0, ", size_, ")");
+    return base_->load(i);
+  }
+  std::string describe() const override { return cat(base_->describe(), " (first ", size_, " used)"); }
+
+ private:
+  std::shared_ptr<const Dataset> base_;
+  int64_t size_;
+};
+
+std::shared_ptr<const Dataset> make_full_dataset(const DatasetConfig& config) {
   const int channels = config.channels;
   if (config.kind == "idx" || config.kind == "cifar10" || config.kind == "cifar100") {
     const int natural = config.kind == "idx" ? 1 : 3;
@@ -264,6 +286,15 @@ std::shared_ptr<const Dataset> make_dataset(const DatasetConfig& config) {
   if (config.kind == "cifar100") return load_cifar(config.root, config.split, 100);
   if (config.kind == "folder") return load_folder(config.root, config.split, channels == 0 ? 3 : channels);
   fail("dataset: unknown kind '", config.kind, "' (one of: idx, cifar10, cifar100, folder)");
+}
+
+}  // namespace
+
+std::shared_ptr<const Dataset> make_dataset(const DatasetConfig& config) {
+  MN_CHECK(config.limit >= 0, "dataset: limit must be >= 0 (0 = all images), got ", config.limit);
+  std::shared_ptr<const Dataset> ds = make_full_dataset(config);
+  if (config.limit == 0 || config.limit >= ds->size()) return ds;
+  return std::make_shared<Prefix>(std::move(ds), config.limit);
 }
 
 }  // namespace mn::data

@@ -32,6 +32,7 @@ struct DatasetConfig {
   std::string root = "/usr/share/datasets/fashion-mnist";
   Split split = Split::train;
   int channels = 0;  // folder only: 1 (gray) or 3 (RGB, the default)
+  int64_t limit = 0;  // > 0: only the first `limit` images (tiny runs, tests)
 };
 
 std::shared_ptr<const Dataset> make_dataset(const DatasetConfig& config);

@@ -137,6 +137,12 @@ TEST_CASE("the real Fashion-MNIST test set: 10000 images, 1000 per class") {
   for (int64_t i = 0; i < ds->size(); ++i) ++histogram[size_t(ds->label(i))];
   CHECK(histogram == std::vector<int>(10, 1000));
   CHECK(ds->label(0) == 9);  // an ankle boot
+  // A prefix for tiny runs.
+  auto first = make_dataset({.kind = "idx", .root = "/usr/share/datasets/fashion-mnist", .split = Split::test, .limit = 300});
+  CHECK(first->size() == 300);
+  CHECK(first->label(1) == 2);
+  CHECK(first->load(0).image.pixels == ds->load(0).image.pixels);
+  CHECK(first->describe().find("(first 300 used)") != std::string::npos);
   int sum = 0;
   for (uint8_t p : ds->load(0).image.pixels) sum += p;
   CHECK(sum == 33456);
