@@ -261,7 +261,7 @@ Batch Loader::take(Slot& slot) {
   batch.labels = kept == n ? slot.labels : slot.labels.slice(0, 0, kept);
   report_.skipped += batch.skipped;
   report_.images += kept;
-  ++report_.batches;
+  if (kept > 0) ++report_.batches;
   return batch;
 }
 

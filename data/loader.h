@@ -55,7 +55,7 @@ struct Batch {
 };
 
 struct EpochReport {
-  int64_t epoch = 0, batches = 0, images = 0, skipped = 0;
+  int64_t epoch = 0, batches = 0, images = 0, skipped = 0;  // batches and images returned
   std::vector<std::string> skipped_files;  // the first few, with the reason
 };
 

@@ -201,6 +201,14 @@ TEST_CASE("bad images: skipped and reported, or an error naming the file") {
                        .on_bad_image = OnBadImage::skip, .resolutions = {32, 16}});
   check_same(epoch(again, 0), batches);
 
+  // A batch of only bad images is left out: its index is missing from the epoch.
+  Loader single(ds, p, {.batch_size = 1, .workers = 2, .shuffle = false, .on_bad_image = OnBadImage::skip});
+  std::vector<int64_t> indices;
+  for (const Batch& b : epoch(single, 0)) indices.push_back(b.index);
+  CHECK(indices == std::vector<int64_t>{0, 1, 2, 3, 4, 5, 7, 9});
+  CHECK(single.report().skipped == 2);
+  CHECK(single.report().batches == 8);
+
   Loader strict(ds, p, {.batch_size = 5, .workers = 2, .seed = 1, .shuffle = false});
   strict.start_epoch(0);
   CHECK(strict.next()->size() == 5);
