@@ -122,7 +122,8 @@ void apply(const CenterCrop& t, State& s, Generator&) {
   s.require_u8("center_crop");
   const ImageU8& src = s.image();
   const CropBox box = center_crop_box(src.height, src.width, t.size);
-  ImageU8 dst(t.size, t.size, src.channels);  // zeros where the box leaves the image
+  ImageU8 dst(t.size, t.size, src.channels);
+  std::fill(dst.pixels.begin(), dst.pixels.end(), uint8_t(0));  // where the box leaves the image
   const int c = src.channels;
   for (int y = 0; y < t.size; ++y) {
     const int sy = box.top + y;
@@ -156,7 +157,10 @@ void apply(const PadRandomCrop& t, State& s, Generator& rng) {
   for (int y = 0; y < t.size; ++y) {
     const int sy = source(top + y, src.height);
     uint8_t* out = dst.row(y);
-    if (sy < 0) continue;  // stays zero
+    if (sy < 0) {
+      std::fill(out, out + size_t(t.size) * src.channels, uint8_t(0));
+      continue;
+    }
     const uint8_t* in = src.row(sy);
     for (int x = 0; x < t.size; ++x) {
       const int sx = source(left + x, src.width);

@@ -55,21 +55,21 @@ TEST_CASE("resize_u8 crops a box then resizes, never reading outside the box") {
   std::iota(img.pixels.begin(), img.pixels.end(), uint8_t(0));  // value = 6 * y + x
   // Box of columns 2..3, rows 1..2 at the same size: exactly those pixels.
   ImageU8 same = resize_u8(img, Box{2, 1, 2, 2}, 2, 2, true);
-  CHECK(same.pixels == std::vector<uint8_t>{8, 9, 14, 15});
+  CHECK(same.pixels == Bytes{8, 9, 14, 15});
   // 2x2 box to 1x1: mean of the four (antialiased) = 11.5 -> 12 (round half to even).
-  CHECK(resize_u8(img, Box{2, 1, 2, 2}, 1, 1, true).pixels == std::vector<uint8_t>{12});
+  CHECK(resize_u8(img, Box{2, 1, 2, 2}, 1, 1, true).pixels == Bytes{12});
   // Plain bilinear at the box center agrees here.
-  CHECK(resize_u8(img, Box{2, 1, 2, 2}, 1, 1, false).pixels == std::vector<uint8_t>{12});
+  CHECK(resize_u8(img, Box{2, 1, 2, 2}, 1, 1, false).pixels == Bytes{12});
   // Upscale a box at the image's right edge: pixels outside it (columns < 4) never contribute.
   ImageU8 edge = resize_u8(img, Box{4, 0, 2, 1}, 1, 4, true);
   // Columns sample 4 + (i + 0.5) / 2 - 0.5 = 3.75, 4.25, 4.75, 5.25 clamped to [4, 5].
-  CHECK(edge.pixels == std::vector<uint8_t>{4, 4, 5, 5});
+  CHECK(edge.pixels == Bytes{4, 4, 5, 5});
 
   // RGB channels stay separate.
   ImageU8 rgb(2, 2, 3);
   for (int p = 0; p < 4; ++p) rgb.pixels[3 * p] = 200, rgb.pixels[3 * p + 1] = uint8_t(p * 10), rgb.pixels[3 * p + 2] = 7;
   const ImageU8 one = resize_u8(rgb, Box{0, 0, 2, 2}, 1, 1, true);
-  CHECK(one.pixels == std::vector<uint8_t>{200, 15, 7});
+  CHECK(one.pixels == Bytes{200, 15, 7});
 }
 
 TEST_CASE("resample axes reject boxes outside the image") {
