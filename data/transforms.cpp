@@ -67,8 +67,8 @@ struct State {
   std::span<float> floats(const Normalize* normalize = nullptr) {
     if (is_float) return out;
     const bool mirror = mirrored;
-    mirrored = false;
-    const ImageU8& img = raw.is_encoded() ? image() : raw.image;
+    mirrored = false;  // read mirrored below instead of flipped in place by image()
+    const ImageU8& img = image();
     MN_CHECK(img.height == out_size && img.width == out_size, raw.name, ": transforms produced a ",
              img.height, "x", img.width, " image, the batch holds ", out_size, "x", out_size,
              " (add a crop transform, or make its size match the largest resolution)");
