@@ -4,7 +4,6 @@
 #include "tensor/error.h"
 
 namespace mn::cli {
-int bench_ops(int, char**) { fail("bench ops: not implemented yet"); }
 int bench_data(int, char**) { fail("bench data: not implemented yet"); }
 int bench_train(int, char**) { fail("bench train: not implemented yet"); }
 int cmd_flops(int, char**) { fail("flops: not implemented yet"); }
