@@ -134,8 +134,10 @@ void choose(Algo& out, const Perf* perf, int returned, size_t workspace_limit, c
             const char* direction) {
   for (int i = 0; i < returned; ++i) {
     if (perf[i].status != CUDNN_STATUS_SUCCESS || perf[i].memory > workspace_limit) continue;
+    // With TF32 off, only FMA kernels qualify, whatever cuDNN ranked first.
+    if (!key.tf32 && perf[i].mathType != CUDNN_FMA_MATH && perf[i].mathType != CUDNN_DEFAULT_MATH) continue;
     out.algo = static_cast<int>(perf[i].algo);
-    out.math = perf[i].mathType;
+    out.math = key.tf32 ? perf[i].mathType : CUDNN_FMA_MATH;
     out.workspace = perf[i].memory;
     out.chosen = true;
     return;
