@@ -15,7 +15,7 @@ random batch already on the GPU: this times the step, not the loader.
 
 usage: python3 tools/bench_train_torch.py [--steps 20] [--warmup 5] [--batch 128]
                                           [--depth 28] [--widen 10] [--classes 100] [--device cuda]
-Prints a table and one JSON line (images/s, ms per step, peak GPU memory).
+Prints a table and one JSON line (images/s, ms per step, peak GPU memory allocated and reserved).
 """
 import argparse
 import json
@@ -160,6 +160,7 @@ def main():
         'ms_per_step': 1000 * seconds / a.steps,
         'images_per_s': a.steps * a.batch / seconds,
         'peak_mem_mib': torch.cuda.max_memory_allocated() / 2**20 if cuda else 0.0,
+        'peak_reserved_mib': torch.cuda.max_memory_reserved() / 2**20 if cuda else 0.0,
     }
     print(f"{'impl':<16}{'device':<28}{'ms/step':>10}{'images/s':>12}{'peak MiB':>11}")
     print(f"{result['impl']:<16}{result['device'][:27]:<28}{result['ms_per_step']:>10.1f}"
