@@ -39,7 +39,10 @@ struct Taps {
 };
 
 __device__ Taps taps(int dst, float scale, int in, bool align_corners) {
-  float src = align_corners ? scale * static_cast<float>(dst) : scale * (static_cast<float>(dst) + 0.5f) - 0.5f;
+  // Rounded multiply and add (no FMA contraction): the same source coordinate as the CPU kernel,
+  // bit for bit, so both pick the same taps.
+  float src = align_corners ? __fmul_rn(scale, static_cast<float>(dst))
+                            : __fadd_rn(__fmul_rn(scale, static_cast<float>(dst) + 0.5f), -0.5f);
   if (src < 0.f) src = 0.f;
   const int i0 = static_cast<int>(src);
   return {i0, i0 + (i0 < in - 1 ? 1 : 0), src - static_cast<float>(i0)};

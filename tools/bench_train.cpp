@@ -58,7 +58,10 @@ int bench_train(int argc, char** argv) {
   for (int k = 1; k <= 3; ++k)
     subnets.push_back({o.width_max - (o.width_max - o.width_min) * k / 3.0, res[size_t(k) % res.size()]});
 
-  mutualnet_step(model, optimizer, images, res, labels, subnets, o, c.optim.lr);  // warm-up
+  // Warm-up: the first steps pick cuDNN algorithms and fill the allocator's cache.
+  for (int k = 0; k < 3; ++k) mutualnet_step(model, optimizer, images, res, labels, subnets, o, c.optim.lr);
+  backend(device).synchronize();
+  backend(device).reset_peak_memory();
   const auto t0 = std::chrono::steady_clock::now();
   for (int64_t s = 0; s < steps; ++s) mutualnet_step(model, optimizer, images, res, labels, subnets, o, c.optim.lr);
   backend(device).synchronize();
@@ -68,12 +71,14 @@ int bench_train(int argc, char** argv) {
   getrusage(RUSAGE_SELF, &usage_now);
   std::string plan;
   for (const Subnet& s : subnets) plan += (plan.empty() ? "" : ", ") + cat(s.width, "@", s.resolution);
-  std::printf("| model | device | batch | sub-networks | steps | ms/step | images/s | peak host RSS (MiB) |\n");
-  std::printf("| --- | --- | ---: | --- | ---: | ---: | ---: | ---: |\n");
-  std::printf("| %s | %s | %lld | %s | %lld | %.1f | %.1f | %.0f |\n", model.spec.name().c_str(),
+  const MemoryStats mem = backend(device).memory_stats();
+  std::printf("| model | device | batch | sub-networks | steps | ms/step | images/s | peak host RSS (MiB) | peak device MiB (allocated / reserved) |\n");
+  std::printf("| --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |\n");
+  std::printf("| %s | %s | %lld | %s | %lld | %.1f | %.1f | %.0f | %.0f / %.0f |\n", model.spec.name().c_str(),
               device.str().c_str(), static_cast<long long>(batch->size()), plan.c_str(),
               static_cast<long long>(steps), 1000 * seconds / double(steps),
-              double(steps * batch->size()) / seconds, double(usage_now.ru_maxrss) / 1024);
+              double(steps * batch->size()) / seconds, double(usage_now.ru_maxrss) / 1024,
+              double(mem.peak) / (1 << 20), double(mem.reserved) / (1 << 20));
   return 0;
 }
 

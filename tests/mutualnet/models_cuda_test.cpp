@@ -104,8 +104,11 @@ TEST_CASE("CUDA: models match the CPU through a sandwich step") {
   wrn.in_channels = 1;
   wrn.classes = 10;
   wrn.divisor = 4;
-  // cuDNN may compute float convolutions in TF32: a 1e-2 relative bound covers it.
-  compare(wrn, 28, {0.25, 16}, 1e-2);
-  compare(models::parse_model_name("mobilenet_v2"), 64, {0.7, 32}, 1e-2);
-  compare(models::parse_model_name("resnet50"), 64, {0.25, 32}, 1e-2);
+  // Full float32 convolutions: with TF32 the batch-of-4 BN layers amplify its 1e-3 rounding into
+  // percent-level gradient differences, which would hide a real mismatch.
+  backend(Device::cuda()).set_allow_tf32(false);
+  compare(wrn, 28, {0.25, 16}, 2e-3);
+  compare(models::parse_model_name("mobilenet_v2"), 64, {0.7, 32}, 2e-3);
+  compare(models::parse_model_name("resnet50"), 64, {0.25, 32}, 2e-3);
+  backend(Device::cuda()).set_allow_tf32(true);
 }
