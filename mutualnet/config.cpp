@@ -105,7 +105,7 @@ std::vector<ConfigField> config_fields(Config& c) {
       num("optim.momentum", &c.optim.momentum, 0, 0.999, "SGD momentum"),
       flag("optim.nesterov", &c.optim.nesterov, "Nesterov momentum"),
       num("optim.weight_decay", &c.optim.weight_decay, 0, 1, "L2 weight decay"),
-      flag("optim.no_decay_bn_depthwise", &c.optim.no_decay_bn_depthwise, "no weight decay on BN parameters and depthwise convs"),
+      flag("optim.no_decay_bn_depthwise", &c.optim.no_decay_bn_depthwise, "weight decay only on conv (not depthwise) and linear weights: none on BN, biases, depthwise convs"),
       text("optim.schedule", &c.optim.schedule, {"cosine", "step", "constant"}, "learning-rate schedule, stepped per iteration"),
       num("optim.warmup_epochs", &c.optim.warmup_epochs, 0, 1000, "linear warm-up length"),
       list("optim.milestones", &c.optim.milestones, 1, 1e6, 0, 16, "step schedule: epochs where lr *= gamma"),

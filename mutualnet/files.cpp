@@ -17,9 +17,8 @@ namespace {
 
 // Makes the rename itself durable: the directory entry is flushed too.
 void sync_parent_dir(const std::string& path) {
-  std::string dir = std::filesystem::path(path).parent_path().string();
-  if (dir.empty()) dir = ".";
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+  const std::string dir = std::filesystem::path(path).parent_path().string();
+  int fd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY);
   if (fd < 0) return;  // best effort: some filesystems refuse to open directories
   ::fsync(fd);
   ::close(fd);

@@ -167,7 +167,7 @@ std::string tradeoff_svg(const std::vector<SweepPoint>& points, const std::strin
   auto tx = [&](double v) { return logx ? std::log10(v) : v; };
   double x0 = tx(xmin), x1 = tx(xmax);
   double xpad = std::max((x1 - x0) * 0.05, 1e-3), ypad = std::max((ymax - ymin) * 0.08, 0.25);
-  x0 -= xpad, x1 += xpad;
+  x0 -= xpad, x1 += 2.5 * xpad;  // room on the right for the frontier's labels
   double y0 = ymin - ypad, y1 = ymax + ypad;
   auto sx = [&](double v) { return left + (tx(v) - x0) / (x1 - x0) * pw; };
   auto sy = [&](double v) { return top + (1 - (v - y0) / (y1 - y0)) * ph; };

@@ -138,7 +138,9 @@ TrainSummary train(const Config& c, const TrainOptions& o) {
   }
 
   auto say = [&](const std::string& line) {
-    if (!o.quiet) std::printf("%s\n", line.c_str());
+    if (o.quiet) return;
+    std::printf("%s\n", line.c_str());
+    std::fflush(stdout);
   };
   if (o.resume)
     say(cat("resuming ", dir, " at step ", state.step, " (epoch ", state.epoch + 1, ", batch ", state.batch, ")"));
@@ -310,7 +312,8 @@ std::string stage_channels(models::Model& model, double width, int64_t resolutio
   Shape previous;
   for (const Shape& s : shapes) {
     if (s.size() != 4 || s == previous) continue;
-    out += (out.empty() ? "" : " ") + cat(s[1], "@", s[2]);
+    if (!out.empty()) out += ' ';
+    out += cat(s[1], "@", s[2]);
     previous = s;
   }
   return out;
@@ -363,7 +366,8 @@ void explain_step(const Config& c) {
   const std::vector<StepTerm> terms =
       mutualnet_step(model, optimizer, images, c.data.resolutions, batch->labels.to(device), subnets, step_options, lr);
 
-  std::printf("  #  sub-network  width  resolution  channels@size per stage            MFLOPs  loss term             gradient norm\n");
+  std::printf("  %s  %-11s  %-5s  %-10s  %-37s %7s  %-20s  %s\n", "#", "sub-network", "width", "resolution",
+              "channels@size per stage", "MFLOPs", "loss term", "gradient norm");
   for (size_t k = 0; k < terms.size(); ++k) {
     const Subnet& s = terms[k].subnet;
     const char* role = k == 0 ? "widest" : s.width == c.mutualnet.width_min ? "narrowest" : "random";
