@@ -1,0 +1,23 @@
+// Differentiable batch norm. In training the output depends on x through the batch statistics
+// too, which the backward kernel accounts for; in eval the running statistics are constants.
+#include "autograd/functions.h"
+#include "tensor/batchnorm.h"
+
+namespace mn {
+
+Variable batch_norm(const Variable& x, const Variable& gamma, const Variable& beta,
+                    const Tensor& running_mean, const Tensor& running_var, bool training,
+                    double momentum, double eps) {
+  Tensor in = x.data(), scale = gamma.data();
+  ops::BatchNormOutput r = ops::batchnorm_forward(in, scale, beta.data(), running_mean,
+                                                  running_var, training, momentum, eps);
+  return Variable::make(r.y, "batch_norm", {x, gamma, beta},
+                        [in, scale, mean = r.save_mean, invstd = r.save_invstd,
+                         training](const Tensor& g) {
+                          ops::BatchNormGrads d =
+                              ops::batchnorm_backward(g, in, scale, mean, invstd, training);
+                          return std::vector<Tensor>{d.dx, d.dgamma, d.dbeta};
+                        });
+}
+
+}  // namespace mn

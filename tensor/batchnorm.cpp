@@ -1,0 +1,73 @@
+// batch_norm dispatch: per-channel operands of shape (C), saved statistics allocated here.
+#include "tensor/batchnorm.h"
+
+#include <algorithm>
+
+#include "tensor/op_checks.h"
+
+namespace mn::ops {
+namespace {
+
+// Running statistics are updated in place, so they must be unit-stride (a prefix view is).
+void check_stat(const Tensor& x, const Tensor& t, const char* what) {
+  check_same("batch_norm", x, "input", t, what);
+  check_shape("batch_norm", t, what, {x.size(1)});
+  MN_CHECK(t.numel() <= 1 || t.stride(0) == 1, "batch_norm: ", what,
+           " must be unit-stride to be updated in place, got stride ", t.stride(0));
+}
+
+}  // namespace
+
+BatchNormOutput batchnorm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                  const Tensor& running_mean, const Tensor& running_var,
+                                  bool training, double momentum, double eps) {
+  check_float("batch_norm", x, "input");
+  check_4d("batch_norm", x, "input");
+  const int64_t C = x.size(1);
+  check_same("batch_norm", x, "input", gamma, "weight");
+  check_same("batch_norm", x, "input", beta, "bias");
+  check_shape("batch_norm", gamma, "weight", {C});
+  check_shape("batch_norm", beta, "bias", {C});
+  check_stat(x, running_mean, "running_mean");
+  check_stat(x, running_var, "running_var");
+  MN_CHECK(eps > 0, "batch_norm: eps must be positive, got ", eps);
+  MN_CHECK(!training || x.numel() / std::max<int64_t>(C, 1) > 1,
+           "batch_norm: training needs more than one value per channel, got input ",
+           shape_str(x.shape()));
+  BatchNormOutput out{Tensor::empty(x.shape(), x.dtype(), x.device()),
+                      Tensor::empty({C}, x.dtype(), x.device()),
+                      Tensor::empty({C}, x.dtype(), x.device())};
+  if (x.numel() == 0) return out;
+  backend(x.device()).batchnorm_forward(x.contiguous(), gamma.contiguous(), beta.contiguous(),
+                                        running_mean, running_var, training, momentum, eps, out.y,
+                                        out.save_mean, out.save_invstd);
+  return out;
+}
+
+BatchNormGrads batchnorm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma,
+                                  const Tensor& save_mean, const Tensor& save_invstd,
+                                  bool training) {
+  check_float("batch_norm backward", x, "input");
+  check_4d("batch_norm backward", x, "input");
+  const int64_t C = x.size(1);
+  check_same("batch_norm backward", x, "input", dy, "output gradient");
+  check_shape("batch_norm backward", dy, "output gradient", x.shape());
+  for (const Tensor* t : {&gamma, &save_mean, &save_invstd}) {
+    check_same("batch_norm backward", x, "input", *t, "per-channel operand");
+    check_shape("batch_norm backward", *t, "per-channel operand", {C});
+  }
+  BatchNormGrads g{Tensor::empty(x.shape(), x.dtype(), x.device()),
+                   Tensor::empty({C}, x.dtype(), x.device()),
+                   Tensor::empty({C}, x.dtype(), x.device())};
+  if (x.numel() == 0) {
+    g.dgamma.zero_();
+    g.dbeta.zero_();
+    return g;
+  }
+  backend(x.device()).batchnorm_backward(dy.contiguous(), x.contiguous(), gamma.contiguous(),
+                                         save_mean.contiguous(), save_invstd.contiguous(),
+                                         training, g.dx, g.dgamma, g.dbeta);
+  return g;
+}
+
+}  // namespace mn::ops

@@ -1,0 +1,143 @@
+// CPU batch norm over (N, C, H*W): one channel per OpenMP iteration, statistics accumulated in
+// double (two passes: mean, then squared deviations) so float32 batches of 10^5 values per channel
+// keep their precision.
+#include <cmath>
+
+#include "tensor/cpu_backend.h"
+#include "tensor/cpu_loops.h"
+
+namespace mn {
+namespace {
+
+struct Layout {
+  int64_t N, C, S;  // S = H * W: values per (image, channel)
+  explicit Layout(const Tensor& x) : N(x.size(0)), C(x.size(1)), S(x.numel() / (x.size(0) * x.size(1))) {}
+  int64_t count() const { return N * S; }  // values per channel
+};
+
+template <class T>
+double channel_sum(const Layout& l, const T* x, int64_t c) {
+  double sum = 0;
+  for (int64_t n = 0; n < l.N; ++n) {
+    const T* row = x + (n * l.C + c) * l.S;
+#pragma omp simd reduction(+ : sum)
+    for (int64_t s = 0; s < l.S; ++s) sum += row[s];
+  }
+  return sum;
+}
+
+template <class T>
+double channel_sq_dev(const Layout& l, const T* x, int64_t c, double mean) {
+  double sum = 0;
+  for (int64_t n = 0; n < l.N; ++n) {
+    const T* row = x + (n * l.C + c) * l.S;
+#pragma omp simd reduction(+ : sum)
+    for (int64_t s = 0; s < l.S; ++s) sum += (row[s] - mean) * (row[s] - mean);
+  }
+  return sum;
+}
+
+// y = x * scale + shift over one channel.
+template <class T>
+void channel_affine(const Layout& l, const T* x, T* y, int64_t c, T scale, T shift) {
+  for (int64_t n = 0; n < l.N; ++n) {
+    const T* in = x + (n * l.C + c) * l.S;
+    T* out = y + (n * l.C + c) * l.S;
+    for (int64_t s = 0; s < l.S; ++s) out[s] = in[s] * scale + shift;
+  }
+}
+
+template <class T>
+void forward(const Tensor& xt, const Tensor& gamma_t, const Tensor& beta_t, const Tensor& rm_t,
+             const Tensor& rv_t, bool training, double momentum, double eps, const Tensor& yt,
+             const Tensor& mean_t, const Tensor& invstd_t) {
+  const Layout l(xt);
+  const T *x = xt.data<T>(), *gamma = gamma_t.data<T>(), *beta = beta_t.data<T>();
+  T *rm = rm_t.data<T>(), *rv = rv_t.data<T>(), *y = yt.data<T>();
+  T *save_mean = mean_t.data<T>(), *save_invstd = invstd_t.data<T>();
+  const double M = static_cast<double>(l.count());
+#pragma omp parallel for schedule(static)
+  for (int64_t c = 0; c < l.C; ++c) {
+    double mean, invstd;
+    if (training) {
+      mean = channel_sum(l, x, c) / M;
+      const double var = channel_sq_dev(l, x, c, mean) / M;
+      invstd = 1.0 / std::sqrt(var + eps);
+      // PyTorch's running statistics: exponential average with the unbiased batch variance.
+      rm[c] = static_cast<T>((1 - momentum) * rm[c] + momentum * mean);
+      rv[c] = static_cast<T>((1 - momentum) * rv[c] + momentum * var * M / (M - 1));
+    } else {
+      mean = rm[c];
+      invstd = 1.0 / std::sqrt(static_cast<double>(rv[c]) + eps);
+    }
+    save_mean[c] = static_cast<T>(mean);
+    save_invstd[c] = static_cast<T>(invstd);
+    const double scale = gamma[c] * invstd;
+    channel_affine(l, x, y, c, static_cast<T>(scale), static_cast<T>(beta[c] - mean * scale));
+  }
+}
+
+// Training: dx = gamma * invstd / M * (M * dy - sum(dy) - xhat * sum(dy * xhat)), the batch
+// statistics being functions of x. Eval: the statistics are constants, dx = dy * gamma * invstd.
+template <class T>
+void backward(const Tensor& dyt, const Tensor& xt, const Tensor& gamma_t, const Tensor& mean_t,
+              const Tensor& invstd_t, bool training, const Tensor& dxt, const Tensor& dgamma_t,
+              const Tensor& dbeta_t) {
+  const Layout l(xt);
+  const T *dy = dyt.data<T>(), *x = xt.data<T>(), *gamma = gamma_t.data<T>();
+  const T *save_mean = mean_t.data<T>(), *save_invstd = invstd_t.data<T>();
+  T *dx = dxt.data<T>(), *dgamma = dgamma_t.data<T>(), *dbeta = dbeta_t.data<T>();
+  const double M = static_cast<double>(l.count());
+#pragma omp parallel for schedule(static)
+  for (int64_t c = 0; c < l.C; ++c) {
+    const double mean = save_mean[c], invstd = save_invstd[c];
+    double sum_dy = 0, sum_dy_xmu = 0;
+    for (int64_t n = 0; n < l.N; ++n) {
+      const T* g = dy + (n * l.C + c) * l.S;
+      const T* in = x + (n * l.C + c) * l.S;
+#pragma omp simd reduction(+ : sum_dy, sum_dy_xmu)
+      for (int64_t s = 0; s < l.S; ++s) {
+        sum_dy += g[s];
+        sum_dy_xmu += g[s] * (in[s] - mean);
+      }
+    }
+    const double sum_dy_xhat = sum_dy_xmu * invstd;
+    dbeta[c] = static_cast<T>(sum_dy);
+    dgamma[c] = static_cast<T>(sum_dy_xhat);
+    const double k = gamma[c] * invstd;
+    // dx = a * dy + b * (x - mean) + d, with per-channel constants
+    const double a = k, b = training ? -k * invstd * sum_dy_xhat / M : 0.0;
+    const double d = training ? -k * sum_dy / M : 0.0;
+    const T ta = static_cast<T>(a), tb = static_cast<T>(b), td = static_cast<T>(d);
+    const T tmean = static_cast<T>(mean);
+    for (int64_t n = 0; n < l.N; ++n) {
+      const T* g = dy + (n * l.C + c) * l.S;
+      const T* in = x + (n * l.C + c) * l.S;
+      T* out = dx + (n * l.C + c) * l.S;
+      for (int64_t s = 0; s < l.S; ++s) out[s] = ta * g[s] + tb * (in[s] - tmean) + td;
+    }
+  }
+}
+
+}  // namespace
+
+void CpuBackend::batchnorm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                   const Tensor& running_mean, const Tensor& running_var,
+                                   bool training, double momentum, double eps, const Tensor& y,
+                                   const Tensor& save_mean, const Tensor& save_invstd) {
+  cpu::dispatch_float(x.dtype(), "batch_norm", [&](auto t) {
+    forward<decltype(t)>(x, gamma, beta, running_mean, running_var, training, momentum, eps, y,
+                         save_mean, save_invstd);
+  });
+}
+
+void CpuBackend::batchnorm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma,
+                                    const Tensor& save_mean, const Tensor& save_invstd,
+                                    bool training, const Tensor& dx, const Tensor& dgamma,
+                                    const Tensor& dbeta) {
+  cpu::dispatch_float(x.dtype(), "batch_norm backward", [&](auto t) {
+    backward<decltype(t)>(dy, x, gamma, save_mean, save_invstd, training, dx, dgamma, dbeta);
+  });
+}
+
+}  // namespace mn

@@ -1,0 +1,102 @@
+// conv2d dispatch: shape, dtype and device checks, output allocation, layout fix-ups; the kernels
+// are CpuBackend::conv2d_* (tensor/conv2d_cpu.cpp) and CudaBackend's.
+#include "tensor/conv2d.h"
+
+#include "tensor/elementwise.h"
+#include "tensor/op_checks.h"
+
+namespace mn::ops {
+namespace {
+
+void check_args(const Conv2dArgs& a) {
+  MN_CHECK(a.stride_h >= 1 && a.stride_w >= 1, "conv2d: stride must be >= 1, got (", a.stride_h,
+           ", ", a.stride_w, ")");
+  MN_CHECK(a.pad_h >= 0 && a.pad_w >= 0, "conv2d: padding must be >= 0, got (", a.pad_h, ", ",
+           a.pad_w, ")");
+  MN_CHECK(a.dil_h >= 1 && a.dil_w >= 1, "conv2d: dilation must be >= 1, got (", a.dil_h, ", ",
+           a.dil_w, ")");
+  MN_CHECK(a.groups >= 1, "conv2d: groups must be >= 1, got ", a.groups);
+}
+
+// The kernels read a weight as rows of C/groups * kh * kw packed values, one row per output
+// channel, rows stride(0) apart: true for W[:o, :i] of a contiguous weight. Size-1 dims may carry
+// any stride.
+bool rows_packed(const Tensor& w) {
+  int64_t expected = 1;
+  for (int d = 3; d >= 1; --d) {
+    if (w.size(d) != 1 && w.stride(d) != expected) return false;
+    expected *= w.size(d);
+  }
+  return w.size(0) == 1 || w.stride(0) >= expected;
+}
+
+}  // namespace
+
+Shape conv2d_output_shape(const Shape& x, const Shape& w, const Conv2dArgs& a) {
+  check_args(a);
+  MN_CHECK(x.size() == 4, "conv2d: input must be 4-D (N, C, H, W), got ", shape_str(x));
+  MN_CHECK(w.size() == 4, "conv2d: weight must be 4-D (O, C/groups, kh, kw), got ", shape_str(w));
+  MN_CHECK(w[0] % a.groups == 0, "conv2d: weight ", shape_str(w), " has ", w[0],
+           " output channels, not divisible by groups ", a.groups);
+  MN_CHECK(x[1] == w[1] * a.groups, "conv2d: input ", shape_str(x), " has ", x[1],
+           " channels, weight ", shape_str(w), " with groups ", a.groups, " expects ",
+           w[1] * a.groups);
+  const int64_t span_h = int64_t(a.dil_h) * (w[2] - 1) + 1;
+  const int64_t span_w = int64_t(a.dil_w) * (w[3] - 1) + 1;
+  MN_CHECK(x[2] + 2 * a.pad_h >= span_h && x[3] + 2 * a.pad_w >= span_w, "conv2d: input ",
+           shape_str(x), " padded by (", a.pad_h, ", ", a.pad_w, ") is smaller than the kernel ",
+           shape_str(w), " dilated by (", a.dil_h, ", ", a.dil_w, ")");
+  return {x[0], w[0], (x[2] + 2 * a.pad_h - span_h) / a.stride_h + 1,
+          (x[3] + 2 * a.pad_w - span_w) / a.stride_w + 1};
+}
+
+Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Conv2dArgs& args) {
+  check_float("conv2d", x, "input");
+  check_same("conv2d", x, "input", w, "weight");
+  const Shape y_shape = conv2d_output_shape(x.shape(), w.shape(), args);
+  Tensor y = Tensor::empty(y_shape, x.dtype(), x.device());
+  if (y.numel() == 0) return y;
+  backend(x.device()).conv2d_forward(x.contiguous(), rows_packed(w) ? w : w.contiguous(), y, args);
+  return y;
+}
+
+Tensor conv2d_backward_data(const Tensor& dy, const Tensor& w, const Shape& x_shape,
+                            const Conv2dArgs& args) {
+  check_float("conv2d backward", dy, "output gradient");
+  check_same("conv2d backward", dy, "output gradient", w, "weight");
+  const Shape y_shape = conv2d_output_shape(x_shape, w.shape(), args);
+  MN_CHECK(dy.shape() == y_shape, "conv2d backward: output gradient ", shape_str(dy.shape()),
+           " does not match the output ", shape_str(y_shape), " of input ", shape_str(x_shape),
+           " and weight ", shape_str(w.shape()));
+  Tensor dx = Tensor::empty(x_shape, dy.dtype(), dy.device());
+  if (dx.numel() == 0) return dx;
+  backend(dy.device()).conv2d_backward_data(dy.contiguous(), rows_packed(w) ? w : w.contiguous(),
+                                            dx, args);
+  return dx;
+}
+
+void conv2d_backward_weight(const Tensor& x, const Tensor& dy, const Tensor& dw,
+                            const Conv2dArgs& args, bool accumulate) {
+  check_float("conv2d backward", x, "input");
+  check_same("conv2d backward", x, "input", dy, "output gradient");
+  check_same("conv2d backward", x, "input", dw, "weight gradient");
+  const Shape y_shape = conv2d_output_shape(x.shape(), dw.shape(), args);
+  MN_CHECK(dy.shape() == y_shape, "conv2d backward: output gradient ", shape_str(dy.shape()),
+           " does not match the output ", shape_str(y_shape), " of input ", shape_str(x.shape()),
+           " and weight gradient ", shape_str(dw.shape()));
+  if (dw.numel() == 0) return;
+  Backend& be = backend(x.device());
+  if (rows_packed(dw)) {
+    be.conv2d_backward_weight(x.contiguous(), dy.contiguous(), dw, args, accumulate);
+    return;
+  }
+  // A gradient view the kernel cannot address row by row: compute packed, then merge.
+  Tensor packed = Tensor::empty(dw.shape(), dw.dtype(), dw.device());
+  be.conv2d_backward_weight(x.contiguous(), dy.contiguous(), packed, args, false);
+  if (accumulate)
+    add_(dw, packed);
+  else
+    dw.copy_(packed);
+}
+
+}  // namespace mn::ops

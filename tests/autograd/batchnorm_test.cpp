@@ -1,0 +1,38 @@
+// batch_norm autograd: gradchecks in training (gradient through the batch statistics) and eval,
+// with gamma/beta sliced from wider parameters and prefix views of the running statistics.
+#include "tests/autograd/nn_ops_helpers.h"
+
+using namespace mn;
+using namespace mn::test;
+
+TEST_CASE("gradcheck: batch_norm in training and eval") {
+  Tensor x = uniform({3, 2, 2, 3}, 1, -2, 3), gamma = uniform({2}, 2), beta = uniform({2}, 3);
+  Tensor rm = Tensor::zeros({2}, DType::f64), rv = Tensor::ones({2}, DType::f64);
+  for (bool training : {true, false}) {
+    INFO("training ", training);
+    check_grad([&](const Vars& v) { return batch_norm(v[0], v[1], v[2], rm, rv, training, 0.1, 1e-5); },
+               {x, gamma, beta});
+  }
+}
+
+TEST_CASE("gradcheck: batch_norm on a strided input with sliced parameters and statistics") {
+  Tensor x = strided(uniform({4, 3, 2, 2}, 4));
+  Tensor gamma = uniform({5}, 5), beta = uniform({5}, 6);
+  Tensor rm = Tensor::zeros({5}, DType::f64), rv = Tensor::ones({5}, DType::f64);
+  check_grad(
+      [&](const Vars& v) {
+        return batch_norm(v[0], v[1].slice(0, 0, 3), v[2].slice(0, 0, 3), rm.slice(0, 0, 3),
+                          rv.slice(0, 0, 3), true, 0.1, 1e-5);
+      },
+      {x, gamma, beta});
+  // the unused tail of the full-width statistics is untouched
+  CHECK(rm.to_vector<double>()[3] == 0.0);
+  CHECK(rv.to_vector<double>()[4] == 1.0);
+}
+
+TEST_CASE("batch_norm rejects parameters of the wrong width") {
+  Variable x(Tensor::zeros({2, 3, 2, 2}), true), gamma(Tensor::ones({4}), true), beta(Tensor::zeros({3}), true);
+  Tensor rm = Tensor::zeros({3}), rv = Tensor::ones({3});
+  CHECK_THROWS_WITH_AS(batch_norm(x, gamma, beta, rm, rv, true, 0.1, 1e-5),
+                       "batch_norm: weight has shape (4,), expected (3,)", Error);
+}

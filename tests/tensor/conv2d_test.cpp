@@ -1,0 +1,177 @@
+// conv2d kernels against PyTorch goldens (tests/fixtures/conv2d.txt): forward, backward-data and
+// backward-weight in float32 and float64 over dense, strided, dilated, grouped, depthwise and
+// pointwise cases; sliced weights read and written in place; bad shapes rejected with clear errors.
+#include <doctest/doctest.h>
+#include <omp.h>
+
+#include "tensor/ops.h"
+#include "tests/fixtures/fixtures.h"
+
+using namespace mn;
+using mn::test::check_close;
+using mn::test::tol;
+
+namespace {
+
+Conv2dArgs args_of(const test::FixtureCase& c) {
+  Conv2dArgs a;
+  a.stride_h = c.iparam("stride_h");
+  a.stride_w = c.iparam("stride_w");
+  a.pad_h = c.iparam("pad_h");
+  a.pad_w = c.iparam("pad_w");
+  a.dil_h = c.iparam("dil_h");
+  a.dil_w = c.iparam("dil_w");
+  a.groups = c.iparam("groups");
+  return a;
+}
+
+Tensor random(const Shape& s, uint64_t seed, DType dtype = DType::f64) {
+  Generator g(seed);
+  Tensor t = Tensor::empty(s, dtype);
+  ops::normal_(t, 0, 1, g);
+  return t;
+}
+
+// `t` copied into the leading corner of a larger random tensor: returns the corner view, whose
+// rows are further apart than its own width (as W[:o, :i] of a full-width weight).
+Tensor embed_in_larger(const Tensor& t, int64_t extra0, int64_t extra1) {
+  Tensor big = random({t.size(0) + extra0, t.size(1) + extra1, t.size(2), t.size(3)}, 99, t.dtype());
+  Tensor view = big.slice(0, 0, t.size(0)).slice(1, 0, t.size(1));
+  view.copy_(t);
+  return view;
+}
+
+}  // namespace
+
+TEST_CASE("conv2d matches PyTorch: forward, backward-data, backward-weight") {
+  for (const auto& c : test::load_fixture("conv2d")) {
+    for (DType dt : {DType::f32, DType::f64}) {
+      const std::string what = c.name + " " + dtype_name(dt);
+      const Conv2dArgs a = args_of(c);
+      Tensor x = c.tensor("x", dt), w = c.tensor("w", dt), dy = c.tensor("dy", dt);
+      check_close(ops::conv2d_forward(x, w, a), c.tensor("y"), tol(dt), tol(dt), what + " y");
+      check_close(ops::conv2d_backward_data(dy, w, x.shape(), a), c.tensor("dx"), tol(dt), tol(dt),
+                  what + " dx");
+      Tensor dw = Tensor::empty(w.shape(), dt);
+      ops::conv2d_backward_weight(x, dy, dw, a, false);
+      check_close(dw, c.tensor("dw"), tol(dt), tol(dt), what + " dw");
+      // accumulate adds to what is there
+      ops::conv2d_backward_weight(x, dy, dw, a, true);
+      check_close(dw, ops::scale(c.tensor("dw"), 2), tol(dt), tol(dt), what + " dw accumulated");
+    }
+  }
+}
+
+TEST_CASE("conv2d reads a sliced weight and writes a sliced weight gradient in place") {
+  for (const auto& c : test::load_fixture("conv2d")) {
+    const Conv2dArgs a = args_of(c);
+    Tensor x = c.tensor("x"), dy = c.tensor("dy");
+    Tensor w = embed_in_larger(c.tensor("w"), 3, 2);
+    REQUIRE(!w.is_contiguous());
+    check_close(ops::conv2d_forward(x, w, a), c.tensor("y"), 1e-10, 1e-10, c.name + " sliced w y");
+    check_close(ops::conv2d_backward_data(dy, w, x.shape(), a), c.tensor("dx"), 1e-10, 1e-10,
+                c.name + " sliced w dx");
+
+    // The gradient lands in exactly the sliced region of a larger buffer, which keeps its values
+    // elsewhere.
+    Shape full = w.shape();
+    full[0] += 3;
+    full[1] += 2;
+    Tensor grad = Tensor::full(full, 0.5, DType::f64);
+    Tensor region = grad.slice(0, 0, w.size(0)).slice(1, 0, w.size(1));
+    ops::conv2d_backward_weight(x, dy, region, a, true);
+    check_close(region, ops::add_scalar(c.tensor("dw"), 0.5), 1e-10, 1e-10, c.name + " region");
+    Tensor outside = grad.slice(0, w.size(0), full[0]);
+    check_close(outside, Tensor::full(outside.shape(), 0.5, DType::f64), 0, 0, c.name + " rows");
+    outside = grad.slice(1, w.size(1), full[1]);
+    check_close(outside, Tensor::full(outside.shape(), 0.5, DType::f64), 0, 0, c.name + " cols");
+  }
+}
+
+TEST_CASE("conv2d takes non-contiguous inputs and weights of any layout") {
+  const auto cases = test::load_fixture("conv2d");
+  const auto& c = cases.front();
+  const Conv2dArgs a = args_of(c);
+  // Same values, transposed memory layout.
+  auto scrambled = [](const Tensor& t) { return t.transpose(2, 3).contiguous().transpose(2, 3); };
+  Tensor x = scrambled(c.tensor("x")), w = scrambled(c.tensor("w")), dy = scrambled(c.tensor("dy"));
+  REQUIRE(!x.is_contiguous());
+  check_close(ops::conv2d_forward(x, w, a), c.tensor("y"), 1e-10, 1e-10, "y");
+  check_close(ops::conv2d_backward_data(dy, w, x.shape(), a), c.tensor("dx"), 1e-10, 1e-10, "dx");
+  Tensor dw_storage = Tensor::zeros(c.shape("w"), DType::f64);
+  Tensor dw = dw_storage.transpose(2, 3).contiguous().transpose(2, 3);  // not row-packed
+  dw.zero_();
+  ops::conv2d_backward_weight(x, dy, dw, a, true);
+  check_close(dw, c.tensor("dw"), 1e-10, 1e-10, "dw");
+}
+
+TEST_CASE("conv2d gives the same result for any thread count") {
+  // Big enough that images are split across threads and several share one GEMM.
+  Tensor x = random({9, 6, 10, 10}, 1), w = random({8, 3, 3, 3}, 2);
+  Conv2dArgs a;
+  a.pad_h = a.pad_w = 1;
+  a.groups = 2;
+  Tensor dy = random(ops::conv2d_output_shape(x.shape(), w.shape(), a), 3);
+  const int saved = omp_get_max_threads();
+  omp_set_num_threads(1);
+  Tensor y1 = ops::conv2d_forward(x, w, a), dx1 = ops::conv2d_backward_data(dy, w, x.shape(), a);
+  Tensor dw1 = Tensor::empty(w.shape(), DType::f64);
+  ops::conv2d_backward_weight(x, dy, dw1, a, false);
+  for (int threads : {2, 3, 4}) {
+    omp_set_num_threads(threads);
+    check_close(ops::conv2d_forward(x, w, a), y1, 1e-12, 1e-12, "y");
+    check_close(ops::conv2d_backward_data(dy, w, x.shape(), a), dx1, 1e-12, 1e-12, "dx");
+    Tensor dw = Tensor::empty(w.shape(), DType::f64);
+    ops::conv2d_backward_weight(x, dy, dw, a, false);
+    check_close(dw, dw1, 1e-12, 1e-12, "dw");
+  }
+  omp_set_num_threads(saved);
+}
+
+TEST_CASE("conv2d rejects bad shapes, arguments and dtypes") {
+  Tensor x = Tensor::zeros({2, 24, 8, 8}), w = Tensor::zeros({32, 32, 3, 3});
+  Tensor w4 = Tensor::zeros({4, 24, 3, 3}), w8 = Tensor::zeros({32, 8, 3, 3});
+  Conv2dArgs a;
+  CHECK_THROWS_WITH_AS(ops::conv2d_forward(x, w, a),
+                       "conv2d: input (2, 24, 8, 8) has 24 channels, weight (32, 32, 3, 3) with "
+                       "groups 1 expects 32", Error);
+  Tensor x3 = Tensor::zeros({3, 8, 8});
+  CHECK_THROWS_WITH_AS(ops::conv2d_forward(x3, w, a),
+                       "conv2d: input must be 4-D (N, C, H, W), got (3, 8, 8)", Error);
+  Tensor tiny = Tensor::zeros({2, 24, 2, 2});
+  CHECK_THROWS_WITH_AS(ops::conv2d_forward(tiny, w4, a),
+                       "conv2d: input (2, 24, 2, 2) padded by (0, 0) is smaller than the kernel "
+                       "(4, 24, 3, 3) dilated by (1, 1)", Error);
+  a.groups = 5;
+  CHECK_THROWS_WITH_AS(ops::conv2d_forward(x, w8, a),
+                       "conv2d: weight (32, 8, 3, 3) has 32 output channels, not divisible by "
+                       "groups 5", Error);
+  a = {};
+  a.stride_h = 0;
+  CHECK_THROWS_WITH_AS(ops::conv2d_forward(x, w4, a), "conv2d: stride must be >= 1, got (0, 1)",
+                       Error);
+  a = {};
+  a.pad_w = -1;
+  CHECK_THROWS_WITH_AS(ops::conv2d_forward(x, w4, a),
+                       "conv2d: padding must be >= 0, got (0, -1)", Error);
+  a = {};
+  a.dil_h = 0;
+  CHECK_THROWS_WITH_AS(ops::conv2d_forward(x, w4, a), "conv2d: dilation must be >= 1, got (0, 1)",
+                       Error);
+  a = {};
+  Tensor w4_f64 = w4.to(DType::f64);
+  CHECK_THROWS_WITH_AS(ops::conv2d_forward(x, w4_f64, a),
+                       "conv2d: input is float32 but weight is float64", Error);
+  Tensor xi = x.to(DType::i64), w4i = w4.to(DType::i64);
+  CHECK_THROWS_WITH_AS(ops::conv2d_forward(xi, w4i, a),
+                       "conv2d: input must be float32 or float64, got int64", Error);
+  Tensor bad_dy = Tensor::zeros({2, 4, 7, 6});
+  CHECK_THROWS_WITH_AS(ops::conv2d_backward_data(bad_dy, w4, x.shape(), a),
+                       "conv2d backward: output gradient (2, 4, 7, 6) does not match the output "
+                       "(2, 4, 6, 6) of input (2, 24, 8, 8) and weight (4, 24, 3, 3)", Error);
+  Tensor dw = Tensor::zeros({4, 24, 3, 3}), dy5 = Tensor::zeros({2, 5, 6, 6});
+  CHECK_THROWS_WITH_AS(ops::conv2d_backward_weight(x, dy5, dw, a, false),
+                       "conv2d backward: output gradient (2, 5, 6, 6) does not match the output "
+                       "(2, 4, 6, 6) of input (2, 24, 8, 8) and weight gradient (4, 24, 3, 3)",
+                       Error);
+}

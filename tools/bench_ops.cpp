@@ -1,0 +1,127 @@
+// `mn bench ops`: GFLOP/s of sgemm and of conv2d forward, backward-data and backward-weight on the
+// conv layers of a WRN-16-2 at 28x28 (batch 128, float32, CPU). tools/bench_ops_torch.py prints the
+// same table through PyTorch for comparison on the same machine.
+//
+//   ./mn bench ops [--threads 2] [--batch 128] [--seconds 0.5]
+#include <cblas.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+
+#include "tensor/ops.h"
+#include "tools/commands.h"
+
+namespace mn::cli {
+namespace {
+
+struct ConvShape {
+  const char* name;
+  int64_t C, O, k, stride, H;  // padding k / 2
+};
+// The distinct conv shapes of WRN-16-2 on 28x28 with 1 input channel; keep in step with
+// tools/bench_ops_torch.py.
+const ConvShape kWrn16_2[] = {
+    {"conv1 1->16 3x3", 1, 16, 3, 1, 28},
+    {"s1 16->32 3x3", 16, 32, 3, 1, 28},
+    {"s1 32->32 3x3", 32, 32, 3, 1, 28},
+    {"s1 short 16->32 1x1", 16, 32, 1, 1, 28},
+    {"s2 32->64 3x3 /2", 32, 64, 3, 2, 28},
+    {"s2 64->64 3x3", 64, 64, 3, 1, 14},
+    {"s2 short 32->64 1x1 /2", 32, 64, 1, 2, 28},
+    {"s3 64->128 3x3 /2", 64, 128, 3, 2, 14},
+    {"s3 128->128 3x3", 128, 128, 3, 1, 7},
+    {"s3 short 64->128 1x1 /2", 64, 128, 1, 2, 14},
+};
+const int64_t kGemmSizes[] = {256, 512, 1024};
+
+// Seconds per call: one warm-up, then the fastest of 5 rounds of `seconds / 5` each (the machine
+// may be shared; the best round is the least disturbed one).
+double time_per_call(const std::function<void()>& f, double seconds) {
+  using clock = std::chrono::steady_clock;
+  f();
+  double best = 1e30;
+  for (int round = 0; round < 5; ++round) {
+    int calls = 0;
+    const auto start = clock::now();
+    double elapsed = 0;
+    do {
+      f();
+      ++calls;
+      elapsed = std::chrono::duration<double>(clock::now() - start).count();
+    } while (elapsed < seconds / 5);
+    best = std::min(best, elapsed / calls);
+  }
+  return best;
+}
+
+Tensor random(const Shape& s, Generator& g) {
+  Tensor t = Tensor::empty(s);
+  ops::normal_(t, 0, 1, g);
+  return t;
+}
+
+}  // namespace
+
+int bench_ops(int argc, char** argv) {
+  int threads = 2;
+  int64_t batch = 128;
+  double seconds = 0.5;
+  for (int i = 0; i < argc; ++i) {
+    const bool has_value = i + 1 < argc;
+    if (!std::strcmp(argv[i], "--threads") && has_value) {
+      threads = std::atoi(argv[++i]);
+    } else if (!std::strcmp(argv[i], "--batch") && has_value) {
+      batch = std::atoll(argv[++i]);
+    } else if (!std::strcmp(argv[i], "--seconds") && has_value) {
+      seconds = std::atof(argv[++i]);
+    } else {
+      fail("bench ops: unknown argument '", argv[i],
+           "' (usage: mn bench ops [--threads N] [--batch N] [--seconds S])");
+    }
+  }
+  MN_CHECK(threads >= 1 && batch >= 1 && seconds > 0,
+           "bench ops: --threads, --batch and --seconds must be positive");
+  omp_set_num_threads(threads);
+  openblas_set_num_threads(threads);
+
+  std::printf("mn, %d threads, batch %lld, float32, %s\n", threads, static_cast<long long>(batch),
+              openblas_get_config());
+  std::printf("%-28s%10s%10s%10s%10s   (GFLOP/s)\n", "op", "fwd", "bwd-data", "bwd-wt", "ms total");
+  Generator gen(0);
+  for (int64_t n : kGemmSizes) {
+    Tensor a = random({n, n}, gen), b = random({n, n}, gen), c = Tensor::empty({n, n});
+    const double t = time_per_call([&] { ops::matmul_into(c, a, b); }, seconds);
+    char name[64];
+    std::snprintf(name, sizeof name, "sgemm %lldx%lldx%lld", static_cast<long long>(n),
+                  static_cast<long long>(n), static_cast<long long>(n));
+    std::printf("%-28s%10.1f%10s%10s%10.2f\n", name, 2.0 * n * n * n / t / 1e9, "", "", t * 1e3);
+  }
+  double total = 0;
+  for (const ConvShape& s : kWrn16_2) {
+    Conv2dArgs args;
+    args.stride_h = args.stride_w = static_cast<int>(s.stride);
+    args.pad_h = args.pad_w = static_cast<int>(s.k / 2);
+    Tensor x = random({batch, s.C, s.H, s.H}, gen), w = random({s.O, s.C, s.k, s.k}, gen);
+    Tensor dy = random(ops::conv2d_output_shape(x.shape(), w.shape(), args), gen);
+    Tensor dw = Tensor::empty(w.shape());
+    const double flops = 2.0 * dy.numel() * s.C * s.k * s.k;
+    const double fwd = time_per_call([&] { ops::conv2d_forward(x, w, args); }, seconds);
+    const double bwd_data =
+        time_per_call([&] { ops::conv2d_backward_data(dy, w, x.shape(), args); }, seconds);
+    const double bwd_weight =
+        time_per_call([&] { ops::conv2d_backward_weight(x, dy, dw, args, false); }, seconds);
+    const double t = fwd + bwd_data + bwd_weight;
+    total += t;
+    std::printf("%-28s%10.1f%10.1f%10.1f%10.2f\n", s.name, flops / fwd / 1e9,
+                flops / bwd_data / 1e9, flops / bwd_weight / 1e9, t * 1e3);
+  }
+  std::printf("%-28s%30s%10.2f\n", "all convs (fwd+bwd)", "", total * 1e3);
+  return 0;
+}
+
+}  // namespace mn::cli
