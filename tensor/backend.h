@@ -3,6 +3,7 @@
 // (tensor/*_cpu.cpp) and CudaBackend (cuda/*.cu) implement every method. Kernels may assume the
 // layouts stated here because the dispatchers guarantee them.
 #pragma once
+#include <string>
 #include <vector>
 
 #include "tensor/tensor.h"
@@ -29,6 +30,12 @@ struct SgdParam {
   Tensor param, grad, momentum_buffer;
   double weight_decay = 0;
 };
+// Device memory accounting (bytes). allocated: held by live tensors and scratch buffers; peak: the
+// highest `allocated` since reset_peak_memory(); reserved: held from the driver by the caching
+// allocator (allocated plus cached free blocks).
+struct MemoryStats {
+  size_t allocated = 0, peak = 0, reserved = 0;
+};
 struct SgdArgs {
   double lr = 0, momentum = 0, dampening = 0;
   bool nesterov = false;
@@ -48,6 +55,22 @@ class Backend {
   // Page-locked host memory for batches that will be copied to this device (CUDA overrides).
   virtual void* allocate_pinned(size_t nbytes) { fail("pinned host memory needs the CUDA backend"); }
   virtual void deallocate_pinned(void* ptr) {}
+  // Starts a host-to-device copy and returns without waiting when the source is pinned memory
+  // (Tensor::empty_pinned): work queued on this device afterwards runs after the copy, and the
+  // source must not be written until then (freeing it is safe: pinned blocks are not reused
+  // before their copies finish). Other sources, and backends without asynchronous copies, copy
+  // synchronously.
+  virtual void copy_bytes_async(void* dst, Device dst_device, const void* src, Device src_device,
+                                size_t nbytes) {
+    copy_bytes(dst, dst_device, src, src_device, nbytes);
+  }
+  virtual MemoryStats memory_stats() { return {}; }
+  virtual void reset_peak_memory() {}
+  virtual void empty_cache() {}  // hands cached free blocks back to the driver
+  virtual std::string device_name() { return "cpu"; }  // e.g. "NVIDIA H100 80GB HBM3"
+  // Whether convolutions may use TF32 tensor cores (on by default, as PyTorch's
+  // cudnn.allow_tf32); off gives float32 accuracy for comparisons with the CPU.
+  virtual void set_allow_tf32(bool allow) {}
 
   // Elementwise. Operands have out's shape (broadcast inputs come expanded, stride 0), any strides.
   virtual void copy(const Tensor& dst, const Tensor& src) = 0;  // dtype conversion allowed
@@ -130,5 +153,19 @@ Backend& backend(Device device);  // throws mn::Error when that device is not av
 // CUDA presence, answerable without CUDA headers (false when mn was built without CUDA).
 bool cuda_available();
 Backend& cuda_backend();  // defined in cuda/ when built with CUDA
+
+// The batch path to the GPU: a copy of `host` on `device`, made with copy_bytes_async. With `host`
+// from Tensor::empty_pinned, call it for the next batch right after queueing the current step:
+// the copy then runs while that step computes, and the next step's work waits for it.
+inline Tensor to_device_async(const Tensor& host, Device device) {
+  if (host.device() == device) return host;
+  MN_CHECK(host.device().is_cpu() && host.is_contiguous(),
+           "to_device_async: expects a contiguous host tensor, got one on ", host.device().str());
+  Tensor dst = Tensor::empty(host.shape(), host.dtype(), device);
+  if (host.numel() > 0)
+    backend(device).copy_bytes_async(dst.data_ptr(), device, host.data_ptr(), host.device(),
+                                     host.numel() * dtype_size(host.dtype()));
+  return dst;
+}
 
 }  // namespace mn

@@ -1,0 +1,93 @@
+// Internal to cuda/: CUDA, cuDNN and cuBLAS headers, the check macros every call goes through, the
+// per-process GPU context (device, streams, library handles, allocators) and small launch helpers.
+// Nothing outside cuda/ includes this file.
+#pragma once
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+#include <cudnn.h>
+
+#include <cstdint>
+#include <initializer_list>
+#include <string>
+
+#include "cuda/allocator.h"
+#include "cuda/cuda_backend.h"
+
+namespace mn::cuda {
+
+[[noreturn]] void fail_cuda(cudaError_t e, const char* expr, const char* file, int line);
+[[noreturn]] void fail_cudnn(cudnnStatus_t s, const char* expr, const char* file, int line);
+[[noreturn]] void fail_cublas(cublasStatus_t s, const char* expr, const char* file, int line);
+
+}  // namespace mn::cuda
+
+// Each throws mn::Error naming the call, file:line and the library's error string.
+#define MN_CUDA_CHECK(expr)                                                     \
+  do {                                                                          \
+    cudaError_t mn_err_ = (expr);                                               \
+    if (mn_err_ != cudaSuccess) ::mn::cuda::fail_cuda(mn_err_, #expr, __FILE__, __LINE__); \
+  } while (0)
+#define MN_CUDNN_CHECK(expr)                                                    \
+  do {                                                                          \
+    cudnnStatus_t mn_st_ = (expr);                                              \
+    if (mn_st_ != CUDNN_STATUS_SUCCESS) ::mn::cuda::fail_cudnn(mn_st_, #expr, __FILE__, __LINE__); \
+  } while (0)
+#define MN_CUBLAS_CHECK(expr)                                                   \
+  do {                                                                          \
+    cublasStatus_t mn_st_ = (expr);                                             \
+    if (mn_st_ != CUBLAS_STATUS_SUCCESS) ::mn::cuda::fail_cublas(mn_st_, #expr, __FILE__, __LINE__); \
+  } while (0)
+// After every kernel launch: reports bad launch configurations at the launch site.
+#define MN_CUDA_LAUNCH_CHECK() MN_CUDA_CHECK(cudaGetLastError())
+
+namespace mn::cuda {
+
+// The one GPU mn drives (cuda:0; CUDA_VISIBLE_DEVICES picks which physical card that is).
+struct Context {
+  int device = 0;
+  cudaDeviceProp props{};
+  cudaStream_t compute = nullptr;  // every kernel, library call and synchronous copy
+  cudaStream_t copy = nullptr;     // asynchronous host-to-device batch copies
+  DeviceAllocator allocator;
+  PinnedAllocator pinned;
+  bool allow_tf32 = true;  // convolutions; PyTorch's torch.backends.cudnn.allow_tf32 default
+  bool cudnn_benchmark = true;  // cudnnFind* (measure) rather than heuristics; MN_CUDNN_BENCHMARK=0
+};
+Context& context();  // created on first use; throws mn::Error without a usable GPU
+cudaStream_t stream();  // context().compute
+cudnnHandle_t cudnn();  // created on first use, bound to the compute stream
+cublasHandle_t cublas();
+
+// Device scratch memory from the caching allocator, returned when it goes out of scope. Safe to
+// release right after queueing the kernels that use it: every user is on the compute stream.
+class Buffer {
+ public:
+  Buffer() = default;
+  explicit Buffer(size_t nbytes);
+  ~Buffer();
+  Buffer(Buffer&& o) noexcept : ptr_(o.ptr_), nbytes_(o.nbytes_) { o.ptr_ = nullptr; o.nbytes_ = 0; }
+  Buffer& operator=(Buffer&& o) noexcept;
+  Buffer(const Buffer&) = delete;
+  Buffer& operator=(const Buffer&) = delete;
+  void* get() const { return ptr_; }
+  template <class T>
+  T* as() const { return static_cast<T*>(ptr_); }
+  size_t size() const { return nbytes_; }
+
+ private:
+  void* ptr_ = nullptr;
+  size_t nbytes_ = 0;
+};
+
+// float32 is the GPU's only compute dtype for now: every non-copy op checks its operands.
+void require_f32(const char* op, std::initializer_list<const Tensor*> tensors);
+
+// Launch geometry: 1-D grids of `threads` threads, capped so grid-stride loops cover the rest.
+inline unsigned grid_for(int64_t n, int threads, int64_t cap = 65535LL * 16) {
+  int64_t blocks = (n + threads - 1) / threads;
+  if (blocks < 1) blocks = 1;
+  return static_cast<unsigned>(blocks < cap ? blocks : cap);
+}
+int num_sms();
+
+}  // namespace mn::cuda

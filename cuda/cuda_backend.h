@@ -1,0 +1,54 @@
+// The CUDA implementation of every primitive (float32 compute; copy and fill take every dtype).
+// Each method is defined in the cuda/ file of its op: memory.cpp, elementwise.cu, reduce.cu,
+// matmul.cpp, conv2d.cpp, batchnorm.cu, pool2d.cu, resize.cu, pad2d.cu, softmax.cu, loss.cu, sgd.cu.
+// This header includes no CUDA header, so it may be read by code compiled without nvcc.
+#pragma once
+#include "tensor/backend.h"
+
+namespace mn {
+
+class CudaBackend final : public Backend {
+ public:
+  void* allocate(size_t nbytes) override;
+  void deallocate(void* ptr, size_t nbytes) override;
+  void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device, size_t nbytes) override;
+  void synchronize() override;
+  void* allocate_pinned(size_t nbytes) override;
+  void deallocate_pinned(void* ptr) override;
+  void copy_bytes_async(void* dst, Device dst_device, const void* src, Device src_device, size_t nbytes) override;
+  MemoryStats memory_stats() override;
+  void reset_peak_memory() override;
+  void empty_cache() override;
+  std::string device_name() override;
+  void set_allow_tf32(bool allow) override;
+  void copy(const Tensor& dst, const Tensor& src) override;
+  void fill(const Tensor& dst, double value) override;
+  void unary(UnaryOp op, const Tensor& out, const Tensor& in, double a, double b) override;
+  void binary(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b) override;
+  void reduce_rows(ReduceOp op, const Tensor& out, const Tensor& in) override;
+  void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double alpha, const Tensor& a, int64_t lda, const Tensor& b, int64_t ldb, double beta, const Tensor& c, int64_t ldc) override;
+  void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& y, const Conv2dArgs& args) override;
+  void conv2d_backward_data(const Tensor& dy, const Tensor& w, const Tensor& dx, const Conv2dArgs& args) override;
+  void conv2d_backward_weight(const Tensor& x, const Tensor& dy, const Tensor& dw, const Conv2dArgs& args, bool accumulate) override;
+  void batchnorm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& running_mean, const Tensor& running_var, bool training, double momentum, double eps, const Tensor& y, const Tensor& save_mean, const Tensor& save_invstd) override;
+  void batchnorm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma, const Tensor& save_mean, const Tensor& save_invstd, bool training, const Tensor& dx, const Tensor& dgamma, const Tensor& dbeta) override;
+  void maxpool2d_forward(const Tensor& x, const Tensor& y, const Tensor& indices, const Pool2dArgs& args) override;
+  void maxpool2d_backward(const Tensor& dy, const Tensor& indices, const Tensor& dx) override;
+  void avgpool2d_forward(const Tensor& x, const Tensor& y, const Pool2dArgs& args) override;
+  void avgpool2d_backward(const Tensor& dy, const Tensor& dx, const Pool2dArgs& args) override;
+  void adaptive_avgpool2d_forward(const Tensor& x, const Tensor& y) override;
+  void adaptive_avgpool2d_backward(const Tensor& dy, const Tensor& dx) override;
+  void resize_bilinear_forward(const Tensor& x, const Tensor& y, bool align_corners) override;
+  void resize_bilinear_backward(const Tensor& dy, const Tensor& dx, bool align_corners) override;
+  void pad2d_forward(const Tensor& x, const Tensor& y, const Pad2d& pad, PadMode mode) override;
+  void pad2d_backward(const Tensor& dy, const Tensor& dx, const Pad2d& pad, PadMode mode) override;
+  void softmax_forward(const Tensor& x, const Tensor& y, bool log) override;
+  void softmax_backward(const Tensor& y, const Tensor& dy, const Tensor& dx, bool log) override;
+  void cross_entropy_forward(const Tensor& logits, const Tensor& labels, double smoothing, const Tensor& loss, const Tensor& probs) override;
+  void cross_entropy_backward(const Tensor& probs, const Tensor& labels, double smoothing, const Tensor& dloss, const Tensor& dlogits) override;
+  void kl_div_forward(const Tensor& student, const Tensor& teacher, const Tensor& loss, const Tensor& student_probs, const Tensor& teacher_probs) override;
+  void kl_div_backward(const Tensor& student_probs, const Tensor& teacher_probs, const Tensor& dloss, const Tensor& dstudent) override;
+  void sgd_step(const std::vector<SgdParam>& params, const SgdArgs& args) override;
+};
+
+}  // namespace mn

@@ -1,0 +1,27 @@
+// CUDA GEMM through cuBLAS. The contract is row-major; cuBLAS is column-major, where a row-major
+// (r, c) matrix with leading dimension ld reads as its transpose. So C = op(A) op(B) is computed
+// as C^T = op(B)^T op(A)^T: the operands swap places and keep their own transpose flags and
+// leading dimensions, which is how a width-sliced weight W[:o, :i] is read in place.
+#include <climits>
+
+#include "cuda/common.h"
+
+namespace mn {
+
+void CudaBackend::gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double alpha,
+                       const Tensor& a, int64_t lda, const Tensor& b, int64_t ldb, double beta,
+                       const Tensor& c, int64_t ldc) {
+  cuda::require_f32("gemm", {&a, &b, &c});
+  for (int64_t v : {m, n, k, lda, ldb, ldc})
+    MN_CHECK(v <= INT_MAX, "gemm: dimension ", v, " exceeds cuBLAS's 32-bit sizes");
+  if (m == 0 || n == 0) return;
+  const float al = static_cast<float>(alpha), be = static_cast<float>(beta);
+  MN_CUBLAS_CHECK(cublasSgemm(cuda::cublas(), trans_b ? CUBLAS_OP_T : CUBLAS_OP_N,
+                              trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, static_cast<int>(n),
+                              static_cast<int>(m), static_cast<int>(k), &al,
+                              static_cast<const float*>(b.data_ptr()), static_cast<int>(ldb),
+                              static_cast<const float*>(a.data_ptr()), static_cast<int>(lda), &be,
+                              static_cast<float*>(c.data_ptr()), static_cast<int>(ldc)));
+}
+
+}  // namespace mn

@@ -1,0 +1,128 @@
+// The GPU context: device discovery, streams, cuDNN/cuBLAS handles, error reporting, and the
+// definitions of mn::cuda_available() / mn::cuda_backend() declared in tensor/backend.h.
+#include <cstdlib>
+#include <cstring>
+
+#include "cuda/common.h"
+
+namespace mn {
+
+namespace {
+
+// cudaGetDeviceCount once; a machine without a driver or a GPU is not an error, just no CUDA.
+struct Availability {
+  int devices = 0;
+  std::string reason;
+};
+
+const Availability& availability() {
+  static const Availability a = [] {
+    Availability r;
+    cudaError_t e = cudaGetDeviceCount(&r.devices);
+    if (e != cudaSuccess) {
+      cudaGetLastError();
+      r.devices = 0;
+      r.reason = cat("no usable CUDA device (", cudaGetErrorString(e), ")");
+    } else if (r.devices == 0) {
+      r.reason = "no CUDA device found";
+    }
+    return r;
+  }();
+  return a;
+}
+
+}  // namespace
+
+bool cuda_available() { return availability().devices > 0; }
+
+Backend& cuda_backend() {
+  MN_CHECK(cuda_available(), "cuda: ", availability().reason);
+  static CudaBackend* b = new CudaBackend;  // never destroyed: tensors may outlive static teardown
+  return *b;
+}
+
+namespace cuda {
+
+void fail_cuda(cudaError_t e, const char* expr, const char* file, int line) {
+  fail("cuda: ", expr, " failed at ", file, ":", line, ": ", cudaGetErrorName(e), " (",
+       cudaGetErrorString(e), ")");
+}
+
+void fail_cudnn(cudnnStatus_t s, const char* expr, const char* file, int line) {
+  fail("cudnn: ", expr, " failed at ", file, ":", line, ": ", cudnnGetErrorString(s));
+}
+
+void fail_cublas(cublasStatus_t s, const char* expr, const char* file, int line) {
+  fail("cublas: ", expr, " failed at ", file, ":", line, ": ", cublasGetStatusName(s), " (",
+       cublasGetStatusString(s), ")");
+}
+
+Context& context() {
+  // Leaked on purpose, like the backend: freeing at exit would race the CUDA runtime's own teardown.
+  static Context* ctx = [] {
+    MN_CHECK(cuda_available(), "cuda: ", availability().reason);
+    auto* c = new Context;
+    MN_CUDA_CHECK(cudaSetDevice(c->device));
+    MN_CUDA_CHECK(cudaGetDeviceProperties(&c->props, c->device));
+    // Non-blocking: the legacy default stream never serialises against mn's own streams.
+    MN_CUDA_CHECK(cudaStreamCreateWithFlags(&c->compute, cudaStreamNonBlocking));
+    MN_CUDA_CHECK(cudaStreamCreateWithFlags(&c->copy, cudaStreamNonBlocking));
+    if (const char* v = std::getenv("MN_CUDNN_BENCHMARK")) c->cudnn_benchmark = std::strcmp(v, "0") != 0;
+    return c;
+  }();
+  return *ctx;
+}
+
+cudaStream_t stream() { return context().compute; }
+
+cudnnHandle_t cudnn() {
+  static cudnnHandle_t h = [] {
+    cudnnHandle_t handle;
+    MN_CUDNN_CHECK(cudnnCreate(&handle));
+    MN_CUDNN_CHECK(cudnnSetStream(handle, stream()));
+    return handle;
+  }();
+  return h;
+}
+
+cublasHandle_t cublas() {
+  static cublasHandle_t h = [] {
+    cublasHandle_t handle;
+    MN_CUBLAS_CHECK(cublasCreate(&handle));
+    MN_CUBLAS_CHECK(cublasSetStream(handle, stream()));
+    // Full float32 products, as PyTorch's default (torch.backends.cuda.matmul.allow_tf32 = False).
+    MN_CUBLAS_CHECK(cublasSetMathMode(handle, CUBLAS_DEFAULT_MATH));
+    return handle;
+  }();
+  return h;
+}
+
+int num_sms() { return context().props.multiProcessorCount; }
+
+Buffer::Buffer(size_t nbytes) : nbytes_(nbytes) {
+  if (nbytes_) ptr_ = context().allocator.allocate(nbytes_);
+}
+
+Buffer::~Buffer() {
+  if (ptr_) context().allocator.deallocate(ptr_, nbytes_);
+}
+
+Buffer& Buffer::operator=(Buffer&& o) noexcept {
+  if (this != &o) {
+    if (ptr_) context().allocator.deallocate(ptr_, nbytes_);
+    ptr_ = o.ptr_;
+    nbytes_ = o.nbytes_;
+    o.ptr_ = nullptr;
+    o.nbytes_ = 0;
+  }
+  return *this;
+}
+
+void require_f32(const char* op, std::initializer_list<const Tensor*> tensors) {
+  for (const Tensor* t : tensors)
+    MN_CHECK(!t->defined() || t->dtype() == DType::f32, op, ": the CUDA backend computes in float32, got ",
+             dtype_name(t->dtype()));
+}
+
+}  // namespace cuda
+}  // namespace mn

@@ -1,0 +1,50 @@
+// Datasets: an indexable list of (image, label). In-memory ones (IDX, CIFAR binary) hand out
+// decoded pixels; image folders hand out file bytes, decoded by the loader's workers.
+// Every method is safe to call from several threads at once.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "data/transforms.h"
+
+namespace mn::data {
+
+enum class Split { train, test };
+const char* split_name(Split s);
+
+class Dataset {
+ public:
+  virtual ~Dataset() = default;
+  virtual int64_t size() const = 0;
+  virtual int64_t label(int64_t index) const = 0;
+  virtual int num_classes() const = 0;
+  virtual int channels() const = 0;  // 1 or 3, what the pipeline receives
+  // Side of the (square) images for in-memory datasets; 0 when images vary (folders).
+  virtual int image_size() const = 0;
+  virtual RawSample load(int64_t index) const = 0;  // image folders read the file here
+  virtual std::string describe() const = 0;         // "cifar100 train: 50000 images, 100 classes"
+};
+
+struct DatasetConfig {
+  std::string kind = "idx";  // idx | cifar10 | cifar100 | folder
+  std::string root = "/usr/share/datasets/fashion-mnist";
+  Split split = Split::train;
+  int channels = 0;  // folder only: 1 (gray) or 3 (RGB, the default)
+  int64_t limit = 0;  // > 0: only the first `limit` images (tiny runs, tests)
+};
+
+std::shared_ptr<const Dataset> make_dataset(const DatasetConfig& config);
+
+// IDX files (MNIST, Fashion-MNIST): <root>/{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz].
+std::shared_ptr<const Dataset> load_idx(const std::string& root, Split split);
+// CIFAR binary: CIFAR-10 data_batch_{1..5}.bin / test_batch.bin (label byte + 3072 pixel bytes),
+// CIFAR-100 train.bin / test.bin (coarse + fine label bytes + pixels; the fine label is used),
+// in <root> or in the folder the archive unpacks to (cifar-10-batches-bin, cifar-100-binary).
+std::shared_ptr<const Dataset> load_cifar(const std::string& root, Split split, int classes);
+// ImageNet layout: <root>/train/<class>/**/<image>, <root>/val (or test)/<class>/**/<image>;
+// classes sorted by folder name, files sorted by path.
+std::shared_ptr<const Dataset> load_folder(const std::string& root, Split split, int channels);
+
+}  // namespace mn::data

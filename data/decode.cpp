@@ -1,0 +1,179 @@
+// Image decoding: JPEG through TurboJPEG (one decompressor handle per thread, reused), everything
+// else through stb_image. libjpeg's fatal errors come back from TurboJPEG as return codes (it
+// longjmps internally), so no error can exit the process; each one becomes an ImageError.
+#include "data/decode.h"
+
+#include <turbojpeg.h>
+
+#include <cstring>
+#include <memory>
+
+#define STB_IMAGE_IMPLEMENTATION
+#define STBI_NO_STDIO  // only decode from memory; files are read by the datasets
+#define STBI_FAILURE_USERMSG
+#include <stb_image.h>
+
+namespace mn::data {
+namespace {
+
+bool is_jpeg(std::span<const uint8_t> b) {
+  return b.size() >= 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF;
+}
+
+// A TurboJPEG decompressor per thread: creating one allocates libjpeg state, decoding is then
+// allocation-free apart from the output. After an error the handle is replaced, since libjpeg may
+// be left mid-image (a header-only read of a truncated file leaves it unusable for the next one).
+class Decompressor {
+ public:
+  Decompressor() : handle_(tjInitDecompress()) {
+    if (!handle_) throw Error(cat("jpeg: cannot create a TurboJPEG decompressor: ", tjGetErrorStr2(nullptr)));
+  }
+  ~Decompressor() { tjDestroy(handle_); }
+  Decompressor(const Decompressor&) = delete;
+  Decompressor& operator=(const Decompressor&) = delete;
+  tjhandle get() const { return handle_; }
+  // Throws an ImageError with TurboJPEG's message and replaces the handle.
+  [[noreturn]] void fail(const std::string& what) {
+    const std::string message = tjGetErrorStr2(handle_);
+    tjDestroy(handle_);
+    handle_ = tjInitDecompress();
+    if (!handle_) throw Error(cat("jpeg: cannot create a TurboJPEG decompressor: ", tjGetErrorStr2(nullptr)));
+    throw ImageError(cat(what, " (", message, ")"));
+  }
+
+ private:
+  tjhandle handle_;
+};
+
+Decompressor& decompressor() {
+  thread_local Decompressor d;
+  return d;
+}
+
+// Reads the JPEG header; libjpeg only warns when the data ends before the frame header, leaving the
+// size unset, so a zero size is an error too.
+void jpeg_header(Decompressor& d, std::span<const uint8_t> bytes, const std::string& name, int& w, int& h,
+                 int& colorspace) {
+  int subsamp = 0;
+  w = h = 0;
+  if (tjDecompressHeader3(d.get(), const_cast<unsigned char*>(bytes.data()), bytes.size(), &w, &h, &subsamp,
+                          &colorspace) != 0 ||
+      w <= 0 || h <= 0)
+    d.fail(cat(name, ": bad JPEG header"));
+}
+
+// Larger images are refused rather than allocated: a corrupt or hostile header can claim up to
+// 65535 x 65535 pixels (12 GiB of RGB).
+constexpr int64_t kMaxPixels = int64_t(1) << 28;
+
+void check_size(int w, int h, const std::string& name) {
+  if (int64_t(w) * h > kMaxPixels)
+    throw ImageError(cat(name, ": ", w, "x", h, " pixels is larger than the ", kMaxPixels, "-pixel limit"));
+}
+
+// libjpeg warnings are data errors it worked around. Extraneous bytes between markers leave the
+// pixels intact (a few ImageNet files have them); any other warning (truncated file, bad Huffman
+// code, ...) means rows were filled with gray, so the image is treated as corrupt.
+bool harmless_warning(const char* message) { return std::strstr(message, "extraneous bytes") != nullptr; }
+
+// DCT scales that libjpeg-turbo decodes with SIMD reduced-size IDCTs, smallest first.
+constexpr double kJpegScales[] = {0.125, 0.25, 0.5};
+
+// libjpeg's conversion of inverted (Adobe) CMYK, the convention its own CMYK output uses.
+void cmyk_to_rgb(const uint8_t* cmyk, uint8_t* rgb, size_t pixels) {
+  for (size_t i = 0; i < pixels; ++i, cmyk += 4, rgb += 3) {
+    const int k = cmyk[3];
+    for (int c = 0; c < 3; ++c) rgb[c] = uint8_t((cmyk[c] * k + 127) / 255);
+  }
+}
+
+// ITU-R 601 luma with integer rounding, as Pillow's "L" conversion.
+uint8_t luma(const uint8_t* rgb) { return uint8_t((rgb[0] * 299 + rgb[1] * 587 + rgb[2] * 114 + 500) / 1000); }
+
+DecodedImage decode_jpeg(std::span<const uint8_t> bytes, int channels, const std::string& name,
+                         double min_scale) {
+  Decompressor& tj = decompressor();
+  int w = 0, h = 0, colorspace = 0;
+  jpeg_header(tj, bytes, name, w, h, colorspace);
+  check_size(w, h, name);
+  DecodedImage out;
+  out.scale = jpeg_decode_scale(w, h, min_scale);
+  const tjscalingfactor factor{1, int(1 / out.scale + 0.5)};
+  const int sw = TJSCALED(w, factor), sh = TJSCALED(h, factor);
+  const bool cmyk = colorspace == TJCS_CMYK || colorspace == TJCS_YCCK;
+  // libjpeg cannot convert CMYK to RGB or gray itself: decode CMYK, convert here.
+  std::vector<uint8_t> cmyk_pixels;
+  out.image = ImageU8(sh, sw, channels);
+  uint8_t* dst = out.image.pixels.data();
+  int format = channels == 1 ? TJPF_GRAY : TJPF_RGB;
+  if (cmyk) {
+    cmyk_pixels.resize(size_t(sw) * sh * 4);
+    dst = cmyk_pixels.data();
+    format = TJPF_CMYK;
+  }
+  if (tjDecompress2(tj.get(), const_cast<unsigned char*>(bytes.data()), bytes.size(), dst, sw, 0, sh, format, 0) !=
+          0 &&
+      (tjGetErrorCode(tj.get()) == TJERR_FATAL || !harmless_warning(tjGetErrorStr2(tj.get()))))
+    tj.fail(cat(name, ": corrupt or truncated JPEG"));
+  if (cmyk) {
+    const size_t n = size_t(sw) * sh;
+    if (channels == 3) {
+      cmyk_to_rgb(cmyk_pixels.data(), out.image.pixels.data(), n);
+    } else {
+      uint8_t rgb[3];
+      for (size_t i = 0; i < n; ++i) {
+        cmyk_to_rgb(cmyk_pixels.data() + 4 * i, rgb, 1);
+        out.image.pixels[i] = luma(rgb);
+      }
+    }
+  }
+  return out;
+}
+
+DecodedImage decode_stb(std::span<const uint8_t> bytes, int channels, const std::string& name) {
+  if (bytes.size() > size_t(INT32_MAX)) throw ImageError(cat(name, ": ", bytes.size(), " bytes is too large an image file"));
+  int w = 0, h = 0, file_channels = 0;
+  if (stbi_info_from_memory(bytes.data(), int(bytes.size()), &w, &h, &file_channels)) check_size(w, h, name);
+  std::unique_ptr<stbi_uc, void (*)(void*)> pixels(
+      stbi_load_from_memory(bytes.data(), int(bytes.size()), &w, &h, &file_channels, channels),
+      stbi_image_free);
+  if (!pixels) throw ImageError(cat(name, ": cannot decode image (", stbi_failure_reason(), ")"));
+  DecodedImage out;
+  out.image = ImageU8(h, w, channels);
+  std::memcpy(out.image.pixels.data(), pixels.get(), out.image.pixels.size());
+  return out;
+}
+
+}  // namespace
+
+double jpeg_decode_scale(int width, int height, double min_scale) {
+  // Below 64 pixels TurboJPEG may round two scales to the same size and pick the other one.
+  if (width < 64 || height < 64) return 1.0;
+  for (double s : kJpegScales)
+    if (s >= min_scale) return s;
+  return 1.0;
+}
+
+ImageHeader read_image_header(std::span<const uint8_t> bytes, const std::string& name) {
+  ImageHeader header;
+  if (is_jpeg(bytes)) {
+    int colorspace = 0;
+    jpeg_header(decompressor(), bytes, name, header.width, header.height, colorspace);
+    header.jpeg = true;
+    return header;
+  }
+  if (bytes.size() > size_t(INT32_MAX)) throw ImageError(cat(name, ": ", bytes.size(), " bytes is too large an image file"));
+  int channels = 0;
+  if (!stbi_info_from_memory(bytes.data(), int(bytes.size()), &header.width, &header.height, &channels))
+    throw ImageError(cat(name, ": not a readable image (", stbi_failure_reason(), ")"));
+  return header;
+}
+
+DecodedImage decode_image(std::span<const uint8_t> bytes, int channels, const std::string& name,
+                          double min_scale) {
+  MN_CHECK(channels == 1 || channels == 3, "decode_image: channels must be 1 or 3, got ", channels);
+  if (bytes.empty()) throw ImageError(cat(name, ": empty file"));
+  return is_jpeg(bytes) ? decode_jpeg(bytes, channels, name, min_scale) : decode_stb(bytes, channels, name);
+}
+
+}  // namespace mn::data

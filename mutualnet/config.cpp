@@ -1,0 +1,478 @@
+// Config loading: TOML++ parses, the schema in config_fields() validates and fills the struct.
+#include "mutualnet/config.h"
+
+#include <toml++/toml.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <filesystem>
+#include <sstream>
+
+#include "mutualnet/files.h"
+#include "tensor/error.h"
+
+namespace mn {
+
+namespace {
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+ConfigField num(std::string key, int64_t* t, double lo, double hi, std::string help) {
+  ConfigField f;
+  f.key = std::move(key), f.target = t;
+  f.lo = lo, f.hi = hi, f.help = std::move(help);
+  return f;
+}
+ConfigField num(std::string key, double* t, double lo, double hi, std::string help) {
+  ConfigField f;
+  f.key = std::move(key), f.target = t;
+  f.lo = lo, f.hi = hi, f.help = std::move(help);
+  return f;
+}
+ConfigField flag(std::string key, bool* t, std::string help) {
+  ConfigField f;
+  f.key = std::move(key), f.target = t;
+  f.help = std::move(help);
+  return f;
+}
+ConfigField text(std::string key, std::string* t, std::vector<std::string> choices,
+                 std::string help) {
+  ConfigField f;
+  f.key = std::move(key), f.target = t;
+  f.choices = std::move(choices), f.help = std::move(help);
+  return f;
+}
+template <class T>
+ConfigField list(std::string key, std::vector<T>* t, double lo, double hi, size_t min_items,
+                 size_t max_items, std::string help) {
+  ConfigField f;
+  f.key = std::move(key), f.target = t;
+  f.lo = lo, f.hi = hi, f.min_items = min_items, f.max_items = max_items, f.help = std::move(help);
+  return f;
+}
+ConfigField not_result(ConfigField f) {
+  f.affects_results = false;
+  return f;
+}
+
+}  // namespace
+
+std::vector<ConfigField> config_fields(Config& c) {
+  return {
+      not_result(text("name", &c.name, {}, "run directory runs/<name> (default: the config file's stem)")),
+      not_result(text("device", &c.device, {"auto", "cpu", "cuda"}, "auto = cuda when a GPU is present")),
+      num("seed", &c.seed, 0, 9.2e18, "seeds initialisation, data order, augmentation and width sampling"),
+
+      text("model.arch", &c.model.arch, {"wrn", "mobilenet_v1", "mobilenet_v2", "resnet50"}, "network family"),
+      num("model.depth", &c.model.depth, 10, 1000, "WRN depth, 6n + 4"),
+      num("model.widen", &c.model.widen, 1, 64, "WRN widen factor"),
+      num("model.num_classes", &c.model.num_classes, 2, 100000, "classifier outputs"),
+      num("model.in_channels", &c.model.in_channels, 1, 4, "image channels"),
+      num("model.dropout", &c.model.dropout, 0, 0.99, "dropout probability where the model has dropout"),
+
+      text("data.dataset", &c.data.dataset, {"fashion_mnist", "mnist", "cifar10", "cifar100", "folder"}, "dataset format"),
+      not_result(text("data.root", &c.data.root, {}, "dataset directory")),
+      list("data.resolutions", &c.data.resolutions, 4, 4096, 1, 16, "input sizes, largest first: R0 and its downscales"),
+      list("data.mean", &c.data.mean, -10, 10, 1, 4, "per-channel mean of [0, 1] pixels"),
+      list("data.std", &c.data.std, 1e-6, 10, 1, 4, "per-channel std of [0, 1] pixels"),
+      num("data.train_limit", &c.data.train_limit, 0, 1e12, "use the first N training images (0 = all)"),
+      num("data.test_limit", &c.data.test_limit, 0, 1e12, "evaluate on the first N test images (0 = all)"),
+      not_result(num("data.workers", &c.data.workers, 0, 256, "loader threads (0 = one per core)")),
+      flag("data.antialias", &c.data.antialias, "antialiased downscales instead of plain bilinear"),
+      text("data.on_bad_image", &c.data.on_bad_image, {"fail", "skip"}, "a corrupt image stops the run or is skipped"),
+
+      text("augment.crop", &c.augment.crop, {"pad_crop", "random_resized_crop", "none"}, "training crop"),
+      num("augment.pad", &c.augment.pad, 0, 64, "pad_crop: pixels padded on each side"),
+      text("augment.pad_mode", &c.augment.pad_mode, {"reflect", "zero"}, "pad_crop: padding mode"),
+      list("augment.scale", &c.augment.scale, 1e-3, 1, 2, 2, "random_resized_crop: [min, max] area fraction"),
+      list("augment.ratio", &c.augment.ratio, 0.05, 20, 2, 2, "random_resized_crop: [min, max] aspect ratio"),
+      flag("augment.flip", &c.augment.flip, "random horizontal flip"),
+      num("augment.color_jitter", &c.augment.color_jitter, 0, 1, "brightness, contrast and saturation jitter"),
+      num("augment.lighting", &c.augment.lighting, 0, 1, "PCA lighting noise std"),
+      num("augment.eval_resize", &c.augment.eval_resize, 0, 8192, "evaluation: resize the shorter side to this, then centre-crop R0 (0 = off)"),
+
+      num("mutualnet.width_min", &c.mutualnet.width_min, 0.01, 1, "narrowest width multiplier"),
+      num("mutualnet.width_max", &c.mutualnet.width_max, 0.01, 1, "widest width multiplier"),
+      num("mutualnet.divisor", &c.mutualnet.divisor, 1, 64, "channel counts are multiples of this"),
+      num("mutualnet.num_random_widths", &c.mutualnet.num_random_widths, 0, 16, "random widths per step besides min and max"),
+      flag("mutualnet.distill", &c.mutualnet.distill, "sub-networks learn from the widest network's output (false: from labels)"),
+      flag("mutualnet.random_resolution", &c.mutualnet.random_resolution, "sub-networks draw a resolution (false: all use R0)"),
+      text("mutualnet.max_loss", &c.mutualnet.max_loss, {"cross_entropy"}, "loss of the widest network"),
+      num("mutualnet.label_smoothing", &c.mutualnet.label_smoothing, 0, 0.99, "label smoothing of the widest network's cross-entropy"),
+
+      num("optim.lr", &c.optim.lr, 0, 100, "peak learning rate"),
+      num("optim.momentum", &c.optim.momentum, 0, 0.999, "SGD momentum"),
+      flag("optim.nesterov", &c.optim.nesterov, "Nesterov momentum"),
+      num("optim.weight_decay", &c.optim.weight_decay, 0, 1, "L2 weight decay"),
+      flag("optim.no_decay_bn_depthwise", &c.optim.no_decay_bn_depthwise, "weight decay only on conv (not depthwise) and linear weights: none on BN, biases, depthwise convs"),
+      text("optim.schedule", &c.optim.schedule, {"cosine", "step", "constant"}, "learning-rate schedule, stepped per iteration"),
+      num("optim.warmup_epochs", &c.optim.warmup_epochs, 0, 1000, "linear warm-up length"),
+      list("optim.milestones", &c.optim.milestones, 1, 1e6, 0, 16, "step schedule: epochs where lr *= gamma"),
+      num("optim.gamma", &c.optim.gamma, 0, 1, "step schedule factor"),
+
+      num("train.epochs", &c.train.epochs, 1, 100000, "passes over the training set"),
+      num("train.batch_size", &c.train.batch_size, 1, 65536, "images per step"),
+      not_result(num("train.log_every", &c.train.log_every, 1, 1e9, "steps between metrics lines")),
+      num("train.bn_calib_batches", &c.train.bn_calib_batches, 1, 10000, "training batches that recalibrate BN before an evaluation"),
+      not_result(num("train.eval_batch_size", &c.train.eval_batch_size, 1, 65536, "images per evaluation batch")),
+      not_result(flag("train.validate", &c.train.validate, "BN-recalibrated validation after every epoch")),
+
+      not_result(list("sweep.widths", &c.sweep.widths, 0.01, 1, 1, 1000, "widths of the sweep grid")),
+      not_result(list("sweep.resolutions", &c.sweep.resolutions, 4, 4096, 0, 64, "resolutions of the sweep grid (empty: data.resolutions)")),
+  };
+}
+
+namespace {
+
+std::string number_text(double x) {
+  if (std::isinf(x)) return x > 0 ? "inf" : "-inf";
+  if (std::isnan(x)) return "nan";
+  char buf[32];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, x);
+  std::string s(buf, end);
+  // TOML reads "1" as an integer: keep floats recognisable.
+  if (s.find_first_of(".en") == std::string::npos) s += ".0";
+  return s;
+}
+
+std::string quote(const std::string& s) {
+  std::string out = "\"";
+  for (char ch : s) {
+    if (ch == '"' || ch == '\\') out += '\\';
+    if (ch == '\n') { out += "\\n"; continue; }
+    out += ch;
+  }
+  return out + "\"";
+}
+
+std::string value_text(const ConfigField& f) {
+  return std::visit(
+      [](auto* p) -> std::string {
+        using T = std::remove_pointer_t<decltype(p)>;
+        if constexpr (std::is_same_v<T, int64_t>) return std::to_string(*p);
+        else if constexpr (std::is_same_v<T, double>) return number_text(*p);
+        else if constexpr (std::is_same_v<T, bool>) return *p ? "true" : "false";
+        else if constexpr (std::is_same_v<T, std::string>) return quote(*p);
+        else {
+          std::string s = "[";
+          for (size_t i = 0; i < p->size(); ++i) {
+            if (i) s += ", ";
+            if constexpr (std::is_same_v<T, std::vector<int64_t>>) s += std::to_string((*p)[i]);
+            else s += number_text((*p)[i]);
+          }
+          return s + "]";
+        }
+      },
+      f.target);
+}
+
+// A TOML node as the user wrote it, for error messages.
+std::string node_text(const toml::node& n) {
+  if (auto v = n.as_string()) return quote(v->get());
+  if (auto v = n.as_integer()) return std::to_string(v->get());
+  if (auto v = n.as_floating_point()) return number_text(v->get());
+  if (auto v = n.as_boolean()) return v->get() ? "true" : "false";
+  if (auto a = n.as_array()) {
+    std::string s = "[";
+    for (size_t i = 0; i < a->size(); ++i) s += (i ? ", " : "") + node_text(*a->get(i));
+    return s + "]";
+  }
+  if (n.is_table()) return "{...}";
+  std::ostringstream os;
+  os << n.type();
+  return os.str();
+}
+
+std::string kind_text(const toml::node& n) {
+  switch (n.type()) {
+    case toml::node_type::string: return "a string";
+    case toml::node_type::integer: return "an integer";
+    case toml::node_type::floating_point: return "a float";
+    case toml::node_type::boolean: return "a boolean";
+    case toml::node_type::array: return "an array";
+    case toml::node_type::table: return "a table";
+    default: return "a date/time";
+  }
+}
+
+std::string bound_text(double x) {
+  if (std::isinf(x)) return x > 0 ? "inf" : "-inf";
+  std::ostringstream os;
+  os << x;
+  return os.str();
+}
+
+std::string allowed_text(const ConfigField& f) {
+  std::string range = " in [" + bound_text(f.lo) + ", " + bound_text(f.hi) + "]";
+  return std::visit(
+      [&](auto* p) -> std::string {
+        using T = std::remove_pointer_t<decltype(p)>;
+        if constexpr (std::is_same_v<T, int64_t>) return "an integer" + range;
+        else if constexpr (std::is_same_v<T, double>) return "a number" + range;
+        else if constexpr (std::is_same_v<T, bool>) return "true or false";
+        else if constexpr (std::is_same_v<T, std::string>) {
+          if (f.choices.empty()) return "a string";
+          std::string s = "one of ";
+          for (size_t i = 0; i < f.choices.size(); ++i) s += (i ? ", " : "") + quote(f.choices[i]);
+          return s;
+        } else {
+          std::string count = f.min_items == f.max_items
+                                  ? std::to_string(f.min_items)
+                                  : std::to_string(f.min_items) + " to " + std::to_string(f.max_items);
+          const char* what = std::is_same_v<T, std::vector<int64_t>> ? " integers" : " numbers";
+          return "a list of " + count + what + range;
+        }
+      },
+      f.target);
+}
+
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diag = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] != b[j - 1])});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+
+std::string last_part(const std::string& key) {
+  size_t dot = key.rfind('.');
+  return dot == std::string::npos ? key : key.substr(dot + 1);
+}
+
+// The valid key closest to a misspelt one: by the whole dotted key, or by its last part alone
+// (so "epochs" at the top level finds "train.epochs").
+std::string nearest_key(const std::string& key, const std::vector<std::string>& valid) {
+  std::string best;
+  size_t best_d = SIZE_MAX;
+  for (const std::string& v : valid) {
+    size_t d = std::min(edit_distance(key, v), edit_distance(last_part(key), last_part(v)) + 1);
+    if (d < best_d) best_d = d, best = v;
+  }
+  return best;
+}
+
+struct Schema {
+  std::vector<ConfigField> fields;
+  std::vector<std::string> sections;
+
+  explicit Schema(Config& c) : fields(config_fields(c)) {
+    for (const auto& f : fields) {
+      size_t dot = f.key.find('.');
+      if (dot != std::string::npos) {
+        std::string s = f.key.substr(0, dot);
+        if (std::find(sections.begin(), sections.end(), s) == sections.end()) sections.push_back(s);
+      }
+    }
+  }
+  const ConfigField* find(const std::string& key) const {
+    for (const auto& f : fields)
+      if (f.key == key) return &f;
+    return nullptr;
+  }
+  bool is_section(const std::string& key) const {
+    return std::find(sections.begin(), sections.end(), key) != sections.end();
+  }
+  [[noreturn]] void unknown(const std::string& key, const std::string& where) const {
+    std::vector<std::string> valid = sections;
+    for (const auto& f : fields) valid.push_back(f.key);
+    fail(where, ": unknown key '", key, "'; did you mean '", nearest_key(key, valid), "'?");
+  }
+};
+
+std::string where_of(const std::string& source, const toml::source_region& r) {
+  if (r.begin.line == 0) return source;
+  return source + ":" + std::to_string(r.begin.line);
+}
+
+[[noreturn]] void bad_value(const ConfigField& f, const toml::node& n, const std::string& where,
+                            const std::string& why) {
+  fail(where, ": ", f.key, " = ", node_text(n), " ", why, "; expected ", allowed_text(f));
+}
+
+// Checks one value against its field and stores it.
+void assign(const ConfigField& f, const toml::node& n, const std::string& where) {
+  auto bad = [&](const std::string& why) { bad_value(f, n, where, why); };
+  auto in_range = [&](double x) { return std::isfinite(x) && x >= f.lo && x <= f.hi; };
+  auto number_of = [&](const toml::node& e, bool integer) -> double {
+    if (auto v = e.as_integer()) return static_cast<double>(v->get());
+    if (auto v = e.as_floating_point(); v && !integer) return v->get();
+    bad_value(f, n, where, "is " + kind_text(e));
+  };
+  std::visit(
+      [&](auto* p) {
+        using T = std::remove_pointer_t<decltype(p)>;
+        if constexpr (std::is_same_v<T, int64_t>) {
+          double x = number_of(n, true);
+          if (!in_range(x)) bad("is out of range");
+          *p = n.as_integer()->get();
+        } else if constexpr (std::is_same_v<T, double>) {
+          double x = number_of(n, false);
+          if (!in_range(x)) bad("is out of range");
+          *p = x;
+        } else if constexpr (std::is_same_v<T, bool>) {
+          if (!n.is_boolean()) bad("is " + kind_text(n));
+          *p = n.as_boolean()->get();
+        } else if constexpr (std::is_same_v<T, std::string>) {
+          if (!n.is_string()) bad("is " + kind_text(n));
+          const std::string& s = n.as_string()->get();
+          if (!f.choices.empty() && std::find(f.choices.begin(), f.choices.end(), s) == f.choices.end())
+            bad("is not allowed");
+          *p = s;
+        } else {
+          const toml::array* a = n.as_array();
+          if (!a) bad("is " + kind_text(n));
+          if (a->size() < f.min_items || a->size() > f.max_items) bad("has " + std::to_string(a->size()) + " items");
+          T out;
+          constexpr bool integer = std::is_same_v<T, std::vector<int64_t>>;
+          for (const toml::node& e : *a) {
+            double x = number_of(e, integer);
+            if (!in_range(x)) bad("has an item out of range (" + node_text(e) + ")");
+            out.push_back(static_cast<typename T::value_type>(x));
+          }
+          *p = std::move(out);
+        }
+      },
+      f.target);
+}
+
+void walk(const toml::table& t, const std::string& prefix, const Schema& schema,
+          const std::string& source) {
+  for (auto&& [k, v] : t) {
+    const std::string key = prefix.empty() ? std::string(k.str()) : prefix + "." + std::string(k.str());
+    const std::string where = where_of(source, k.source().begin.line ? k.source() : v.source());
+    if (v.is_table() && prefix.empty() && schema.is_section(key)) {
+      walk(*v.as_table(), key, schema, source);
+      continue;
+    }
+    const ConfigField* f = schema.find(key);
+    if (!f) schema.unknown(key, where);
+    assign(*f, v, where);
+  }
+}
+
+void apply_override(const std::string& arg, const Schema& schema) {
+  const std::string where = "--set " + arg;
+  size_t eq = arg.find('=');
+  MN_CHECK(eq != std::string::npos && eq > 0, where, ": expected key=value (e.g. train.epochs=5)");
+  const std::string key = arg.substr(0, eq), value = arg.substr(eq + 1);
+  const ConfigField* f = schema.find(key);
+  if (!f) schema.unknown(key, where);
+  // Strings may be given bare (--set data.root=/data/cifar); everything else is a TOML value.
+  const bool bare_string = std::holds_alternative<std::string*>(f->target) &&
+                           (value.empty() || value.front() != '"');
+  std::string doc = "v = ";
+  doc += bare_string ? quote(value) : value;
+  toml::table parsed;
+  try {
+    parsed = toml::parse(std::string_view(doc), std::string_view("--set"));
+  } catch (const toml::parse_error& e) {
+    fail(where, ": '", value, "' is not a value; expected ", allowed_text(*f));
+  }
+  assign(*f, *parsed.get("v"), where);
+}
+
+void check_consistency(const Config& c, const std::string& source) {
+  auto bad = [&](const auto&... msg) { fail(source, ": ", msg...); };
+  if (c.mutualnet.width_min > c.mutualnet.width_max)
+    bad("mutualnet.width_min = ", c.mutualnet.width_min, " exceeds mutualnet.width_max = ", c.mutualnet.width_max);
+  for (size_t i = 1; i < c.data.resolutions.size(); ++i)
+    if (c.data.resolutions[i] >= c.data.resolutions[i - 1])
+      bad("data.resolutions must be strictly decreasing (largest first), got ", c.data.resolutions[i - 1], " then ", c.data.resolutions[i]);
+  if (static_cast<int64_t>(c.data.mean.size()) != c.model.in_channels || static_cast<int64_t>(c.data.std.size()) != c.model.in_channels)
+    bad("data.mean and data.std need one value per channel (model.in_channels = ", c.model.in_channels, "), got ", c.data.mean.size(), " and ", c.data.std.size());
+  if (c.model.arch == "wrn" && (c.model.depth - 4) % 6 != 0)
+    bad("model.depth = ", c.model.depth, " is not 6n + 4 (WRN depths: 10, 16, 22, 28, 40, ...)");
+  if (c.augment.scale[0] > c.augment.scale[1]) bad("augment.scale must be [min, max]");
+  if (c.augment.ratio[0] > c.augment.ratio[1]) bad("augment.ratio must be [min, max]");
+  const bool gray = c.data.dataset == "fashion_mnist" || c.data.dataset == "mnist";
+  if (gray && c.model.in_channels != 1) bad("data.dataset = \"", c.data.dataset, "\" has 1 channel, model.in_channels = ", c.model.in_channels);
+  if (c.data.dataset.rfind("cifar", 0) == 0 && c.model.in_channels != 3) bad("data.dataset = \"", c.data.dataset, "\" has 3 channels, model.in_channels = ", c.model.in_channels);
+  const int64_t classes = c.data.dataset == "cifar100" ? 100 : c.data.dataset == "folder" ? 0 : 10;
+  if (classes && c.model.num_classes != classes)
+    bad("data.dataset = \"", c.data.dataset, "\" has ", classes, " classes, model.num_classes = ", c.model.num_classes);
+}
+
+}  // namespace
+
+Config parse_config(const std::string& text, const std::string& source,
+                    const std::vector<std::string>& overrides) {
+  Config c;
+  Schema schema(c);
+  toml::table root;
+  try {
+    root = toml::parse(std::string_view(text), std::string_view(source));
+  } catch (const toml::parse_error& e) {
+    fail(where_of(source, e.source()), ": ", e.description());
+  }
+  walk(root, "", schema, source);
+  for (const std::string& o : overrides) apply_override(o, schema);
+  if (c.name.empty()) c.name = std::filesystem::path(source).stem().string();
+  check_consistency(c, source);
+  return c;
+}
+
+Config load_config(const std::string& path, const std::vector<std::string>& overrides) {
+  MN_CHECK(path_exists(path), "config ", path, " not found");
+  return parse_config(read_file(path), path, overrides);
+}
+
+std::string config_to_toml(const Config& c) {
+  Config copy = c;
+  std::string out, section;
+  for (const ConfigField& f : config_fields(copy)) {
+    size_t dot = f.key.find('.');
+    std::string s = dot == std::string::npos ? "" : f.key.substr(0, dot);
+    if (s != section) {
+      out += "\n[" + s + "]\n";
+      section = s;
+    }
+    std::string line = last_part(f.key) + " = " + value_text(f);
+    line.resize(std::max<size_t>(line.size() + 2, 36), ' ');
+    out += line + "# " + f.help + "\n";
+  }
+  return out;
+}
+
+std::string config_hash(const Config& c) {
+  Config copy = c;
+  uint64_t h = 1469598103934665603ull;  // FNV-1a 64
+  for (const ConfigField& f : config_fields(copy)) {
+    if (!f.affects_results) continue;
+    for (char ch : f.key + "=" + value_text(f) + "\n") {
+      h ^= static_cast<unsigned char>(ch);
+      h *= 1099511628211ull;
+    }
+  }
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+  return buf;
+}
+
+std::vector<std::string> config_diff(const Config& from, const Config& to) {
+  Config a = from, b = to;
+  std::vector<ConfigField> fa = config_fields(a), fb = config_fields(b);
+  std::vector<std::string> out;
+  for (size_t i = 0; i < fa.size(); ++i) {
+    if (!fa[i].affects_results) continue;
+    std::string va = value_text(fa[i]), vb = value_text(fb[i]);
+    if (va != vb) out.push_back(fa[i].key + ": " + va + " -> " + vb);
+  }
+  return out;
+}
+
+std::string config_value(const Config& c, const std::string& key) {
+  Config copy = c;
+  for (const ConfigField& f : config_fields(copy))
+    if (f.key == key) return value_text(f);
+  fail("config: no key '", key, "'");
+}
+
+}  // namespace mn

@@ -1,0 +1,287 @@
+// Sweep files: CSV/JSON tables, the Pareto query table and the SVG trade-off plot (hand-written
+// SVG: axes with nice ticks, one coloured series per resolution, the frontier as a step line).
+#include "mutualnet/sweep_report.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <numeric>
+
+#include "mutualnet/files.h"
+#include "mutualnet/json.h"
+#include "tensor/error.h"
+
+namespace mn {
+
+namespace {
+
+std::string fmt(const char* spec, double x) {
+  char buf[256];
+  std::snprintf(buf, sizeof buf, spec, x);
+  return buf;
+}
+
+// MFLOPs printed with enough digits for both ImageNet (hundreds) and Fashion-MNIST (fractions).
+std::string mflops_text(double m) {
+  return m >= 100 ? fmt("%.0f", m) : m >= 10 ? fmt("%.1f", m) : fmt("%.2f", m);
+}
+
+std::string xml_escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '<') out += "&lt;";
+    else if (c == '>') out += "&gt;";
+    else if (c == '&') out += "&amp;";
+    else if (c == '"') out += "&quot;";
+    else out += c;
+  }
+  return out;
+}
+
+// Tick positions covering [lo, hi] with a step of 1, 2 or 5 times a power of ten.
+std::vector<double> nice_ticks(double lo, double hi, int target) {
+  double span = std::max(hi - lo, 1e-12);
+  double raw = span / target;
+  double mag = std::pow(10, std::floor(std::log10(raw)));
+  double step = mag;
+  for (double m : {1.0, 2.0, 5.0, 10.0})
+    if (m * mag >= raw) { step = m * mag; break; }
+  std::vector<double> ticks;
+  for (double t = std::ceil(lo / step - 1e-9) * step; t <= hi + step * 1e-9; t += step)
+    ticks.push_back(std::fabs(t) < step * 1e-9 ? 0 : t);
+  return ticks;
+}
+
+std::string tick_label(double v) {
+  if (std::fabs(v - std::round(v)) < 1e-9) return fmt("%.0f", v);
+  std::string s = fmt("%.3g", v);
+  return s;
+}
+
+}  // namespace
+
+std::string width_label(double width) {
+  std::string s = fmt("%.3f", width);
+  while (s.back() == '0' && s[s.size() - 2] != '.') s.pop_back();
+  return s;
+}
+
+std::vector<size_t> pareto_frontier(const std::vector<SweepPoint>& points) {
+  std::vector<size_t> order(points.size());
+  std::iota(order.begin(), order.end(), 0);
+  // Cheapest first; at equal cost the most accurate first, so it is the one kept.
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    if (points[a].mflops != points[b].mflops) return points[a].mflops < points[b].mflops;
+    return points[a].top1 > points[b].top1;
+  });
+  std::vector<size_t> frontier;
+  double best = -1;
+  for (size_t i : order)
+    if (points[i].top1 > best) {
+      frontier.push_back(i);
+      best = points[i].top1;
+    }
+  return frontier;
+}
+
+std::string sweep_csv(const std::vector<SweepPoint>& points) {
+  std::string out = "width,resolution,mflops,params_m,top1,top5\n";
+  for (const auto& p : points)
+    out += width_label(p.width) + "," + std::to_string(p.resolution) + "," +
+           fmt("%.6g", p.mflops) + "," + fmt("%.6g", p.params_m) + "," + fmt("%.2f", p.top1) +
+           "," + fmt("%.2f", p.top5) + "\n";
+  return out;
+}
+
+std::string sweep_json(const std::vector<SweepPoint>& points, const std::string& run_name) {
+  Json arr = Json::array();
+  for (const auto& p : points) {
+    Json o = Json::object();
+    o.set("width", p.width);
+    o.set("resolution", p.resolution);
+    o.set("mflops", p.mflops);
+    o.set("params_m", p.params_m);
+    o.set("top1", p.top1);
+    o.set("top5", p.top5);
+    arr.push(o);
+  }
+  Json frontier = Json::array();
+  for (size_t i : pareto_frontier(points)) frontier.push(static_cast<int64_t>(i));
+  Json root = Json::object();
+  root.set("run", run_name);
+  root.set("points", arr);
+  root.set("pareto_frontier", frontier);
+  return root.dump() + "\n";
+}
+
+std::vector<SweepPoint> parse_sweep_json(const std::string& text, const std::string& what) {
+  Json root = Json::parse(text, what);
+  std::vector<SweepPoint> out;
+  for (const Json& o : root.at("points").items(what + " points")) {
+    SweepPoint p;
+    p.width = o.at("width").as_number(what + " width");
+    p.resolution = o.at("resolution").as_int(what + " resolution");
+    p.mflops = o.at("mflops").as_number(what + " mflops");
+    p.params_m = o.at("params_m").as_number(what + " params_m");
+    p.top1 = o.at("top1").as_number(what + " top1");
+    p.top5 = o.at("top5").as_number(what + " top5");
+    out.push_back(p);
+  }
+  return out;
+}
+
+std::string query_table_md(const std::vector<SweepPoint>& points, const std::string& run_name) {
+  std::vector<size_t> frontier = pareto_frontier(points);
+  std::string out = "# Query table: " + run_name + "\n\n";
+  out += "The most accurate width-resolution configuration for each FLOPs budget (the Pareto\n"
+         "frontier of " + std::to_string(points.size()) +
+         " swept points; BN recalibrated for every point). A budget in\n"
+         "[MFLOPs, next row's MFLOPs) is best served by that row.\n\n";
+  out += "| FLOPs budget (MFLOPs) | width-resolution | MFLOPs | params (M) | top-1 (%) | top-5 (%) |\n";
+  out += "| --- | --- | ---: | ---: | ---: | ---: |\n";
+  for (size_t k = 0; k < frontier.size(); ++k) {
+    const SweepPoint& p = points[frontier[k]];
+    std::string budget = k + 1 < frontier.size()
+                             ? mflops_text(p.mflops) + " – " + mflops_text(points[frontier[k + 1]].mflops)
+                             : "≥ " + mflops_text(p.mflops);
+    out += "| " + budget + " | " + width_label(p.width) + "-" + std::to_string(p.resolution) +
+           " | " + mflops_text(p.mflops) + " | " + fmt("%.3f", p.params_m) + " | " +
+           fmt("%.2f", p.top1) + " | " + fmt("%.2f", p.top5) + " |\n";
+  }
+  return out;
+}
+
+std::string tradeoff_svg(const std::vector<SweepPoint>& points, const std::string& title) {
+  MN_CHECK(!points.empty(), "tradeoff plot: no points");
+  const double W = 760, H = 520, left = 78, right = 200, top = 50, bottom = 62;
+  const double pw = W - left - right, ph = H - top - bottom;
+
+  double xmin = points[0].mflops, xmax = xmin, ymin = points[0].top1, ymax = ymin;
+  for (const auto& p : points) {
+    xmin = std::min(xmin, p.mflops), xmax = std::max(xmax, p.mflops);
+    ymin = std::min(ymin, p.top1), ymax = std::max(ymax, p.top1);
+  }
+  // A wide FLOPs range (Fashion-MNIST spans 50x) reads better on a log axis.
+  const bool logx = xmin > 0 && xmax / xmin > 20;
+  auto tx = [&](double v) { return logx ? std::log10(v) : v; };
+  double x0 = tx(xmin), x1 = tx(xmax);
+  double xpad = std::max((x1 - x0) * 0.05, 1e-3), ypad = std::max((ymax - ymin) * 0.08, 0.25);
+  x0 -= xpad, x1 += 2.5 * xpad;  // room on the right for the frontier's labels
+  double y0 = ymin - ypad, y1 = ymax + ypad;
+  auto sx = [&](double v) { return left + (tx(v) - x0) / (x1 - x0) * pw; };
+  auto sy = [&](double v) { return top + (1 - (v - y0) / (y1 - y0)) * ph; };
+
+  std::string s;
+  s += fmt("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\"", W) +
+       fmt(" height=\"%.0f\"", H) + fmt(" viewBox=\"0 0 %.0f", W) + fmt(" %.0f\"", H) +
+       " font-family=\"Helvetica, Arial, sans-serif\" font-size=\"13\">\n";
+  s += "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
+  s += fmt("<text x=\"%.1f\"", left + pw / 2) + fmt(" y=\"%.1f\"", top - 20) +
+       " text-anchor=\"middle\" font-size=\"15\" font-weight=\"bold\">" + xml_escape(title) +
+       "</text>\n";
+
+  // Grid and ticks.
+  std::vector<double> xt;
+  if (logx) {
+    for (int e = static_cast<int>(std::floor(x0)); e <= static_cast<int>(std::ceil(x1)); ++e)
+      for (double m : {1.0, 2.0, 5.0}) {
+        double v = m * std::pow(10, e);
+        if (tx(v) >= x0 && tx(v) <= x1) xt.push_back(v);
+      }
+  } else {
+    xt = nice_ticks(xmin - xpad, xmax + xpad, 6);
+  }
+  for (double v : xt) {
+    if (!logx && (v < x0 || v > x1)) continue;
+    double x = sx(v);
+    s += fmt("<line x1=\"%.1f\"", x) + fmt(" y1=\"%.1f\"", top) + fmt(" x2=\"%.1f\"", x) +
+         fmt(" y2=\"%.1f\" stroke=\"#e4e4e4\"/>\n", top + ph);
+    s += fmt("<line x1=\"%.1f\"", x) + fmt(" y1=\"%.1f\"", top + ph) + fmt(" x2=\"%.1f\"", x) +
+         fmt(" y2=\"%.1f\" stroke=\"black\"/>\n", top + ph + 5);
+    s += fmt("<text x=\"%.1f\"", x) + fmt(" y=\"%.1f\" text-anchor=\"middle\">", top + ph + 20) +
+         tick_label(v) + "</text>\n";
+  }
+  for (double v : nice_ticks(y0, y1, 8)) {
+    double y = sy(v);
+    s += fmt("<line x1=\"%.1f\"", left) + fmt(" y1=\"%.1f\"", y) + fmt(" x2=\"%.1f\"", left + pw) +
+         fmt(" y2=\"%.1f\" stroke=\"#e4e4e4\"/>\n", y);
+    s += fmt("<line x1=\"%.1f\"", left - 5) + fmt(" y1=\"%.1f\"", y) + fmt(" x2=\"%.1f\"", left) +
+         fmt(" y2=\"%.1f\" stroke=\"black\"/>\n", y);
+    s += fmt("<text x=\"%.1f\"", left - 8) + fmt(" y=\"%.1f\" text-anchor=\"end\">", y + 4) +
+         tick_label(v) + "</text>\n";
+  }
+  s += fmt("<rect x=\"%.1f\"", left) + fmt(" y=\"%.1f\"", top) + fmt(" width=\"%.1f\"", pw) +
+       fmt(" height=\"%.1f\" fill=\"none\" stroke=\"black\"/>\n", ph);
+  s += fmt("<text x=\"%.1f\"", left + pw / 2) + fmt(" y=\"%.1f\" text-anchor=\"middle\">", H - 18) +
+       std::string(logx ? "MFLOPs (multiply-adds, log scale)" : "MFLOPs (multiply-adds)") +
+       "</text>\n";
+  s += fmt("<text x=\"18\" y=\"%.1f\" text-anchor=\"middle\"", top + ph / 2) +
+       fmt(" transform=\"rotate(-90 18 %.1f)\">Top-1 accuracy (%%)</text>\n", top + ph / 2);
+
+  // One series per resolution (largest first), points joined in order of FLOPs.
+  static const char* kColors[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd",
+                                  "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f"};
+  std::map<int64_t, std::vector<const SweepPoint*>, std::greater<>> series;
+  for (const auto& p : points) series[p.resolution].push_back(&p);
+  double ly = top + 10;
+  int k = 0;
+  for (auto& [res, pts] : series) {
+    const char* color = kColors[k % 10];
+    std::sort(pts.begin(), pts.end(), [](auto* a, auto* b) { return a->mflops < b->mflops; });
+    std::string path;
+    for (const SweepPoint* p : pts)
+      path += fmt(path.empty() ? "M%.1f" : " L%.1f", sx(p->mflops)) + fmt(",%.1f", sy(p->top1));
+    s += "<path d=\"" + path + "\" fill=\"none\" stroke=\"" + color + "\" stroke-width=\"1.5\"/>\n";
+    for (const SweepPoint* p : pts)
+      s += fmt("<circle cx=\"%.1f\"", sx(p->mflops)) + fmt(" cy=\"%.1f\" r=\"3.5\"", sy(p->top1)) +
+           " fill=\"" + color + "\"><title>" + width_label(p->width) + "-" +
+           std::to_string(p->resolution) + ": " + mflops_text(p->mflops) + " MFLOPs, " +
+           fmt("%.2f%%", p->top1) + "</title></circle>\n";
+    double lx = left + pw + 18;
+    s += fmt("<line x1=\"%.1f\"", lx) + fmt(" y1=\"%.1f\"", ly) + fmt(" x2=\"%.1f\"", lx + 24) +
+         fmt(" y2=\"%.1f\" stroke=\"", ly) + color + "\" stroke-width=\"1.5\"/>\n";
+    s += fmt("<circle cx=\"%.1f\"", lx + 12) + fmt(" cy=\"%.1f\" r=\"3.5\" fill=\"", ly) + color +
+         "\"/>\n";
+    s += fmt("<text x=\"%.1f\"", lx + 32) + fmt(" y=\"%.1f\">", ly + 4) + std::to_string(res) +
+         "×" + std::to_string(res) + "</text>\n";
+    ly += 22;
+    ++k;
+  }
+
+  // The frontier: its points circled, labelled and joined.
+  std::vector<size_t> frontier = pareto_frontier(points);
+  std::string path;
+  for (size_t i : frontier)
+    path += fmt(path.empty() ? "M%.1f" : " L%.1f", sx(points[i].mflops)) + fmt(",%.1f", sy(points[i].top1));
+  s += "<path d=\"" + path +
+       "\" fill=\"none\" stroke=\"black\" stroke-width=\"1.2\" stroke-dasharray=\"5,3\"/>\n";
+  for (size_t i : frontier) {
+    const SweepPoint& p = points[i];
+    s += fmt("<circle cx=\"%.1f\"", sx(p.mflops)) + fmt(" cy=\"%.1f\" r=\"6\"", sy(p.top1)) +
+         " fill=\"none\" stroke=\"black\" stroke-width=\"1.2\"/>\n";
+    s += fmt("<text x=\"%.1f\"", sx(p.mflops) + 7) + fmt(" y=\"%.1f\" font-size=\"10\"", sy(p.top1) + 14) +
+         " fill=\"#333\">" + width_label(p.width) + "-" + std::to_string(p.resolution) + "</text>\n";
+  }
+  double lx = left + pw + 18;
+  s += fmt("<line x1=\"%.1f\"", lx) + fmt(" y1=\"%.1f\"", ly) + fmt(" x2=\"%.1f\"", lx + 24) +
+       fmt(" y2=\"%.1f\" stroke=\"black\" stroke-width=\"1.2\" stroke-dasharray=\"5,3\"/>\n", ly);
+  s += fmt("<circle cx=\"%.1f\"", lx + 12) + fmt(" cy=\"%.1f\" r=\"6\"", ly) +
+       " fill=\"none\" stroke=\"black\" stroke-width=\"1.2\"/>\n";
+  s += fmt("<text x=\"%.1f\"", lx + 32) + fmt(" y=\"%.1f\">Pareto frontier</text>\n", ly + 4);
+  s += fmt("<text x=\"%.1f\"", lx) + fmt(" y=\"%.1f\" font-size=\"11\" fill=\"#555\">", ly + 28) +
+       "labels: width-resolution</text>\n";
+  s += "</svg>\n";
+  return s;
+}
+
+void write_sweep_report(const std::string& dir, const std::vector<SweepPoint>& points,
+                        const std::string& run_name) {
+  write_file_atomic(dir + "/sweep.csv", sweep_csv(points));
+  write_file_atomic(dir + "/sweep.json", sweep_json(points, run_name));
+  write_file_atomic(dir + "/query_table.md", query_table_md(points, run_name));
+  write_file_atomic(dir + "/tradeoff.svg",
+                    tradeoff_svg(points, run_name + ": top-1 accuracy vs. MFLOPs"));
+}
+
+}  // namespace mn

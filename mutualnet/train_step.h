@@ -1,0 +1,68 @@
+// One MutualNet training step: the sandwich rule with width-resolution mutual learning
+// (Yang et al., ECCV 2020), on one batch that holds the images at every training resolution.
+//
+//   1. the widest network (w_max) on the largest resolution R0, cross-entropy with the labels,
+//      backward;
+//   2. its logits, detached, become the teacher;
+//   3. the narrowest network (w_min) and N random widths in [w_min, w_max], largest first, each
+//      on a resolution drawn uniformly from the list: KL(softmax(teacher) || softmax(student))
+//      averaged over the batch, backward (every sub-network's weights are views of the shared
+//      full-width weights, so their gradients add up in one gradient tensor per parameter);
+//   4. one optimizer step with the accumulated gradients at this iteration's learning rate.
+//
+// sample_subnets() draws step 3's widths and resolutions; mutualnet_step() runs 1-4.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "mutualnet/config.h"
+#include "mutualnet/models/zoo.h"
+#include "nn/optim.h"
+#include "tensor/random.h"
+
+namespace mn {
+
+struct Subnet {
+  double width = 1;
+  int64_t resolution = 0;
+};
+
+struct StepOptions {
+  double width_min = 0.25, width_max = 1.0;
+  int64_t num_random_widths = 2;
+  bool distill = true;            // false: sub-networks learn from the labels (cross-entropy)
+  bool random_resolution = true;  // false: every sub-network sees R0
+  double label_smoothing = 0;     // of the widest network's cross-entropy
+  bool measure_grad_norms = false;  // fill StepTerm::grad_norm (costs a gradient copy per term)
+
+  static StepOptions from(const Config& c);
+};
+
+// The sub-networks of one step, in the order they run: the widest on R0 first, then the
+// narrowest and the random widths, largest first, each on its drawn resolution.
+std::vector<Subnet> sample_subnets(const StepOptions& o, const std::vector<int64_t>& resolutions,
+                                   Generator& rng);
+
+struct StepTerm {
+  Subnet subnet;
+  std::string loss_kind;  // "cross_entropy" or "kl"
+  double loss = 0;
+  double grad_norm = 0;   // L2 norm of the gradient this term added (measure_grad_norms)
+};
+
+// A NaN or infinite loss: the step stops before the optimizer touches the weights.
+struct NonFiniteLoss : Error {
+  NonFiniteLoss(const std::string& what, StepTerm term) : Error(what), term(std::move(term)) {}
+  StepTerm term;
+};
+
+// images[k]: the batch at resolutions[k] (N, C, R, R), on the model's device, largest first;
+// labels: (N) int64 on the same device. Returns one term per sub-network, in order.
+std::vector<StepTerm> mutualnet_step(models::Model& model, nn::Sgd& optimizer,
+                                     const std::vector<Tensor>& images,
+                                     const std::vector<int64_t>& resolutions, const Tensor& labels,
+                                     const std::vector<Subnet>& subnets, const StepOptions& o,
+                                     double lr);
+
+}  // namespace mn

@@ -1,0 +1,33 @@
+// BatchNorm2d: slimmable batch normalisation. It owns affine parameters and running statistics for
+// the widest network and normalises an input of c channels with their first c entries (views, so
+// training updates exactly the running statistics of the active channels).
+#pragma once
+#include <memory>
+
+#include "nn/module.h"
+#include "nn/slimming.h"
+
+namespace mn::nn {
+
+class BatchNorm2d : public Module {
+ public:
+  // `channels` (and `ratio`) at width 1.0; with a Slimming the tensors are sized for its largest
+  // width. Starts as PyTorch does: weight 1, bias 0, running mean 0, running variance 1.
+  explicit BatchNorm2d(int64_t channels, double ratio = 1,
+                       std::shared_ptr<const Slimming> slimming = nullptr, double momentum = 0.1,
+                       double eps = 1e-5);
+
+  Variable forward(const Variable& x) override;
+  Probe trace(const Probe& x) override;
+  void reset_running_stats();  // mean 0, variance 1 (before BN recalibration)
+
+  Variable weight, bias;          // (C)
+  Tensor running_mean, running_var;  // (C)
+  double momentum;  // running = (1 - momentum) * running + momentum * batch; 1/(k+1) averages
+  double eps;
+
+ private:
+  int64_t check_channels(int64_t c, const Shape& shape) const;
+};
+
+}  // namespace mn::nn

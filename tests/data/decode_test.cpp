@@ -1,0 +1,178 @@
+// Decoders on images the tests encode themselves: PNG must round-trip exactly, JPEG within a PSNR
+// bound for every subsampling / progressive / gray / CMYK variant, scaled JPEG decoding must match
+// a full decode downscaled, and every broken file must be an ImageError naming it.
+#include <doctest/doctest.h>
+#include <turbojpeg.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "data/decode.h"
+#include "data/resample.h"
+#include "tests/data/helpers.h"
+
+using namespace mn::data;
+using namespace mn::data::testing;
+
+namespace {
+std::string error_of(const std::vector<uint8_t>& bytes, const std::string& name, int channels = 3) {
+  try {
+    decode_image(bytes, channels, name);
+  } catch (const ImageError& e) {
+    return e.what();
+  }
+  return "";
+}
+// Luma of an RGB image with Pillow's "L" weights, to compare gray decodes against.
+ImageU8 to_gray(const ImageU8& rgb) {
+  ImageU8 g(rgb.height, rgb.width, 1);
+  for (size_t i = 0; i < g.pixels.size(); ++i) {
+    const uint8_t* p = rgb.pixels.data() + 3 * i;
+    g.pixels[i] = uint8_t((p[0] * 299 + p[1] * 587 + p[2] * 114 + 500) / 1000);
+  }
+  return g;
+}
+}  // namespace
+
+TEST_CASE("PNG decodes exactly: RGB, gray, gray to RGB, RGBA drops alpha") {
+  const ImageU8 rgb = natural_image(37, 53, 3, 1);
+  DecodedImage d = decode_image(encode_png(rgb), 3, "rgb.png");
+  CHECK(d.scale == 1.0);
+  CHECK(d.image.height == 37);
+  CHECK(d.image.width == 53);
+  CHECK(d.image.pixels == rgb.pixels);
+
+  const ImageU8 gray = natural_image(20, 30, 1, 2);
+  CHECK(decode_image(encode_png(gray), 1, "gray.png").image.pixels == gray.pixels);
+  const ImageU8 expanded = decode_image(encode_png(gray), 3, "gray.png").image;
+  REQUIRE(expanded.channels == 3);
+  for (size_t i = 0; i < gray.pixels.size(); ++i) {
+    CHECK(expanded.pixels[3 * i] == gray.pixels[i]);
+    CHECK(expanded.pixels[3 * i + 2] == gray.pixels[i]);
+  }
+
+  ImageU8 rgba(4, 5, 4);
+  for (size_t i = 0; i < rgba.pixels.size(); ++i) rgba.pixels[i] = uint8_t(i * 7);
+  const ImageU8 dropped = decode_image(encode_png(rgba), 3, "rgba.png").image;
+  for (size_t p = 0; p < 20; ++p)
+    for (int c = 0; c < 3; ++c) CHECK(dropped.pixels[3 * p + c] == rgba.pixels[4 * p + c]);
+
+  const ImageHeader h = read_image_header(encode_png(rgb), "rgb.png");
+  CHECK(h.width == 53);
+  CHECK(h.height == 37);
+  CHECK_FALSE(h.jpeg);
+}
+
+TEST_CASE("JPEG decodes close to the source for every subsampling, progressive, gray and CMYK") {
+  const ImageU8 rgb = natural_image(120, 160, 3, 3);
+  for (int subsamp : {TJSAMP_444, TJSAMP_422, TJSAMP_420}) {
+    for (bool progressive : {false, true}) {
+      CAPTURE(subsamp);
+      CAPTURE(progressive);
+      const ImageU8 d = decode_image(encode_jpeg(rgb, 95, subsamp, progressive), 3, "x.jpg").image;
+      REQUIRE(d.height == 120);
+      REQUIRE(d.width == 160);
+      CHECK(psnr(d, rgb) > 33);
+    }
+  }
+  // Gray output from a color JPEG is its luma channel.
+  const ImageU8 g = decode_image(encode_jpeg(rgb, 95, TJSAMP_444), 1, "x.jpg").image;
+  REQUIRE(g.channels == 1);
+  CHECK(psnr(g, to_gray(rgb)) > 35);
+  // A gray JPEG expands to RGB with equal channels.
+  const ImageU8 gray = natural_image(64, 80, 1, 4);
+  const ImageU8 g3 = decode_image(encode_jpeg(gray, 95, TJSAMP_GRAY), 3, "g.jpg").image;
+  REQUIRE(g3.channels == 3);
+  CHECK(g3.pixels[0] == g3.pixels[1]);
+  CHECK(g3.pixels[300] == g3.pixels[302]);
+  CHECK(psnr(decode_image(encode_jpeg(gray, 95, TJSAMP_GRAY), 1, "g.jpg").image, gray) > 35);
+  // CMYK (Adobe-style YCCK) comes back as RGB, and as gray through RGB.
+  const std::vector<uint8_t> cmyk = encode_jpeg_cmyk(rgb, 95);
+  const ImageU8 c3 = decode_image(cmyk, 3, "cmyk.jpg").image;
+  REQUIRE(c3.channels == 3);
+  CHECK(psnr(c3, rgb) > 30);
+  CHECK(psnr(decode_image(cmyk, 1, "cmyk.jpg").image, to_gray(rgb)) > 30);
+
+  const ImageHeader h = read_image_header(encode_jpeg(rgb, 90, TJSAMP_420), "x.jpg");
+  CHECK(h.jpeg);
+  CHECK(h.width == 160);
+  CHECK(h.height == 120);
+}
+
+TEST_CASE("scaled JPEG decoding picks the smallest DCT scale that keeps min_scale, matching a full decode downscaled") {
+  CHECK(jpeg_decode_scale(500, 375, 1.0) == 1.0);
+  CHECK(jpeg_decode_scale(500, 375, 0.6) == 1.0);
+  CHECK(jpeg_decode_scale(500, 375, 0.5) == 0.5);
+  CHECK(jpeg_decode_scale(500, 375, 0.3) == 0.5);
+  CHECK(jpeg_decode_scale(500, 375, 0.25) == 0.25);
+  CHECK(jpeg_decode_scale(500, 375, 0.2) == 0.25);
+  CHECK(jpeg_decode_scale(500, 375, 0.01) == 0.125);
+  CHECK(jpeg_decode_scale(40, 375, 0.01) == 1.0);  // too small to scale safely
+
+  const ImageU8 rgb = natural_image(203, 301, 3, 5);  // sizes not divisible by 8
+  const std::vector<uint8_t> jpeg = encode_jpeg(rgb, 95, TJSAMP_420);
+  const ImageU8 full = decode_image(jpeg, 3, "x.jpg").image;
+  for (double scale : {0.5, 0.25, 0.125}) {
+    CAPTURE(scale);
+    const DecodedImage d = decode_image(jpeg, 3, "x.jpg", scale);
+    CHECK(d.scale == scale);
+    const int h = int(std::ceil(203 * scale)), w = int(std::ceil(301 * scale));  // TJSCALED
+    REQUIRE(d.image.height == h);
+    REQUIRE(d.image.width == w);
+    // Compare the whole blocks (the last row/column covers a partial one): scaled pixel (y, x)
+    // averages source pixels [y / scale, (y + 1) / scale).
+    const int hw = int(203 * scale), ww = int(301 * scale);
+    const ImageU8 reference = resize_u8(full, Box{0, 0, ww / scale, hw / scale}, hw, ww, true);
+    ImageU8 inner(hw, ww, 3);
+    for (int y = 0; y < hw; ++y) std::copy_n(d.image.row(y), ww * 3, inner.row(y));
+    CHECK(psnr(inner, reference) > 28);
+  }
+  // PNGs ignore the hint.
+  CHECK(decode_image(encode_png(rgb), 3, "x.png", 0.25).scale == 1.0);
+}
+
+TEST_CASE("broken images are ImageErrors naming the file, never a crash") {
+  const ImageU8 rgb = natural_image(64, 64, 3, 6);
+  const std::vector<uint8_t> jpeg = encode_jpeg(rgb, 90, TJSAMP_420);
+  const std::vector<uint8_t> png = encode_png(rgb);
+
+  // Truncated JPEG: libjpeg warns "premature end" and fills gray; treated as corrupt.
+  std::vector<uint8_t> cut(jpeg.begin(), jpeg.begin() + ptrdiff_t(jpeg.size() / 2));
+  std::string e = error_of(cut, "cut.jpg");
+  CHECK(e.find("cut.jpg") != std::string::npos);
+  CHECK(e.find("JPEG") != std::string::npos);
+  // Only the header survives.
+  std::vector<uint8_t> header_only(jpeg.begin(), jpeg.begin() + 200);
+  CHECK(error_of(header_only, "h.jpg").find("h.jpg") != std::string::npos);
+  // JPEG magic then garbage: a fatal libjpeg error.
+  std::vector<uint8_t> garbage = {0xFF, 0xD8, 0xFF, 0x00, 0x13, 0x37};
+  CHECK(error_of(garbage, "garbage.jpg").find("garbage.jpg: bad JPEG header") == 0);
+  CHECK_THROWS_AS(read_image_header(garbage, "garbage.jpg"), ImageError);
+  // Corrupt entropy-coded data in the middle.
+  std::vector<uint8_t> scrambled = jpeg;
+  for (size_t i = jpeg.size() / 3; i < jpeg.size() / 3 + 64; ++i) scrambled[i] = uint8_t(scrambled[i] * 31 + 7);
+  CHECK(error_of(scrambled, "scrambled.jpg").find("scrambled.jpg") != std::string::npos);
+  // Truncated PNG, not an image at all, empty file.
+  std::vector<uint8_t> png_cut(png.begin(), png.begin() + ptrdiff_t(png.size() / 2));
+  CHECK(error_of(png_cut, "cut.png").find("cut.png: cannot decode image") == 0);
+  std::vector<uint8_t> text = {'h', 'e', 'l', 'l', 'o'};
+  CHECK(error_of(text, "notes.txt").find("notes.txt") == 0);
+  CHECK_THROWS_AS(read_image_header(text, "notes.txt"), ImageError);
+  CHECK(error_of({}, "empty.jpg") == "empty.jpg: empty file");
+  // Garbage between the entropy-coded data and the end marker only draws a libjpeg warning about
+  // extraneous bytes: the pixels are intact, so the image is accepted.
+  std::vector<uint8_t> padded = jpeg;
+  padded.insert(padded.end() - 2, {0x12, 0x34, 0x56});
+  CHECK(decode_image(padded, 3, "padded.jpg").image.pixels == decode_image(jpeg, 3, "ok.jpg").image.pixels);
+  // A header announcing 60000 x 60000 pixels is refused before anything is allocated.
+  std::vector<uint8_t> huge = jpeg;
+  for (size_t i = 0; i + 8 < huge.size(); ++i)
+    if (huge[i] == 0xFF && huge[i + 1] == 0xC0) {  // SOF0: length(2) precision(1) height(2) width(2)
+      huge[i + 5] = huge[i + 7] = 0xEA;
+      huge[i + 6] = huge[i + 8] = 0x60;
+      break;
+    }
+  CHECK(error_of(huge, "huge.jpg") == "huge.jpg: 60000x60000 pixels is larger than the 268435456-pixel limit");
+  // The decoder is still usable afterwards (TurboJPEG recovered from each error).
+  CHECK(psnr(decode_image(jpeg, 3, "ok.jpg").image, rgb) > 30);
+}

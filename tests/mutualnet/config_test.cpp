@@ -1,0 +1,125 @@
+// Config loading: defaults, every shipped config loads, and each kind of mistake gives a message
+// naming the file:line, the key, the value and what is allowed (or the nearest valid key).
+#include <doctest/doctest.h>
+
+#include <filesystem>
+
+#include "mutualnet/config.h"
+#include "tensor/error.h"
+
+using namespace mn;
+
+namespace {
+
+// The message of the mn::Error that `f` throws ("" when it does not throw).
+template <class F>
+std::string error_of(F f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST_CASE("config: values from the file override defaults; the name defaults to the file stem") {
+  Config c = parse_config("seed = 7\n[train]\nepochs = 5\n[optim]\nlr = 0.05\nnesterov = false\n",
+                          "configs/demo.toml");
+  CHECK(c.seed == 7);
+  CHECK(c.train.epochs == 5);
+  CHECK(c.optim.lr == doctest::Approx(0.05));
+  CHECK_FALSE(c.optim.nesterov);
+  CHECK(c.train.batch_size == 128);  // default kept
+  CHECK(c.name == "demo");
+  CHECK(c.data.resolutions == std::vector<int64_t>{28, 24, 20, 16});
+}
+
+TEST_CASE("config: an unknown key names file:line and the nearest valid key") {
+  std::string e = error_of([] { parse_config("[train]\nepochs = 3\nepoch = 4\n", "x.toml"); });
+  CHECK(e == "x.toml:3: unknown key 'train.epoch'; did you mean 'train.epochs'?");
+  e = error_of([] { parse_config("epochs = 4\n", "x.toml"); });
+  CHECK(e == "x.toml:1: unknown key 'epochs'; did you mean 'train.epochs'?");
+  e = error_of([] { parse_config("[trian]\nepochs = 4\n", "x.toml"); });
+  CHECK(e == "x.toml:1: unknown key 'trian'; did you mean 'train'?");
+}
+
+TEST_CASE("config: wrong types and ranges name the key, the value and the allowed range") {
+  CHECK(error_of([] { parse_config("[train]\n\nepochs = 0\n", "x.toml"); }) ==
+        "x.toml:3: train.epochs = 0 is out of range; expected an integer in [1, 100000]");
+  CHECK(error_of([] { parse_config("[train]\nepochs = \"3\"\n", "x.toml"); }) ==
+        "x.toml:2: train.epochs = \"3\" is a string; expected an integer in [1, 100000]");
+  CHECK(error_of([] { parse_config("[train]\nepochs = 2.5\n", "x.toml"); }) ==
+        "x.toml:2: train.epochs = 2.5 is a float; expected an integer in [1, 100000]");
+  CHECK(error_of([] { parse_config("[optim]\nlr = -0.1\n", "x.toml"); }) ==
+        "x.toml:2: optim.lr = -0.1 is out of range; expected a number in [0, 100]");
+  CHECK(error_of([] { parse_config("[model]\narch = \"vgg\"\n", "x.toml"); }) ==
+        "x.toml:2: model.arch = \"vgg\" is not allowed; expected one of \"wrn\", \"mobilenet_v1\", "
+        "\"mobilenet_v2\", \"resnet50\"");
+  CHECK(error_of([] { parse_config("[data]\nresolutions = [28, 2]\n", "x.toml"); }) ==
+        "x.toml:2: data.resolutions = [28, 2] has an item out of range (2); expected a list of 1 "
+        "to 16 integers in [4, 4096]");
+  CHECK(error_of([] { parse_config("[optim]\nnesterov = 1\n", "x.toml"); }) ==
+        "x.toml:2: optim.nesterov = 1 is an integer; expected true or false");
+  // Integers are accepted where a float is expected.
+  CHECK(parse_config("[optim]\nlr = 1\n", "x.toml").optim.lr == 1.0);
+}
+
+TEST_CASE("config: TOML syntax errors and cross-key checks") {
+  CHECK(error_of([] { parse_config("[train]\nepochs = = 3\n", "x.toml"); }).rfind("x.toml:2: ", 0) == 0);
+  CHECK(error_of([] { parse_config("[mutualnet]\nwidth_min = 0.9\nwidth_max = 0.5\n", "x.toml"); }) ==
+        "x.toml: mutualnet.width_min = 0.9 exceeds mutualnet.width_max = 0.5");
+  CHECK(error_of([] { parse_config("[data]\nresolutions = [24, 28]\n", "x.toml"); }) ==
+        "x.toml: data.resolutions must be strictly decreasing (largest first), got 24 then 28");
+  CHECK(error_of([] { parse_config("[model]\ndepth = 12\n", "x.toml"); }) ==
+        "x.toml: model.depth = 12 is not 6n + 4 (WRN depths: 10, 16, 22, 28, 40, ...)");
+}
+
+TEST_CASE("config: --set overrides any key, with the same validation") {
+  Config c = parse_config("[train]\nepochs = 3\n", "x.toml",
+                          {"train.epochs=7", "data.root=/data/fm", "data.resolutions=[32, 16]",
+                           "mutualnet.distill=false", "optim.lr=0.2", "name=\"exp 1\""});
+  CHECK(c.train.epochs == 7);
+  CHECK(c.data.root == "/data/fm");
+  CHECK(c.data.resolutions == std::vector<int64_t>{32, 16});
+  CHECK_FALSE(c.mutualnet.distill);
+  CHECK(c.optim.lr == doctest::Approx(0.2));
+  CHECK(c.name == "exp 1");
+  CHECK(error_of([] { parse_config("", "x.toml", {"train.epoch=3"}); }) ==
+        "--set train.epoch=3: unknown key 'train.epoch'; did you mean 'train.epochs'?");
+  CHECK(error_of([] { parse_config("", "x.toml", {"train.epochs=-1"}); }) ==
+        "--set train.epochs=-1: train.epochs = -1 is out of range; expected an integer in [1, 100000]");
+  CHECK(error_of([] { parse_config("", "x.toml", {"train.epochs"}); }) ==
+        "--set train.epochs: expected key=value (e.g. train.epochs=5)");
+  CHECK(error_of([] { parse_config("", "x.toml", {"optim.lr=fast"}); }) ==
+        "--set optim.lr=fast: 'fast' is not a value; expected a number in [0, 100]");
+}
+
+TEST_CASE("config: the resolved TOML reads back to the same config; hash and diff") {
+  Config c = parse_config("[train]\nepochs = 4\n[optim]\nlr = 0.3\n", "configs/a.toml");
+  std::string text = config_to_toml(c);
+  Config back = parse_config(text, "runs/a/config.toml");
+  CHECK(config_to_toml(back) == text);
+  CHECK(config_hash(back) == config_hash(c));
+  CHECK(config_diff(c, back).empty());
+
+  Config other = parse_config(text, "runs/a/config.toml",
+                              {"optim.lr=0.1", "train.epochs=5", "data.workers=1", "device=cpu"});
+  // Only keys that change results count: workers and device may differ on a resume.
+  CHECK(config_diff(c, other) ==
+        std::vector<std::string>{"optim.lr: 0.3 -> 0.1", "train.epochs: 4 -> 5"});
+  CHECK(config_hash(other) != config_hash(c));
+  CHECK(config_value(c, "data.mean") == "[0.286]");
+}
+
+TEST_CASE("config: every shipped config loads") {
+  int n = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(MN_SOURCE_DIR "/configs")) {
+    if (entry.path().extension() != ".toml") continue;
+    INFO(entry.path().string());
+    CHECK_NOTHROW(load_config(entry.path().string()));
+    ++n;
+  }
+  CHECK(n >= 6);
+}

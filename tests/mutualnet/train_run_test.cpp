@@ -1,0 +1,151 @@
+// Whole training runs on a few hundred Fashion-MNIST images (Debian's dataset-fashion-mnist):
+// the loss falls well below chance within seconds; a run interrupted and resumed ends bitwise
+// equal to an uninterrupted one; resuming with a different config is refused, naming the keys.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <sstream>
+
+#include "mutualnet/checkpoint.h"
+#include "mutualnet/config.h"
+#include "mutualnet/files.h"
+#include "mutualnet/json.h"
+#include "mutualnet/trainer.h"
+
+using namespace mn;
+namespace fs = std::filesystem;
+
+namespace {
+
+const char* kTiny = R"(
+device = "cpu"
+seed = 1995
+[model]
+depth = 10
+widen = 1
+[data]
+workers = 1
+[train]
+log_every = 4
+eval_batch_size = 100
+bn_calib_batches = 2
+)";
+
+std::string temp_dir(const char* name) {
+  std::string d = (fs::temp_directory_path() / name).string();
+  fs::remove_all(d);
+  return d;
+}
+
+std::vector<Json> metrics_of(const std::string& run) {
+  std::vector<Json> out;
+  std::stringstream ss(read_file(run + "/metrics.jsonl"));
+  for (std::string line; std::getline(ss, line);) out.push_back(Json::parse(line, "metrics.jsonl"));
+  return out;
+}
+
+template <class F>
+std::string error_of(F f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST_CASE("train run: a few hundred images bring the loss well below chance") {
+  const std::string run = temp_dir("mn_train_e2e");
+  // 256 images seen 10 times without augmentation: the sub-networks fit them within 80 steps.
+  const Config c = parse_config(kTiny, "tiny.toml",
+                                {"data.train_limit=256", "data.test_limit=200", "train.batch_size=32",
+                                 "train.epochs=10", "augment.crop=\"none\"", "augment.flip=false",
+                                 "train.log_every=8"});
+  TrainOptions o;
+  o.run_dir = run;
+  o.quiet = true;
+  const TrainSummary s = train(c, o);
+  CHECK(s.steps == 80);
+  CHECK(s.epochs_done == 10);
+  CHECK_FALSE(s.interrupted);
+
+  const double chance = std::log(10.0);
+  std::vector<Json> m = metrics_of(run);
+  double first = -1, last = -1;
+  int vals = 0;
+  for (const Json& line : m) {
+    const std::string kind = line.at("kind").as_string();
+    if (kind == "train") {
+      if (first < 0) first = line.at("loss").as_number();
+      last = line.at("loss").as_number();
+    }
+    vals += kind == "val";
+  }
+  MESSAGE("widest-network loss: first interval ", first, ", last ", last, " (chance ", chance, ")");
+  CHECK(last < 0.5 * chance);
+  CHECK(vals == 20);  // widest and narrowest, every epoch
+  CHECK(m.back().at("kind").as_string() == "summary");
+  CHECK(s.val_top1_max > 50);  // 10 classes: chance is 10%
+  CHECK(fs::exists(run + "/config.toml"));
+  CHECK(fs::exists(run + "/last/model.safetensors"));
+  CHECK(fs::exists(run + "/best/model.safetensors"));
+  // The run directory's config is the resolved one and reads back to the same config.
+  CHECK(config_hash(load_config(run + "/config.toml")) == config_hash(c));
+
+  // Training again into the same directory is refused rather than overwriting it.
+  CHECK(error_of([&] { train(c, o); }) ==
+        run + " already holds a run; continue it with --resume " + run +
+            ", or start another with --set name=NEW (or delete " + run + ")");
+  fs::remove_all(run);
+}
+
+TEST_CASE("train run: interrupted and resumed ends bitwise equal to an uninterrupted run") {
+  const std::vector<std::string> tiny{"data.train_limit=128", "data.test_limit=100", "train.batch_size=32",
+                                      "train.epochs=2"};
+  const Config c = parse_config(kTiny, "tiny.toml", tiny);
+  const std::string whole = temp_dir("mn_train_whole"), parts = temp_dir("mn_train_parts");
+
+  TrainOptions o;
+  o.quiet = true;
+  o.run_dir = whole;
+  CHECK(train(c, o).steps == 8);
+
+  o.run_dir = parts;
+  o.stop_after_steps = 5;  // mid-way through the second epoch, as a Ctrl-C would stop it
+  TrainSummary first = train(c, o);
+  CHECK(first.interrupted);
+  CHECK(first.steps == 5);
+  Checkpoint mid = load_checkpoint(parts + "/last");
+  CHECK(mid.state.step == 5);
+  CHECK(mid.state.epoch == 1);
+  CHECK(mid.state.batch == 1);
+
+  // A different config is refused, naming every differing key.
+  o.resume = true;
+  o.stop_after_steps = -1;
+  const Config other = parse_config(kTiny, "tiny.toml", [&] {
+    auto v = tiny;
+    v.push_back("optim.lr=0.2");
+    v.push_back("mutualnet.num_random_widths=3");
+    return v;
+  }());
+  CHECK(error_of([&] { train(other, o); }) ==
+        "cannot resume " + parts + ": the config differs from the run's in mutualnet.num_random_widths: 2 -> 3, "
+        "optim.lr: 0.1 -> 0.2 (resume with the run's own settings, or start a new run with --set name=NEW)");
+
+  const TrainSummary rest = train(c, o);
+  CHECK(rest.steps == 8);
+  CHECK_FALSE(rest.interrupted);
+  for (const char* file : {"/last/model.safetensors", "/last/trainer.safetensors"}) {
+    CAPTURE(file);
+    CHECK(read_file(whole + file) == read_file(parts + file));
+  }
+  Checkpoint a = load_checkpoint(whole + "/last"), b = load_checkpoint(parts + "/last");
+  CHECK(a.state.sampler_rng == b.state.sampler_rng);
+  CHECK(a.state.best_top1 == b.state.best_top1);
+  fs::remove_all(whole);
+  fs::remove_all(parts);
+}

@@ -1,0 +1,113 @@
+// `mn bench train CONFIG [--device cpu|cuda] [--steps N] [--warmup N] [--set key=value]...`:
+// images/s of the full MutualNet step (forward, backward and SGD of four sub-networks) and peak
+// memory, for the config's model, batch size and resolutions.
+//
+// The sub-networks are fixed so that runs compare like with like: the widest on R0
+// (cross-entropy), then three widths evenly spaced down to the narrowest on the next
+// resolutions (KL from the widest). For the Fashion-MNIST config that is 1.0@28, 0.75@24,
+// 0.5@20, 0.25@16, as `ref_mutualnet.py --bench-steps`; for CIFAR WRN-28-10 1.0@32, 0.967@28,
+// 0.933@24, 0.9@20, as tools/bench_train_torch.py. The data is one fixed random batch already on
+// the device (and its bilinear downscales): this times the step, not the loader.
+#include <sys/resource.h>
+
+#include <chrono>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "mutualnet/experiment.h"
+#include "mutualnet/json.h"
+#include "mutualnet/sweep_report.h"
+#include "mutualnet/train_step.h"
+#include "tensor/backend.h"
+#include "tensor/error.h"
+#include "tensor/ops.h"
+#include "tools/commands.h"
+
+namespace mn::cli {
+
+int bench_train(int argc, char** argv) {
+  const char* usage = "usage: mn bench train CONFIG [--device cpu|cuda] [--steps N] [--warmup N] [--set key=value]...";
+  std::string config_path;
+  std::vector<std::string> overrides;
+  int64_t steps = 20, warmup = 2;
+  for (int i = 0; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto value = [&](const char* flag) -> std::string {
+      MN_CHECK(i + 1 < argc, flag, " needs a value (", usage, ")");
+      return argv[++i];
+    };
+    if (a == "--device") overrides.push_back("device=" + value("--device"));
+    else if (a == "--steps") steps = std::stoll(value("--steps"));
+    else if (a == "--warmup") warmup = std::stoll(value("--warmup"));
+    else if (a == "--set") overrides.push_back(value("--set"));
+    else if (a.rfind("--", 0) == 0) fail("unknown option '", a, "' (", usage, ")");
+    else if (config_path.empty()) config_path = a;
+    else fail("unexpected argument '", a, "' (", usage, ")");
+  }
+  MN_CHECK(!config_path.empty() && steps > 0 && warmup >= 0, usage);
+  const Config c = load_config(config_path, overrides);
+  const Device device = resolve_device(c);
+  Backend& be = backend(device);
+
+  // A fixed random batch: (N, C, R0, R0) normal images, their downscales, uniform labels.
+  const int64_t n = c.train.batch_size, r0 = c.data.resolutions[0];
+  Generator gen(static_cast<uint64_t>(c.seed));
+  Tensor x = Tensor::empty({n, c.model.in_channels, r0, r0});
+  ops::normal_(x, 0, 1, gen);
+  std::vector<int64_t> y(static_cast<size_t>(n));
+  for (int64_t& label : y) label = gen.randint(0, c.model.num_classes - 1);
+  std::vector<Tensor> images;
+  for (int64_t r : c.data.resolutions)
+    images.push_back(r == r0 ? x.to(device) : ops::resize_bilinear_forward(x, r, r, true).to(device));
+  const Tensor labels = Tensor::from_vector(y, {n}).to(device);
+
+  models::Model model = models::build_model(model_spec(c), static_cast<uint64_t>(c.seed));
+  model.net->to(device);
+  nn::Sgd optimizer = make_optimizer(c, model);
+  const StepOptions o = StepOptions::from(c);
+  const auto& res = c.data.resolutions;
+  std::vector<Subnet> subnets{{o.width_max, res[0]}};
+  for (int k = 1; k <= 3; ++k)
+    subnets.push_back({o.width_max - (o.width_max - o.width_min) * k / 3.0, res[size_t(k) % res.size()]});
+
+  for (int64_t s = 0; s < warmup; ++s) mutualnet_step(model, optimizer, images, res, labels, subnets, o, c.optim.lr);
+  be.synchronize();
+  be.reset_peak_memory();
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int64_t s = 0; s < steps; ++s) mutualnet_step(model, optimizer, images, res, labels, subnets, o, c.optim.lr);
+  be.synchronize();
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+
+  // Peak memory: the device allocator's on a GPU, the process's resident set on the CPU.
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  const double peak_mib = device.is_cuda() ? double(be.memory_stats().peak) / (1 << 20) : double(ru.ru_maxrss) / 1024;
+  std::string plan;
+  Json subnet_list = Json::array();
+  for (const Subnet& s : subnets) {
+    plan += (plan.empty() ? "" : ", ") + cat(width_label(s.width), "@", s.resolution);
+    subnet_list.push(cat(s.width, "@", s.resolution));
+  }
+  const double ms = 1000 * seconds / double(steps), ips = double(steps * n) / seconds;
+  std::printf("| model | device | batch | sub-networks | steps | ms/step | images/s | peak %s (MiB) |\n",
+              device.is_cuda() ? "device memory" : "host RSS");
+  std::printf("| --- | --- | ---: | --- | ---: | ---: | ---: | ---: |\n");
+  std::printf("| %s | %s | %lld | %s | %lld | %.1f | %.1f | %.0f |\n", model.spec.name().c_str(),
+              be.device_name().c_str(), static_cast<long long>(n), plan.c_str(), static_cast<long long>(steps), ms,
+              ips, peak_mib);
+  Json j = Json::object();
+  j.set("impl", "mn");
+  j.set("device", be.device_name());
+  j.set("model", model.spec.name());
+  j.set("batch", n);
+  j.set("subnets", subnet_list);
+  j.set("steps", steps);
+  j.set("ms_per_step", ms);
+  j.set("images_per_s", ips);
+  j.set("peak_mem_mib", peak_mib);
+  std::printf("%s\n", j.dump().c_str());
+  return 0;
+}
+
+}  // namespace mn::cli

@@ -1,0 +1,128 @@
+// `mn flops`: multiply-adds (the papers' "MFLOPs") and active parameters of every
+// (width, resolution) sub-network of a model, counted by walking the model's layers with shapes.
+//
+//   mn flops --model mobilenet_v1 --widths 1.0,0.75,0.5 --resolutions 224,192 --format csv
+//   mn flops --model wrn-28-10 --classes 100
+//
+// Widths are a list or lo:hi:step; both default to the model's reference recipe.
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "mutualnet/flops.h"
+#include "tools/commands.h"
+
+namespace mn::cli {
+
+namespace {
+
+std::vector<std::string> split(const std::string& s, char sep) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (true) {
+    size_t end = s.find(sep, start);
+    out.push_back(s.substr(start, end - start));
+    if (end == std::string::npos) return out;
+    start = end + 1;
+  }
+}
+
+double to_double(const std::string& s, const char* what) {
+  size_t used = 0;
+  double v = 0;
+  try {
+    v = std::stod(s, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  MN_CHECK(used == s.size() && !s.empty(), "flops: ", what, " '", s, "' is not a number");
+  return v;
+}
+
+int64_t to_int(const std::string& s, const char* what) {
+  double v = to_double(s, what);
+  MN_CHECK(v == std::floor(v) && v > 0, "flops: ", what, " '", s, "' is not a positive integer");
+  return static_cast<int64_t>(v);
+}
+
+// "1.0,0.75" or "0.25:1.0:0.05" (inclusive, largest first as the papers list them).
+std::vector<double> parse_widths(const std::string& s) {
+  std::vector<double> out;
+  std::vector<std::string> range = split(s, ':');
+  if (range.size() == 3) {
+    double lo = to_double(range[0], "width"), hi = to_double(range[1], "width"),
+           step = to_double(range[2], "width step");
+    MN_CHECK(step > 0 && lo <= hi, "flops: width range '", s, "' needs lo <= hi and step > 0");
+    for (int64_t i = std::llround(std::floor((hi - lo) / step + 1e-9)); i >= 0; --i) {
+      // Through a decimal string, so 0.25 + 2 * 0.05 is the 0.35 a user would type.
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "%.9g", lo + double(i) * step);
+      out.push_back(std::stod(buf));
+    }
+    return out;
+  }
+  MN_CHECK(range.size() == 1, "flops: widths '", s, "' are neither a list nor lo:hi:step");
+  for (const auto& w : split(s, ',')) out.push_back(to_double(w, "width"));
+  return out;
+}
+
+const char* kUsage =
+    "usage: mn flops --model NAME [--widths LIST|lo:hi:step] [--resolutions LIST]\n"
+    "                [--classes N] [--in-channels C] [--divisor D] [--format table|csv|json]\n"
+    "  NAME: wrn-DEPTH-WIDEN, mobilenet_v1, mobilenet_v2, resnet50\n";
+
+}  // namespace
+
+int cmd_flops(int argc, char** argv) {
+  std::string model, widths, resolutions, classes, in_channels, divisor, format = "table";
+  for (int i = 0; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "-h" || arg == "--help") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    }
+    std::string* slot = arg == "--model"         ? &model
+                        : arg == "--widths"      ? &widths
+                        : arg == "--resolutions" ? &resolutions
+                        : arg == "--classes"     ? &classes
+                        : arg == "--in-channels" ? &in_channels
+                        : arg == "--divisor"     ? &divisor
+                        : arg == "--format"      ? &format
+                                                 : nullptr;
+    if (!slot) {
+      MN_CHECK(arg.rfind("--", 0) == 0, "flops: config files are not supported yet ('", arg,
+               "'); use --model NAME");
+      fail("flops: unknown option '", arg, "'\n", kUsage);
+    }
+    MN_CHECK(i + 1 < argc, "flops: ", arg, " needs a value");
+    *slot = argv[++i];
+  }
+  MN_CHECK(!model.empty(), "flops: --model is required\n", kUsage);
+
+  models::ModelSpec spec = models::parse_model_name(model);
+  if (!classes.empty()) spec.classes = to_int(classes, "class count");
+  if (!in_channels.empty()) spec.in_channels = to_int(in_channels, "input channel count");
+  if (!divisor.empty()) spec.divisor = to_int(divisor, "divisor");
+  CostFormat fmt = parse_cost_format(format);
+
+  std::vector<double> grid_widths;
+  if (widths.empty()) {
+    auto [lo, hi] = models::recipe_width_range(spec);
+    grid_widths = parse_widths(cat(lo, ":", hi, ":0.05"));
+  } else {
+    grid_widths = parse_widths(widths);
+  }
+  std::vector<int64_t> grid_res;
+  if (resolutions.empty())
+    grid_res = models::recipe_resolutions(spec);
+  else
+    for (const auto& r : split(resolutions, ',')) grid_res.push_back(to_int(r, "resolution"));
+
+  write_costs(std::cout, spec.name(), subnet_costs(spec, grid_widths, grid_res), fmt);
+  return 0;
+}
+
+}  // namespace mn::cli

@@ -1,0 +1,83 @@
+// `mn sweep RUN [--widths 0.25:1.0:0.05] [--resolutions 28,24,20,16]`: evaluates every point of
+// the width x resolution grid (each with its own BN recalibration) and writes sweep.csv,
+// sweep.json, query_table.md and tradeoff.svg into the run directory.
+#include <chrono>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "mutualnet/evaluate.h"
+#include "mutualnet/experiment.h"
+#include "mutualnet/files.h"
+#include "mutualnet/progress.h"
+#include "mutualnet/sweep_report.h"
+#include "tensor/error.h"
+#include "tools/commands.h"
+
+namespace mn::cli {
+
+int cmd_sweep(int argc, char** argv) {
+  const char* usage = "usage: mn sweep RUN [--widths 0.25:1.0:0.05 | 1,0.5] [--resolutions 28,24,20,16] "
+                      "[--checkpoint last|best] [--set key=value]...";
+  std::string run_dir, checkpoint = "last", widths_arg, resolutions_arg;
+  std::vector<std::string> overrides;
+  for (int i = 0; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto value = [&](const char* flag) -> std::string {
+      MN_CHECK(i + 1 < argc, flag, " needs a value (", usage, ")");
+      return argv[++i];
+    };
+    if (a == "--widths") widths_arg = value("--widths");
+    else if (a == "--resolutions") resolutions_arg = value("--resolutions");
+    else if (a == "--checkpoint") checkpoint = value("--checkpoint");
+    else if (a == "--set") overrides.push_back(value("--set"));
+    else if (a.rfind("--", 0) == 0) fail("unknown option '", a, "' (", usage, ")");
+    else if (run_dir.empty()) run_dir = a;
+    else fail("unexpected argument '", a, "' (", usage, ")");
+  }
+  MN_CHECK(!run_dir.empty(), usage);
+  const Config c = load_run_config(run_dir, overrides);
+  const std::vector<double> widths = widths_arg.empty() ? c.sweep.widths : parse_widths(widths_arg);
+  std::vector<int64_t> resolutions = !resolutions_arg.empty()  ? parse_resolutions(resolutions_arg)
+                                     : !c.sweep.resolutions.empty() ? c.sweep.resolutions
+                                                                    : c.data.resolutions;
+  const int64_t r0 = c.data.resolutions[0];
+  MN_CHECK(resolutions[0] <= r0, "sweep: resolution ", resolutions[0], " is larger than the run's largest (", r0,
+           "); evaluation downscales from it");
+  // The loaders carry R0 plus every swept resolution, largest first.
+  std::vector<int64_t> carried = resolutions;
+  if (carried[0] != r0) carried.insert(carried.begin(), r0);
+
+  const Device device = resolve_device(c);
+  models::Model model = load_run_model(run_dir, checkpoint, c, device);
+  auto calib = calibration_loader(c, open_dataset(c, data::Split::train), carried);
+  auto test_set = open_dataset(c, data::Split::test);
+  auto test = eval_loader(c, test_set, carried);
+
+  std::vector<Subnet> points;
+  for (double w : widths)
+    for (int64_t r : resolutions) points.push_back({w, r});
+  std::printf("mn sweep: %s, %zu widths x %zu resolutions = %zu points on %s (%s)\n", model.spec.name().c_str(),
+              widths.size(), resolutions.size(), points.size(), test_set->describe().c_str(), device.str().c_str());
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::vector<EvalResult> results =
+      evaluate_points(model, points, *calib, *test, c.train.bn_calib_batches, device, [&](size_t i) {
+        if (i + 1 == points.size() || (i + 1) % 8 == 0)
+          std::printf("  BN recalibrated for %zu/%zu points\n", i + 1, points.size());
+        std::fflush(stdout);
+      });
+  const std::vector<SweepPoint> sweep = with_costs(model, results);
+  write_sweep_report(run_dir, sweep, c.name);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+
+  std::printf("\n  width  resolution    MFLOPs  params (M)   top-1 (%%)  top-5 (%%)\n");
+  for (const SweepPoint& p : sweep)
+    std::printf("  %5s  %10lld  %8.2f  %10.3f  %10.2f  %9.2f\n", width_label(p.width).c_str(),
+                static_cast<long long>(p.resolution), p.mflops, p.params_m, p.top1, p.top5);
+  std::printf("\nswept %zu points in %s; query table: %s/query_table.md, plot: %s/tradeoff.svg "
+              "(also sweep.csv, sweep.json)\n", points.size(), Progress::duration(seconds).c_str(),
+              run_dir.c_str(), run_dir.c_str());
+  return 0;
+}
+
+}  // namespace mn::cli
