@@ -193,7 +193,8 @@ const T* gather_rows(const Geometry& g, const T* dy, int64_t n0, int64_t B, int6
   return buf;
 }
 
-// Splits images [0, N) evenly across threads; each thread walks its share B images at a time.
+// Splits images [0, N) evenly across threads; each thread walks its share B images at a time. A
+// static split keeps the weight gradient's summation order, hence its bits, fixed for a thread count.
 template <class F>
 void for_image_chunks(const Geometry& g, int threads, int64_t B, F&& body) {
 #pragma omp parallel num_threads(threads)

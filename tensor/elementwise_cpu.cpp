@@ -38,38 +38,46 @@ void CpuBackend::fill(const Tensor& dst, double value) {
   });
 }
 
-template <class T>
-static T apply_unary(UnaryOp op, T x, double a, double b) {
-  switch (op) {
-    case UnaryOp::neg: return -x;
-    case UnaryOp::exp: return static_cast<T>(std::exp(x));
-    case UnaryOp::log: return static_cast<T>(std::log(x));
-    case UnaryOp::sqrt: return static_cast<T>(std::sqrt(x));
-    case UnaryOp::abs: return x < 0 ? -x : x;
-    case UnaryOp::relu: return x > 0 ? x : T(0);
-    case UnaryOp::relu6: return x > 0 ? (x < 6 ? x : T(6)) : T(0);
-    case UnaryOp::pow: return static_cast<T>(std::pow(x, a));
-    case UnaryOp::clamp: return static_cast<T>(std::min(std::max<double>(x, a), b));
-    case UnaryOp::affine: return static_cast<T>(a * x + b);
-  }
-  return x;
+template <UnaryOp OP, class T>
+static T apply_unary(T x, double a, double b) {
+  if constexpr (OP == UnaryOp::neg) return -x;
+  if constexpr (OP == UnaryOp::exp) return static_cast<T>(std::exp(x));
+  if constexpr (OP == UnaryOp::log) return static_cast<T>(std::log(x));
+  if constexpr (OP == UnaryOp::sqrt) return static_cast<T>(std::sqrt(x));
+  if constexpr (OP == UnaryOp::abs) return x < 0 ? -x : x;
+  if constexpr (OP == UnaryOp::relu) return x > 0 ? x : T(0);
+  if constexpr (OP == UnaryOp::relu6) return x > 0 ? (x < 6 ? x : T(6)) : T(0);
+  if constexpr (OP == UnaryOp::pow) return static_cast<T>(std::pow(x, a));
+  if constexpr (OP == UnaryOp::clamp) return static_cast<T>(std::min(std::max<double>(x, a), b));
+  if constexpr (OP == UnaryOp::affine) return static_cast<T>(a * x + b);
+}
+
+// The op is a template parameter so each contiguous row is one vectorisable loop.
+template <UnaryOp OP, class T>
+static void unary_kernel(const Tensor& out, const Tensor& in, double a, double b) {
+  for_each_row<2>(out.shape(), {out.strides(), in.strides()},
+                  {static_cast<char*>(out.data_ptr()), static_cast<char*>(in.data_ptr())},
+                  {sizeof(T), sizeof(T)}, [a, b](auto p, int64_t n, auto st) {
+                    T* o = reinterpret_cast<T*>(p[0]);
+                    const T* x = reinterpret_cast<const T*>(p[1]);
+                    if (st[0] == 1 && st[1] == 1) {
+                      for (int64_t j = 0; j < n; ++j) o[j] = apply_unary<OP>(x[j], a, b);
+                    } else {
+                      for (int64_t j = 0; j < n; ++j) o[j * st[0]] = apply_unary<OP>(x[j * st[1]], a, b);
+                    }
+                  });
 }
 
 void CpuBackend::unary(UnaryOp op, const Tensor& out, const Tensor& in, double a, double b) {
   cpu::dispatch_all(out.dtype(), "unary", [&](auto d) {
     using T = decltype(d);
-    for_each_row<2>(out.shape(), {out.strides(), in.strides()},
-                    {static_cast<char*>(out.data_ptr()), static_cast<char*>(in.data_ptr())},
-                    {sizeof(T), sizeof(T)}, [&](auto p, int64_t n, auto st) {
-                      T* o = reinterpret_cast<T*>(p[0]);
-                      const T* x = reinterpret_cast<const T*>(p[1]);
-                      if (st[0] == 1 && st[1] == 1) {
-                        for (int64_t j = 0; j < n; ++j) o[j] = apply_unary(op, x[j], a, b);
-                      } else {
-                        for (int64_t j = 0; j < n; ++j)
-                          o[j * st[0]] = apply_unary(op, x[j * st[1]], a, b);
-                      }
-                    });
+    switch (op) {
+#define MN_CASE(name) \
+  case UnaryOp::name: return unary_kernel<UnaryOp::name, T>(out, in, a, b);
+      MN_CASE(neg) MN_CASE(exp) MN_CASE(log) MN_CASE(sqrt) MN_CASE(abs) MN_CASE(relu)
+      MN_CASE(relu6) MN_CASE(pow) MN_CASE(clamp) MN_CASE(affine)
+#undef MN_CASE
+    }
   });
 }
 

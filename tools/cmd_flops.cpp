@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "mutualnet/config.h"
+#include "mutualnet/experiment.h"
 #include "mutualnet/flops.h"
 #include "tools/commands.h"
 
@@ -70,14 +72,15 @@ std::vector<double> parse_widths(const std::string& s) {
 }
 
 const char* kUsage =
-    "usage: mn flops --model NAME [--widths LIST|lo:hi:step] [--resolutions LIST]\n"
+    "usage: mn flops (CONFIG.toml | --model NAME) [--widths LIST|lo:hi:step] [--resolutions LIST]\n"
     "                [--classes N] [--in-channels C] [--divisor D] [--format table|csv|json]\n"
-    "  NAME: wrn-DEPTH-WIDEN, mobilenet_v1, mobilenet_v2, resnet50\n";
+    "  NAME: wrn-DEPTH-WIDEN, mobilenet_v1, mobilenet_v2, resnet50\n"
+    "  CONFIG: the model, width range and resolutions of a training config (options override)\n";
 
 }  // namespace
 
 int cmd_flops(int argc, char** argv) {
-  std::string model, widths, resolutions, classes, in_channels, divisor, format = "table";
+  std::string config, model, widths, resolutions, classes, in_channels, divisor, format = "table";
   for (int i = 0; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "-h" || arg == "--help") {
@@ -93,16 +96,27 @@ int cmd_flops(int argc, char** argv) {
                         : arg == "--format"      ? &format
                                                  : nullptr;
     if (!slot) {
-      MN_CHECK(arg.rfind("--", 0) == 0, "flops: config files are not supported yet ('", arg,
-               "'); use --model NAME");
-      fail("flops: unknown option '", arg, "'\n", kUsage);
+      MN_CHECK(arg.rfind("--", 0) != 0, "flops: unknown option '", arg, "'\n", kUsage);
+      MN_CHECK(config.empty(), "flops: two configs given ('", config, "', '", arg, "')");
+      config = arg;
+      continue;
     }
     MN_CHECK(i + 1 < argc, "flops: ", arg, " needs a value");
     *slot = argv[++i];
   }
-  MN_CHECK(!model.empty(), "flops: --model is required\n", kUsage);
+  MN_CHECK(config.empty() != model.empty(), "flops: give a config or --model NAME (one of them)\n", kUsage);
 
-  models::ModelSpec spec = models::parse_model_name(model);
+  models::ModelSpec spec;
+  if (!config.empty()) {
+    // The config's model and its MutualNet grid: the width range in steps of 0.05, its resolutions.
+    const Config c = load_config(config);
+    spec = model_spec(c);
+    if (widths.empty()) widths = cat(c.mutualnet.width_min, ":", c.mutualnet.width_max, ":0.05");
+    if (resolutions.empty())
+      for (int64_t r : c.data.resolutions) resolutions += (resolutions.empty() ? "" : ",") + std::to_string(r);
+  } else {
+    spec = models::parse_model_name(model);
+  }
   if (!classes.empty()) spec.classes = to_int(classes, "class count");
   if (!in_channels.empty()) spec.in_channels = to_int(in_channels, "input channel count");
   if (!divisor.empty()) spec.divisor = to_int(divisor, "divisor");

@@ -9,6 +9,7 @@
 
 #include "autograd/functions.h"
 #include "mutualnet/models/zoo.h"
+#include "nn/batchnorm.h"
 #include "nn/optim.h"
 
 using namespace mn;
@@ -25,8 +26,8 @@ bool have_gpu() {
 
 // ||a - b|| / ||b||, both brought to the CPU.
 double relative_error(const Tensor& a, const Tensor& b) {
-  std::vector<float> x = a.to(Device::cpu()).contiguous().to_vector<float>();
-  std::vector<float> y = b.to(Device::cpu()).contiguous().to_vector<float>();
+  std::vector<double> x = a.to(Device::cpu()).contiguous().to_vector<double>();
+  std::vector<double> y = b.to(Device::cpu()).contiguous().to_vector<double>();
   REQUIRE(x.size() == y.size());
   double num = 0, den = 0;
   for (size_t i = 0; i < x.size(); ++i) {
@@ -62,22 +63,43 @@ std::vector<Tensor> sandwich(Model& m, const Tensor& x_full, const Tensor& label
   return out;
 }
 
-void compare(const models::ModelSpec& spec, int64_t resolution, const Pass& narrow, double tol) {
-  Model cpu = models::build_model(spec, 11);
+// Converts a CPU model's parameters and BN statistics to float64 (the reference run).
+void to_f64(Model& m) {
+  for (auto& p : m.net->parameters()) p.set_data(p.data().to(DType::f64));
+  for (auto& [name, mod] : m.net->named_modules())
+    if (auto* bn = dynamic_cast<nn::BatchNorm2d*>(mod)) {
+      bn->running_mean = bn->running_mean.to(DType::f64);
+      bn->running_var = bn->running_var.to(DType::f64);
+    }
+}
+
+// CUDA and CPU float32 both against a CPU float64 run of the same step: CUDA's error must be of
+// the size of float32's own (at most 4x the CPU's, plus a floor). A direct CUDA-vs-CPU bound
+// cannot tell a bug from rounding: deep BN networks' float32 gradients are ~1% off in exact
+// arithmetic (MobileNet v2 ~0.6%, ResNet-50 ~1.5%, as PyTorch's float32 is against its float64).
+void compare(const models::ModelSpec& spec, int64_t resolution, const Pass& narrow) {
+  Model ref = models::build_model(spec, 11);
+  Model cpu = models::make_model(spec);
   Model gpu = models::make_model(spec);
-  gpu.net->load_state_dict(cpu.net->state_dict());
+  cpu.net->load_state_dict(ref.net->state_dict());
+  gpu.net->load_state_dict(ref.net->state_dict());
+  to_f64(ref);
   gpu.net->to(Device::cuda());
   nn::SgdOptions o{.lr = 0.05, .momentum = 0.9, .nesterov = true};
-  nn::Sgd opt_cpu(nn::weight_decay_groups(*cpu.net, 1e-4, nn::DecayRule::conv_and_linear_weights), o);
-  nn::Sgd opt_gpu(nn::weight_decay_groups(*gpu.net, 1e-4, nn::DecayRule::conv_and_linear_weights), o);
+  auto optimizer = [&](Model& m) {
+    return nn::Sgd(nn::weight_decay_groups(*m.net, 1e-4, nn::DecayRule::conv_and_linear_weights), o);
+  };
+  nn::Sgd opt_ref = optimizer(ref), opt_cpu = optimizer(cpu), opt_gpu = optimizer(gpu);
 
   Generator gen(5);
   Tensor x = Tensor::empty({8, spec.in_channels, resolution, resolution});
   ops::normal_(x, 0, 1, gen);
   Tensor labels = Tensor::from_vector<int64_t>({0, 1, 2, 3, 4, 5, 6, 7}, {8});
+  std::vector<Tensor> r = sandwich(ref, x.to(DType::f64), labels, narrow, opt_ref);
   std::vector<Tensor> a = sandwich(cpu, x, labels, narrow, opt_cpu);
   std::vector<Tensor> b = sandwich(gpu, x, labels, narrow, opt_gpu);
   REQUIRE(a.size() == b.size());
+  REQUIRE(r.size() == b.size());
   auto params = cpu.net->named_parameters();
   auto state = cpu.net->state_dict();
   double worst = 0;
@@ -88,12 +110,15 @@ void compare(const models::ModelSpec& spec, int64_t resolution, const Pass& narr
                        : i < 2 + params.size() ? "grad " + params[i - 2].first
                                                : "after step " + state[i - 2 - params.size()].first;
     CHECK(b[i].device().is_cuda());
-    double e = relative_error(b[i], a[i]);
-    if (e > worst) worst = e, worst_name = name;
-    INFO(spec.name(), ": ", name);
-    CHECK(e < tol);
+    const double e_cpu = relative_error(a[i], r[i]), e_gpu = relative_error(b[i], r[i]);
+    const double ratio = e_gpu / (4 * e_cpu + 1e-4);
+    if (ratio > worst) worst = ratio, worst_name = name;
+    INFO(spec.name(), ": ", name, ": CUDA error ", e_gpu, ", CPU float32 error ", e_cpu,
+         " (both against CPU float64)");
+    CHECK(ratio <= 1.0);
   }
-  MESSAGE(spec.name(), ": worst relative error CUDA vs CPU ", worst, " (", worst_name, ")");
+  MESSAGE(spec.name(), ": worst CUDA error / (4 x CPU float32 error + 1e-4) = ", worst, " (",
+          worst_name, ")");
 }
 
 }  // namespace
@@ -104,13 +129,10 @@ TEST_CASE("CUDA: models match the CPU through a sandwich step") {
   wrn.in_channels = 1;
   wrn.classes = 10;
   wrn.divisor = 4;
-  // Full float32 convolutions: with TF32 the small-batch BN layers amplify its 1e-3 rounding into
-  // percent-level gradient differences, which would hide a real mismatch.
+  // Full float32 convolutions: TF32's 1e-3 rounding would dwarf the float32 errors compared here.
   backend(Device::cuda()).set_allow_tf32(false);
-  compare(wrn, 28, {0.25, 16}, 2e-3);
-  // ImageNet models at 96 / 64 px keep at least 2x2 positions in the last stage, so no BN layer
-  // normalises over only the batch's 8 values (where float rounding is amplified without bound).
-  compare(models::parse_model_name("mobilenet_v2"), 96, {0.7, 64}, 2e-3);
-  compare(models::parse_model_name("resnet50"), 96, {0.25, 64}, 2e-3);
+  compare(wrn, 28, {0.25, 16});
+  compare(models::parse_model_name("mobilenet_v2"), 96, {0.7, 64});
+  compare(models::parse_model_name("resnet50"), 96, {0.25, 64});
   backend(Device::cuda()).set_allow_tf32(true);
 }
