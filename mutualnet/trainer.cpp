@@ -7,7 +7,6 @@
 #include <cmath>
 #include <csignal>
 #include <cstdio>
-#include <filesystem>
 
 #include "mutualnet/checkpoint.h"
 #include "mutualnet/evaluate.h"
