@@ -1,6 +1,7 @@
 // safetensors and checkpoint directories: byte layout, round trip of every dtype, a file written
 // by the Python `safetensors` package, corrupt files named in errors, atomic replacement.
 #include <doctest/doctest.h>
+#include <unistd.h>
 
 #include <cstring>
 #include <filesystem>
@@ -15,7 +16,7 @@ namespace fs = std::filesystem;
 namespace {
 
 std::string temp_dir(const char* name) {
-  std::string d = (fs::temp_directory_path() / name).string();
+  std::string d = (fs::temp_directory_path() / cat(name, "_", ::getpid())).string();
   fs::remove_all(d);
   make_dirs(d);
   return d;

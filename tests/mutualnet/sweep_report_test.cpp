@@ -2,6 +2,9 @@
 // frontier (checked against a brute-force definition) with the budgets it serves, and the SVG is
 // well-formed with one series per resolution.
 #include <doctest/doctest.h>
+#include <unistd.h>
+
+#include "tensor/error.h"
 
 #include <cstdlib>
 #include <filesystem>
@@ -68,7 +71,7 @@ TEST_CASE("sweep: the frontier is exactly the set of non-dominated points") {
 
 TEST_CASE("sweep: files parse back and the query table is the frontier") {
   auto pts = grid();
-  std::string dir = (std::filesystem::temp_directory_path() / "mn_sweep_report_test").string();
+  std::string dir = (std::filesystem::temp_directory_path() / mn::cat("mn_sweep_report_test_", ::getpid())).string();
   std::filesystem::remove_all(dir);
   make_dirs(dir);
   write_sweep_report(dir, pts, "demo");

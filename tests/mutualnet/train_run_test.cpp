@@ -2,6 +2,7 @@
 // the loss falls well below chance within seconds; a run interrupted and resumed ends bitwise
 // equal to an uninterrupted one; resuming with a different config is refused, naming the keys.
 #include <doctest/doctest.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <filesystem>
@@ -33,7 +34,7 @@ bn_calib_batches = 2
 )";
 
 std::string temp_dir(const char* name) {
-  std::string d = (fs::temp_directory_path() / name).string();
+  std::string d = (fs::temp_directory_path() / cat(name, "_", ::getpid())).string();
   fs::remove_all(d);
   return d;
 }
