@@ -15,85 +15,40 @@ std::string mib(size_t bytes) {
   return buf;
 }
 
-}  // namespace
-
-size_t DeviceAllocator::bucket_size(size_t nbytes) {
-  if (nbytes <= 4096) return (nbytes + 511) / 512 * 512;
-  size_t octave = 4096;  // largest power of two <= nbytes
-  while (octave * 2 <= nbytes) octave *= 2;
-  const size_t step = octave / 8;
-  return (nbytes + step - 1) / step * step;
-}
-
-void* DeviceAllocator::allocate(size_t nbytes) {
-  const size_t size = bucket_size(nbytes);
-  std::lock_guard<std::mutex> lock(mu_);
+void* device_malloc(size_t nbytes) {
   void* ptr = nullptr;
-  auto it = free_.find(size);
-  if (it != free_.end() && !it->second.empty()) {
-    ptr = it->second.back();
-    it->second.pop_back();
-  } else {
-    cudaError_t e = cudaMalloc(&ptr, size);
-    if (e == cudaErrorMemoryAllocation) {
-      // Cached blocks of other sizes may be what is missing: give them back and try once more.
-      cudaGetLastError();
-      release_cached_locked();
-      e = cudaMalloc(&ptr, size);
-    }
-    if (e == cudaErrorMemoryAllocation) {
-      cudaGetLastError();
-      size_t free_bytes = 0, total_bytes = 0;
-      cudaMemGetInfo(&free_bytes, &total_bytes);
-      fail("cuda: out of memory allocating ", mib(size), " on ", context().props.name, " (",
-           mib(allocated_), " in use by mn, ", mib(free_bytes), " free of ", mib(total_bytes),
-           ")");
-    }
-    MN_CUDA_CHECK(e);
-    reserved_ += size;
+  cudaError_t e = cudaMalloc(&ptr, nbytes);
+  if (e == cudaErrorMemoryAllocation) {
+    cudaGetLastError();  // clears the sticky error: out of memory is reported by the caller
+    return nullptr;
   }
-  allocated_ += size;
-  if (allocated_ > peak_) peak_ = allocated_;
+  MN_CUDA_CHECK(e);
   return ptr;
 }
 
-void DeviceAllocator::deallocate(void* ptr, size_t nbytes) {
-  const size_t size = bucket_size(nbytes);
-  std::lock_guard<std::mutex> lock(mu_);
-  free_[size].push_back(ptr);
-  allocated_ -= size;
-}
+// cudaFree waits for the device, so kernels still reading a cached block finish first.
+void device_free(void* ptr) { MN_CUDA_CHECK(cudaFree(ptr)); }
 
-MemoryStats DeviceAllocator::stats() {
-  std::lock_guard<std::mutex> lock(mu_);
-  return {allocated_, peak_, reserved_};
-}
+}  // namespace
 
-void DeviceAllocator::reset_peak() {
-  std::lock_guard<std::mutex> lock(mu_);
-  peak_ = allocated_;
-}
+DeviceAllocator::DeviceAllocator() : cache_({device_malloc, device_free}) {}
 
-void DeviceAllocator::empty_cache() {
-  std::lock_guard<std::mutex> lock(mu_);
-  release_cached_locked();
-}
-
-void DeviceAllocator::release_cached_locked() {
-  // cudaFree waits for the device, so kernels still reading a cached block finish first.
-  for (auto& [size, blocks] : free_) {
-    for (void* p : blocks) {
-      MN_CUDA_CHECK(cudaFree(p));
-      reserved_ -= size;
-    }
-    blocks.clear();
+void* DeviceAllocator::allocate(size_t nbytes) {
+  void* ptr = cache_.allocate(nbytes);
+  if (!ptr) {
+    size_t free_bytes = 0, total_bytes = 0;
+    cudaMemGetInfo(&free_bytes, &total_bytes);
+    fail("cuda: out of memory allocating ", mib(CachingAllocator::bucket_size(nbytes)), " on ",
+         context().props.name, " (", mib(cache_.stats().allocated), " in use by mn, ",
+         mib(free_bytes), " free of ", mib(total_bytes), ")");
   }
+  return ptr;
 }
 
 // ---- pinned host memory -----------------------------------------------------------------------
 
 void* PinnedAllocator::allocate(size_t nbytes) {
-  const size_t size = DeviceAllocator::bucket_size(nbytes);
+  const size_t size = CachingAllocator::bucket_size(nbytes);
   std::lock_guard<std::mutex> lock(mu_);
   for (auto& [start, b] : blocks_) {
     if (b.in_use || b.size != size) continue;

@@ -1,39 +1,32 @@
-// Caching allocators for GPU memory and page-locked host memory.
+// GPU memory through the shared caching allocator (tensor/caching_allocator.h), and cached
+// page-locked host memory.
 //
-// MutualNet changes width and resolution every forward pass, so every step allocates tensors of
-// new sizes; cudaMalloc/cudaFree per tensor would synchronise the device and fragment memory.
-// DeviceAllocator rounds each request up to a size bucket (512 B steps below 4 KiB, then eight
-// buckets per power of two, so at most 12.5% is wasted) and keeps freed blocks per bucket for the
-// next request of that bucket. Blocks are only ever used on the compute stream (copy-stream writes
-// are ordered after it with an event), so a block freed while kernels that read it are still
-// queued can be handed out again at once: the next user is queued behind them.
+// Device blocks are only ever used on the compute stream (copy-stream writes are ordered after it
+// with an event), so a block freed while kernels that read it are still queued can be handed out
+// again at once: the next user is queued behind them.
 #pragma once
 #include <cuda_runtime.h>
 
 #include <cstddef>
 #include <map>
 #include <mutex>
-#include <unordered_map>
 #include <vector>
 
-#include "tensor/backend.h"
+#include "tensor/caching_allocator.h"
 
 namespace mn::cuda {
 
 class DeviceAllocator {
  public:
-  static size_t bucket_size(size_t nbytes);
+  DeviceAllocator();
   void* allocate(size_t nbytes);  // throws mn::Error naming sizes when the GPU is out of memory
-  void deallocate(void* ptr, size_t nbytes);
-  MemoryStats stats();
-  void reset_peak();
-  void empty_cache();  // cudaFree of every cached block (synchronises the device)
+  void deallocate(void* ptr, size_t nbytes) { cache_.deallocate(ptr, nbytes); }
+  MemoryStats stats() { return cache_.stats(); }
+  void reset_peak() { cache_.reset_peak(); }
+  void empty_cache() { cache_.empty_cache(); }  // cudaFree of every idle block (synchronises)
 
  private:
-  void release_cached_locked();
-  std::mutex mu_;
-  std::unordered_map<size_t, std::vector<void*>> free_;  // bucket size -> cached blocks
-  size_t allocated_ = 0, peak_ = 0, reserved_ = 0;
+  CachingAllocator cache_;
 };
 
 // Page-locked host blocks, cached by size like device blocks. An asynchronous copy out of a block

@@ -10,6 +10,9 @@ class CpuBackend final : public Backend {
   void deallocate(void* ptr, size_t nbytes) override;
   void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device, size_t nbytes) override;
   void synchronize() override;
+  MemoryStats memory_stats() override;
+  void reset_peak_memory() override;
+  void empty_cache() override;
   void copy(const Tensor& dst, const Tensor& src) override;
   void fill(const Tensor& dst, double value) override;
   void unary(UnaryOp op, const Tensor& out, const Tensor& in, double a, double b) override;

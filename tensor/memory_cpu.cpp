@@ -1,18 +1,39 @@
-// CPU memory: 64-byte aligned host allocations (cache lines, AVX loads) and plain memcpy.
+// CPU memory: 64-byte aligned host blocks (cache lines, AVX loads) from a caching allocator, and
+// plain memcpy.
 #include <cstdlib>
 #include <cstring>
 
+#include "tensor/caching_allocator.h"
 #include "tensor/cpu_backend.h"
 
 namespace mn {
+namespace {
+
+// Idle blocks kept for reuse: enough for the activations of any CPU-sized run, small next to the
+// machine's memory.
+constexpr size_t kMaxCachedBytes = size_t(2) << 30;
+
+// Never destroyed: tensors in static objects may be freed after it would have been.
+CachingAllocator& host_allocator() {
+  static CachingAllocator* allocator = new CachingAllocator(
+      {[](size_t n) { return std::aligned_alloc(64, (n + 63) / 64 * 64); }, [](void* p) { std::free(p); }},
+      kMaxCachedBytes);
+  return *allocator;
+}
+
+}  // namespace
 
 void* CpuBackend::allocate(size_t nbytes) {
-  void* p = std::aligned_alloc(64, (nbytes + 63) / 64 * 64);
+  void* p = host_allocator().allocate(nbytes);
   MN_CHECK(p, "out of host memory allocating ", nbytes, " bytes");
   return p;
 }
 
-void CpuBackend::deallocate(void* ptr, size_t) { std::free(ptr); }
+void CpuBackend::deallocate(void* ptr, size_t nbytes) { host_allocator().deallocate(ptr, nbytes); }
+
+MemoryStats CpuBackend::memory_stats() { return host_allocator().stats(); }
+void CpuBackend::reset_peak_memory() { host_allocator().reset_peak(); }
+void CpuBackend::empty_cache() { host_allocator().empty_cache(); }
 
 void CpuBackend::copy_bytes(void* dst, Device dst_device, const void* src, Device src_device,
                             size_t nbytes) {

@@ -2,7 +2,10 @@
 // conv layers of a WRN-16-2 at 28x28 (batch 128, float32, CPU). tools/bench_ops_torch.py prints the
 // same table through PyTorch for comparison on the same machine.
 //
-//   ./mn bench ops [--threads 2] [--batch 128] [--seconds 0.5]
+//   ./mn bench ops [--threads 2] [--batch 128] [--seconds 0.5] [--width 1.0]
+//
+// --width scales every layer's channels as a MutualNet sub-network does (divisor 4), to time the
+// narrow convolutions, where per-element work (im2col, col2im) weighs most against the GEMM.
 #include <cblas.h>
 #include <omp.h>
 
@@ -13,6 +16,7 @@
 #include <cstring>
 #include <functional>
 
+#include "mutualnet/width.h"
 #include "tensor/ops.h"
 #include "tools/commands.h"
 
@@ -70,7 +74,7 @@ Tensor random(const Shape& s, Generator& g) {
 int bench_ops(int argc, char** argv) {
   int threads = 2;
   int64_t batch = 128;
-  double seconds = 0.5;
+  double seconds = 0.5, width = 1.0;
   for (int i = 0; i < argc; ++i) {
     const bool has_value = i + 1 < argc;
     if (!std::strcmp(argv[i], "--threads") && has_value) {
@@ -79,18 +83,20 @@ int bench_ops(int argc, char** argv) {
       batch = std::atoll(argv[++i]);
     } else if (!std::strcmp(argv[i], "--seconds") && has_value) {
       seconds = std::atof(argv[++i]);
+    } else if (!std::strcmp(argv[i], "--width") && has_value) {
+      width = std::atof(argv[++i]);
     } else {
       fail("bench ops: unknown argument '", argv[i],
-           "' (usage: mn bench ops [--threads N] [--batch N] [--seconds S])");
+           "' (usage: mn bench ops [--threads N] [--batch N] [--seconds S] [--width W])");
     }
   }
-  MN_CHECK(threads >= 1 && batch >= 1 && seconds > 0,
-           "bench ops: --threads, --batch and --seconds must be positive");
+  MN_CHECK(threads >= 1 && batch >= 1 && seconds > 0 && width > 0 && width <= 1,
+           "bench ops: --threads, --batch and --seconds must be positive, --width in (0, 1]");
   omp_set_num_threads(threads);
   openblas_set_num_threads(threads);
 
-  std::printf("mn, %d threads, batch %lld, float32, %s\n", threads, static_cast<long long>(batch),
-              openblas_get_config());
+  std::printf("mn, %d threads, batch %lld, width %g, float32, %s\n", threads,
+              static_cast<long long>(batch), width, openblas_get_config());
   std::printf("%-28s%10s%10s%10s%10s   (GFLOP/s)\n", "op", "fwd", "bwd-data", "bwd-wt", "ms total");
   Generator gen(0);
   for (int64_t n : kGemmSizes) {
@@ -102,7 +108,9 @@ int bench_ops(int argc, char** argv) {
     std::printf("%-28s%10.1f%10s%10s%10.2f\n", name, 2.0 * n * n * n / t / 1e9, "", "", t * 1e3);
   }
   double total = 0;
-  for (const ConvShape& s : kWrn16_2) {
+  for (ConvShape s : kWrn16_2) {
+    if (s.C > 1) s.C = make_divisible(s.C * width, 4);
+    s.O = make_divisible(s.O * width, 4);
     Conv2dArgs args;
     args.stride_h = args.stride_w = static_cast<int>(s.stride);
     args.pad_h = args.pad_w = static_cast<int>(s.k / 2);
