@@ -175,3 +175,67 @@ TEST_CASE("conv2d rejects bad shapes, arguments and dtypes") {
                        "(2, 4, 6, 6) of input (2, 24, 8, 8) and weight gradient (4, 24, 3, 3)",
                        Error);
 }
+
+namespace {
+
+// Plain loops over the definition, in float64: y[n,o,i,j] = sum w[o,c,ki,kj] x[n,g*Cg+c, i*s-p+ki,
+// j*s-p+kj]; dx and dw are its adjoints for an output gradient dy.
+struct NaiveConv {
+  Tensor y, dx, dw;
+};
+NaiveConv naive_conv(const Tensor& xt, const Tensor& wt, const Tensor& dyt, int s, int p) {
+  const int64_t N = xt.size(0), C = xt.size(1), H = xt.size(2), W = xt.size(3);
+  const int64_t O = wt.size(0), k = wt.size(2), Ho = dyt.size(2), Wo = dyt.size(3);
+  std::vector<double> x = xt.to(DType::f64).to_vector<double>(), w = wt.to(DType::f64).to_vector<double>();
+  std::vector<double> dy = dyt.to(DType::f64).to_vector<double>();
+  std::vector<double> y(N * O * Ho * Wo, 0.0), dx(x.size(), 0.0), dw(w.size(), 0.0);
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t o = 0; o < O; ++o)
+      for (int64_t i = 0; i < Ho; ++i)
+        for (int64_t j = 0; j < Wo; ++j)
+          for (int64_t c = 0; c < C; ++c)
+            for (int64_t ki = 0; ki < k; ++ki)
+              for (int64_t kj = 0; kj < k; ++kj) {
+                const int64_t ih = i * s - p + ki, iw = j * s - p + kj;
+                if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
+                const int64_t xi = ((n * C + c) * H + ih) * W + iw, wi = ((o * C + c) * k + ki) * k + kj;
+                const int64_t yi = ((n * O + o) * Ho + i) * Wo + j;
+                y[yi] += w[wi] * x[xi];
+                dx[xi] += w[wi] * dy[yi];
+                dw[wi] += x[xi] * dy[yi];
+              }
+  return {Tensor::from_vector(y, {N, O, Ho, Wo}), Tensor::from_vector(dx, xt.shape()),
+          Tensor::from_vector(dw, wt.shape())};
+}
+
+}  // namespace
+
+TEST_CASE("conv2d matches plain loops on deep inputs, strides, pointwise and many small images") {
+  struct Case {
+    int64_t N, C, O, H, k;
+    int s, p;
+  };
+  // Deep 3x3 inputs (long GEMM columns), stride 2, 1x1 read in place or strided, 5x5 images that
+  // share a GEMM with a partial last group, and an unpadded 3x3.
+  const Case cases[] = {{3, 48, 16, 20, 3, 1, 1}, {3, 48, 16, 20, 3, 2, 1}, {2, 48, 8, 20, 1, 1, 0},
+                        {2, 48, 8, 20, 1, 2, 0},  {7, 12, 10, 5, 3, 1, 1},  {3, 64, 8, 9, 3, 1, 0}};
+  for (const Case& c : cases) {
+    for (DType dt : {DType::f32, DType::f64}) {
+      Conv2dArgs a;
+      a.stride_h = a.stride_w = c.s;
+      a.pad_h = a.pad_w = c.p;
+      Tensor x = random({c.N, c.C, c.H, c.H}, 5, dt), w = random({c.O, c.C, c.k, c.k}, 6, dt);
+      Tensor dy = random(ops::conv2d_output_shape(x.shape(), w.shape(), a), 7, dt);
+      const NaiveConv ref = naive_conv(x, w, dy, c.s, c.p);
+      const std::string what = "N" + std::to_string(c.N) + " C" + std::to_string(c.C) + " H" +
+                               std::to_string(c.H) + " k" + std::to_string(c.k) + " s" +
+                               std::to_string(c.s) + " " + dtype_name(dt);
+      const double t = dt == DType::f32 ? 1e-4 : 1e-11;
+      check_close(ops::conv2d_forward(x, w, a), ref.y, t, t, what + " y");
+      check_close(ops::conv2d_backward_data(dy, w, x.shape(), a), ref.dx, t, t, what + " dx");
+      Tensor dw = Tensor::empty(w.shape(), dt);
+      ops::conv2d_backward_weight(x, dy, dw, a, false);
+      check_close(dw, ref.dw, t, t, what + " dw");
+    }
+  }
+}
