@@ -173,8 +173,8 @@ __device__ T unary_apply(UnaryOp op, T x, double a, double b) {
     case UnaryOp::log: return static_cast<T>(math_log(c));
     case UnaryOp::sqrt: return static_cast<T>(math_sqrt(c));
     case UnaryOp::abs: return x < T(0) ? -x : x;
-    case UnaryOp::relu: return x > T(0) ? x : T(0);
-    case UnaryOp::relu6: return x > T(0) ? (x < T(6) ? x : T(6)) : T(0);
+    case UnaryOp::relu: return x < T(0) ? T(0) : x;  // NaN passes through, as on the CPU
+    case UnaryOp::relu6: return x < T(0) ? T(0) : (x > T(6) ? T(6) : x);
     case UnaryOp::pow: return static_cast<T>(pow(static_cast<double>(x), a));
     case UnaryOp::clamp: return static_cast<T>(fmin(fmax(static_cast<double>(x), a), b));
     case UnaryOp::affine: return static_cast<T>(a * static_cast<double>(x) + b);

@@ -45,8 +45,9 @@ static T apply_unary(T x, double a, double b) {
   if constexpr (OP == UnaryOp::log) return static_cast<T>(std::log(x));
   if constexpr (OP == UnaryOp::sqrt) return static_cast<T>(std::sqrt(x));
   if constexpr (OP == UnaryOp::abs) return x < 0 ? -x : x;
-  if constexpr (OP == UnaryOp::relu) return x > 0 ? x : T(0);
-  if constexpr (OP == UnaryOp::relu6) return x > 0 ? (x < 6 ? x : T(6)) : T(0);
+  // NaN passes through relu and relu6, as in PyTorch, so a diverging run still ends in a NaN loss.
+  if constexpr (OP == UnaryOp::relu) return x < 0 ? T(0) : x;
+  if constexpr (OP == UnaryOp::relu6) return x < 0 ? T(0) : (x > 6 ? T(6) : x);
   if constexpr (OP == UnaryOp::pow) return static_cast<T>(std::pow(x, a));
   if constexpr (OP == UnaryOp::clamp) return static_cast<T>(std::min(std::max<double>(x, a), b));
   if constexpr (OP == UnaryOp::affine) return static_cast<T>(a * x + b);

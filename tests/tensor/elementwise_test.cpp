@@ -65,6 +65,19 @@ TEST_CASE("unary ops") {
   CHECK(ops::log(p).to_vector<double>()[0] == doctest::Approx(std::log(0.25)));
 }
 
+TEST_CASE("relu and relu6 pass NaN through, as PyTorch does") {
+  for (DType dt : {DType::f32, DType::f64}) {
+    Tensor x = Tensor::from_vector<double>({std::nan(""), -1, 8}, {3}).to(dt);
+    std::vector<double> r = ops::relu(x).to(DType::f64).to_vector<double>();
+    std::vector<double> r6 = ops::relu6(x).to(DType::f64).to_vector<double>();
+    CHECK(std::isnan(r[0]));
+    CHECK(std::isnan(r6[0]));
+    CHECK(r[1] == 0);
+    CHECK(r[2] == 8);
+    CHECK(r6[2] == 6);
+  }
+}
+
 TEST_CASE("elementwise misuse is reported with op and shapes") {
   Tensor a = Tensor::zeros({2, 3}), b = Tensor::zeros({4});
   CHECK_THROWS_WITH_AS(ops::add(a, b), "add: shapes (2, 3) and (4,) do not broadcast", Error);
