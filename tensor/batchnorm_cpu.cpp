@@ -1,6 +1,6 @@
 // CPU batch norm over (N, C, H*W): one channel per OpenMP iteration, statistics accumulated in
-// double (two passes: mean, then squared deviations) so float32 batches of 10^5 values per channel
-// keep their precision.
+// double so float32 batches of 10^5 values per channel keep their precision.
+#include <algorithm>
 #include <cmath>
 
 #include "tensor/cpu_backend.h"
@@ -15,26 +15,25 @@ struct Layout {
   int64_t count() const { return N * S; }  // values per channel
 };
 
+// Mean and biased variance of one channel in a single pass: sums of (x - pivot) and its square in
+// double, the pivot being one of the channel's values, so that a mean far from zero cancels before
+// squaring (the textbook E[x^2] - E[x]^2 would lose it). One read of x instead of two.
 template <class T>
-double channel_sum(const Layout& l, const T* x, int64_t c) {
-  double sum = 0;
+void channel_moments(const Layout& l, const T* x, int64_t c, double& mean, double& var) {
+  const double pivot = x[c * l.S];
+  double sum = 0, sq = 0;
   for (int64_t n = 0; n < l.N; ++n) {
     const T* row = x + (n * l.C + c) * l.S;
-#pragma omp simd reduction(+ : sum)
-    for (int64_t s = 0; s < l.S; ++s) sum += row[s];
+#pragma omp simd reduction(+ : sum, sq)
+    for (int64_t s = 0; s < l.S; ++s) {
+      const double d = row[s] - pivot;
+      sum += d;
+      sq += d * d;
+    }
   }
-  return sum;
-}
-
-template <class T>
-double channel_sq_dev(const Layout& l, const T* x, int64_t c, double mean) {
-  double sum = 0;
-  for (int64_t n = 0; n < l.N; ++n) {
-    const T* row = x + (n * l.C + c) * l.S;
-#pragma omp simd reduction(+ : sum)
-    for (int64_t s = 0; s < l.S; ++s) sum += (row[s] - mean) * (row[s] - mean);
-  }
-  return sum;
+  const double M = static_cast<double>(l.count()), shift = sum / M;
+  mean = pivot + shift;
+  var = std::max(0.0, sq / M - shift * shift);
 }
 
 // y = x * scale + shift over one channel.
@@ -60,8 +59,8 @@ void forward(const Tensor& xt, const Tensor& gamma_t, const Tensor& beta_t, cons
   for (int64_t c = 0; c < l.C; ++c) {
     double mean, invstd;
     if (training) {
-      mean = channel_sum(l, x, c) / M;
-      const double var = channel_sq_dev(l, x, c, mean) / M;
+      double var;
+      channel_moments(l, x, c, mean, var);
       invstd = 1.0 / std::sqrt(var + eps);
       // PyTorch's running statistics: exponential average with the unbiased batch variance.
       rm[c] = static_cast<T>((1 - momentum) * rm[c] + momentum * mean);

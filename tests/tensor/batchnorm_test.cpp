@@ -3,6 +3,8 @@
 // and float64; running statistics updated through prefix views; bad shapes rejected.
 #include <doctest/doctest.h>
 
+#include <cmath>
+
 #include "tensor/ops.h"
 #include "tests/fixtures/fixtures.h"
 
@@ -59,6 +61,26 @@ TEST_CASE("batch_norm with momentum 1 / (k + 1) keeps the cumulative average of 
   }
   CHECK(rm.to_vector<double>()[0] == doctest::Approx(2.0));  // (1 + 2 + 3) / 3
   CHECK(rv.to_vector<double>()[1] == doctest::Approx(0.0));
+}
+
+TEST_CASE("batch_norm keeps float32 statistics exact when the mean is far from zero") {
+  // Values 10000 + k/8 (k = 0..4095 per channel): mean and variance known in closed form, a mean
+  // whose square is 10^4 times the variance: float32 accumulation of E[x^2] - E[x]^2 would lose it.
+  const int64_t N = 16, C = 2, S = 256, M = N * S;
+  std::vector<float> v(N * C * S);
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t s = 0; s < S; ++s) v[(n * C + c) * S + s] = 10000.0f + float((n * S + s) % M) / 8;
+  Tensor x = Tensor::from_vector(v, {N, C, 16, 16});
+  Tensor rm = Tensor::zeros({C}), rv = Tensor::zeros({C});
+  ops::BatchNormOutput o = ops::batchnorm_forward(x, Tensor::full({C}, 1.0), Tensor::zeros({C}), rm,
+                                                  rv, true, 1.0, 1e-12);
+  const double mean = 10000 + (M - 1) / 16.0, var = (double(M) * M - 1) / 12 / 64;
+  for (int64_t c = 0; c < C; ++c) {
+    CHECK(o.save_mean.to_vector<float>()[c] == doctest::Approx(mean).epsilon(1e-7));
+    CHECK(rv.to_vector<float>()[c] == doctest::Approx(var * M / (M - 1)).epsilon(1e-6));
+    CHECK(o.save_invstd.to_vector<float>()[c] == doctest::Approx(1 / std::sqrt(var)).epsilon(1e-6));
+  }
 }
 
 TEST_CASE("batch_norm rejects bad shapes") {
