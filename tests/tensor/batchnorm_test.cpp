@@ -65,7 +65,7 @@ TEST_CASE("batch_norm with momentum 1 / (k + 1) keeps the cumulative average of 
 
 TEST_CASE("batch_norm keeps float32 statistics exact when the mean is far from zero") {
   // Values 10000 + k/8 (k = 0..4095 per channel): mean and variance known in closed form, a mean
-  // whose square is 10^4 times the variance: float32 accumulation of E[x^2] - E[x]^2 would lose it.
+  // whose square is 5000 times the variance: float32 accumulation of E[x^2] - E[x]^2 would lose it.
   const int64_t N = 16, C = 2, S = 256, M = N * S;
   std::vector<float> v(N * C * S);
   for (int64_t n = 0; n < N; ++n)
