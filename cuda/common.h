@@ -52,6 +52,7 @@ struct Context {
   PinnedAllocator pinned;
   bool allow_tf32 = true;  // convolutions; PyTorch's torch.backends.cudnn.allow_tf32 default
   bool cudnn_benchmark = true;  // cudnnFind* (measure) rather than heuristics; MN_CUDNN_BENCHMARK=0
+  bool cudnn_log = false;  // MN_CUDNN_LOG=1: one stderr line per algorithm chosen (shape, algo, math)
 };
 Context& context();  // created on first use; throws mn::Error without a usable GPU
 cudaStream_t stream();  // context().compute

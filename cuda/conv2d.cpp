@@ -13,6 +13,7 @@
 // its gradient is computed packed and scattered back into the strided region (with accumulate,
 // the region is gathered first and cuDNN adds to it with beta = 1).
 #include <algorithm>
+#include <cstdio>
 #include <memory>
 #include <mutex>
 #include <unordered_map>
@@ -140,6 +141,11 @@ void choose(Algo& out, const Perf* perf, int returned, size_t workspace_limit, c
     out.math = key.tf32 ? perf[i].mathType : CUDNN_FMA_MATH;
     out.workspace = perf[i].memory;
     out.chosen = true;
+    if (cuda::context().cudnn_log)
+      std::fprintf(stderr, "cudnn %s %s: algo %d, math %d, workspace %zu B, %.3f ms (%s)\n",
+                   direction, describe(key).c_str(), out.algo, static_cast<int>(out.math),
+                   out.workspace, static_cast<double>(perf[i].time),
+                   cuda::context().cudnn_benchmark ? "measured" : "heuristic");
     return;
   }
   fail("conv2d ", direction, ": cuDNN found no algorithm for ", describe(key));

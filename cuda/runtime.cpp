@@ -68,6 +68,7 @@ Context& context() {
     MN_CUDA_CHECK(cudaStreamCreateWithFlags(&c->compute, cudaStreamNonBlocking));
     MN_CUDA_CHECK(cudaStreamCreateWithFlags(&c->copy, cudaStreamNonBlocking));
     if (const char* v = std::getenv("MN_CUDNN_BENCHMARK")) c->cudnn_benchmark = std::strcmp(v, "0") != 0;
+    if (const char* v = std::getenv("MN_CUDNN_LOG")) c->cudnn_log = std::strcmp(v, "0") != 0;
     return c;
   }();
   return *ctx;

@@ -5,7 +5,10 @@
 #   2. run every test suite with MN_REQUIRE_GPU=1 (CUDA tests fail instead of skipping)
 #   3. benchmark the MutualNet training step: `mn bench train configs/cifar100_wrn.toml --device
 #      cuda` (when it exists) and the PyTorch eager baseline tools/bench_train_torch.py
-#   4. with time to spare, compute-sanitizer memcheck over the CUDA tests (the cuDNN-heavy ones excluded)
+#   4. the CUDA-vs-CPU model comparison again, logging every cuDNN algorithm chosen (MN_CUDNN_LOG=1),
+#      once with measured algorithms (cudnnFind) and once with cuDNN's heuristics, so that an error
+#      confined to some layers can be tied to an algorithm
+#   5. with time to spare, compute-sanitizer memcheck over the CUDA tests (the cuDNN-heavy ones excluded)
 # Logs go to $OUT (the device tool's output folder) or ./gpu_check_out; the summary is printed last.
 #
 # Before running it there, prepare the libraries the machine lacks on the development machine:
@@ -112,6 +115,16 @@ rc=$?
 tail -4 "$OUT/bench_torch.log"
 note "PyTorch eager baseline: exit $rc in $((SECONDS - t0)) s (log: bench_torch.log)"
 grep -h '^{' "$OUT/bench_mn.log" "$OUT/bench_torch.log" 2>/dev/null >>"$SUMMARY"
+
+# ---- model comparison, cuDNN algorithms logged -------------------------------------------------
+for mode in 1 0; do
+  t0=$SECONDS
+  MN_REQUIRE_GPU=1 MN_CUDNN_LOG=1 MN_CUDNN_BENCHMARK=$mode timeout 120 \
+    "$BUILD/test_mutualnet" -tc='CUDA*' -s >"$OUT/models_cudnn_benchmark$mode.log" 2>&1
+  rc=$?
+  grep -E "worst|ERROR" "$OUT/models_cudnn_benchmark$mode.log" | head -8
+  note "models CUDA vs CPU, MN_CUDNN_BENCHMARK=$mode: exit $rc in $((SECONDS - t0)) s (log: models_cudnn_benchmark$mode.log)"
+done
 
 # ---- memcheck (only while the whole run stays well inside 8 minutes) ---------------------------
 if command -v compute-sanitizer >/dev/null && [ $SECONDS -lt 300 ]; then
