@@ -1,6 +1,7 @@
 // `mn bench ops`: GFLOP/s of sgemm and of conv2d forward, backward-data and backward-weight on the
-// conv layers of a WRN-16-2 at 28x28 (batch 128, float32, CPU). tools/bench_ops_torch.py prints the
-// same table through PyTorch for comparison on the same machine.
+// conv layers of a WRN-16-2 at 28x28 (batch 128, float32, CPU), then milliseconds of training-mode
+// batch norm. tools/bench_ops_torch.py prints the same table through PyTorch for comparison on the
+// same machine.
 //
 //   ./mn bench ops [--threads 2] [--batch 128] [--seconds 0.5] [--width 1.0]
 //
@@ -17,6 +18,7 @@
 #include <functional>
 
 #include "mutualnet/width.h"
+#include "tensor/batchnorm.h"
 #include "tensor/ops.h"
 #include "tools/commands.h"
 
@@ -129,6 +131,24 @@ int bench_ops(int argc, char** argv) {
                 flops / bwd_data / 1e9, flops / bwd_weight / 1e9, t * 1e3);
   }
   std::printf("%-28s%30s%10.2f\n", "all convs (fwd+bwd)", "", total * 1e3);
+
+  // Batch norm in training mode (batch statistics) on the WRN blocks' input shapes.
+  std::printf("%-28s%10s%10s%10s%10s   (ms)\n", "batch_norm (train)", "fwd", "bwd", "", "");
+  for (auto [C, H] : {std::pair<int64_t, int64_t>{32, 28}, {64, 14}, {128, 7}}) {
+    C = make_divisible(C * width, 4);
+    Tensor x = random({batch, C, H, H}, gen), dy = random({batch, C, H, H}, gen);
+    Tensor gamma = Tensor::full({C}, 1.0), beta = Tensor::zeros({C});
+    Tensor rm = Tensor::zeros({C}), rv = Tensor::full({C}, 1.0);
+    ops::BatchNormOutput out;
+    const double fwd = time_per_call(
+        [&] { out = ops::batchnorm_forward(x, gamma, beta, rm, rv, true, 0.1, 1e-5); }, seconds);
+    const double bwd = time_per_call(
+        [&] { ops::batchnorm_backward(dy, x, gamma, out.save_mean, out.save_invstd, true); }, seconds);
+    char name[64];
+    std::snprintf(name, sizeof name, "bn %lldx%lldx%lld", static_cast<long long>(C),
+                  static_cast<long long>(H), static_cast<long long>(H));
+    std::printf("%-28s%10.3f%10.3f\n", name, fwd * 1e3, bwd * 1e3);
+  }
   return 0;
 }
 

@@ -75,6 +75,17 @@ def main():
         print(f"{name:<28}{flops / fwd / 1e9:>10.1f}{flops / bwd_d / 1e9:>10.1f}"
               f"{flops / bwd_w / 1e9:>10.1f}{t * 1e3:>10.2f}")
     print(f"{'all convs (fwd+bwd)':<28}{'':>30}{total * 1e3:>10.2f}")
+    print(f"{'batch_norm (train)':<28}{'fwd':>10}{'bwd':>10}{'':>10}{'':>10}   (ms)")
+    for C, H in ((32, 28), (64, 14), (128, 7)):
+        x = torch.randn(a.batch, C, H, H)
+        dy = torch.randn_like(x)
+        gamma, beta = torch.ones(C), torch.zeros(C)
+        rm, rv = torch.zeros(C), torch.ones(C)
+        fwd = timeit(lambda: torch.native_batch_norm(x, gamma, beta, rm, rv, True, 0.1, 1e-5), a.seconds)
+        _, mean, invstd = torch.native_batch_norm(x, gamma, beta, rm, rv, True, 0.1, 1e-5)
+        bwd = timeit(lambda: torch.ops.aten.native_batch_norm_backward(
+            dy, x, gamma, rm, rv, mean, invstd, True, 1e-5, [True, True, True]), a.seconds)
+        print(f"{f'bn {C}x{H}x{H}':<28}{fwd * 1e3:>10.3f}{bwd * 1e3:>10.3f}")
 
 
 if __name__ == "__main__":
