@@ -1,4 +1,5 @@
-// CPU conv2d: im2col + OpenBLAS GEMM for dense and grouped convolutions, a direct kernel when every
+// CPU conv2d: oneDNN for dense 3x3 stride-1 float32 convs when built with it (conv2d_dnnl.h);
+// otherwise im2col + OpenBLAS GEMM for dense and grouped convolutions, a direct kernel when every
 // group has one input channel (depthwise convs, and the image-facing conv of a 1-channel network),
 // where im2col would build a K = kh*kw matrix too thin for GEMM to pay.
 //
@@ -12,6 +13,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "tensor/conv2d_dnnl.h"
 #include "tensor/cpu_backend.h"
 
 namespace mn {
@@ -429,7 +431,9 @@ void backward_weight(const Tensor& x, const Tensor& dy, const Tensor& dw, const 
 
 void CpuBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& y,
                                 const Conv2dArgs& args) {
-  if (x.dtype() == DType::f32)
+  if (dnnl_conv::applies(x.shape(), w.shape(), x.dtype(), args))
+    dnnl_conv::forward(x, w, y, args);
+  else if (x.dtype() == DType::f32)
     forward<float>(x, w, y, args);
   else
     forward<double>(x, w, y, args);
@@ -437,7 +441,9 @@ void CpuBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& 
 
 void CpuBackend::conv2d_backward_data(const Tensor& dy, const Tensor& w, const Tensor& dx,
                                       const Conv2dArgs& args) {
-  if (dy.dtype() == DType::f32)
+  if (dnnl_conv::applies(dx.shape(), w.shape(), dy.dtype(), args))
+    dnnl_conv::backward_data(dy, w, dx, args);
+  else if (dy.dtype() == DType::f32)
     backward_data<float>(dy, w, dx, args);
   else
     backward_data<double>(dy, w, dx, args);
@@ -445,7 +451,9 @@ void CpuBackend::conv2d_backward_data(const Tensor& dy, const Tensor& w, const T
 
 void CpuBackend::conv2d_backward_weight(const Tensor& x, const Tensor& dy, const Tensor& dw,
                                         const Conv2dArgs& args, bool accumulate) {
-  if (x.dtype() == DType::f32)
+  if (dnnl_conv::applies(x.shape(), dw.shape(), x.dtype(), args))
+    dnnl_conv::backward_weight(x, dy, dw, args, accumulate);
+  else if (x.dtype() == DType::f32)
     backward_weight<float>(x, dy, dw, args, accumulate);
   else
     backward_weight<double>(x, dy, dw, args, accumulate);

@@ -239,3 +239,24 @@ TEST_CASE("conv2d matches plain loops on deep inputs, strides, pointwise and man
     }
   }
 }
+
+TEST_CASE("conv2d float32 3x3 with a width-sliced weight: outputs, and gradients into the region") {
+  // 32 of 40 output and 24 of 30 input channels: the path oneDNN takes when mn is built with it.
+  Conv2dArgs a;
+  a.pad_h = a.pad_w = 1;
+  Tensor x = random({2, 24, 9, 9}, 8, DType::f32);
+  Tensor w = embed_in_larger(random({32, 24, 3, 3}, 9, DType::f32), 8, 6);
+  REQUIRE(!w.is_contiguous());
+  Tensor dy = random({2, 32, 9, 9}, 10, DType::f32);
+  const NaiveConv ref = naive_conv(x, w, dy, 1, 1);
+  check_close(ops::conv2d_forward(x, w, a), ref.y, 1e-4, 1e-4, "y");
+  check_close(ops::conv2d_backward_data(dy, w, x.shape(), a), ref.dx, 1e-4, 1e-4, "dx");
+  Tensor grad = Tensor::full({40, 30, 3, 3}, 0.5, DType::f32);
+  Tensor region = grad.slice(0, 0, 32).slice(1, 0, 24);
+  ops::conv2d_backward_weight(x, dy, region, a, true);
+  check_close(region, ops::add_scalar(ref.dw, 0.5), 1e-4, 1e-4, "dw accumulated into the region");
+  Tensor outside = grad.slice(0, 32, 40);
+  check_close(outside, Tensor::full(outside.shape(), 0.5, DType::f32), 0, 0, "rows outside");
+  ops::conv2d_backward_weight(x, dy, region, a, false);
+  check_close(region, ref.dw, 1e-4, 1e-4, "dw overwritten");
+}
