@@ -6,6 +6,7 @@
 
 #include <dnnl.hpp>
 
+#include <unordered_map>
 #include <vector>
 
 #include "tensor/elementwise.h"
@@ -64,6 +65,17 @@ memory in_layout(memory from, const memory::desc& want, dnnl::stream& s, std::ve
 // The weight as a contiguous OIHW tensor: a width slice W[:o, :i] has rows stride(0) apart.
 Tensor packed_weight(const Tensor& w) { return w.is_contiguous() ? w : w.contiguous(); }
 
+// Runs `prim` on `args` plus its output `out_arg`, written straight into the user's plain tensor
+// `out` when oneDNN's layout `out_desc` is that one, else through a buffer reordered into it.
+void run(const dnnl::primitive& prim, std::unordered_map<int, memory> args, int out_arg,
+         const memory::desc& out_desc, memory out, dnnl::stream& s, std::vector<Tensor>& keep) {
+  memory result = out_desc == out.get_desc() ? out : buffer(out_desc, keep);
+  args[out_arg] = result;
+  prim.execute(s, args);
+  if (result != out) dnnl::reorder(result, out).execute(s, result, out);
+  s.wait();
+}
+
 }  // namespace
 
 bool applies(const Shape& x, const Shape& w, DType dtype, const Conv2dArgs& a) {
@@ -77,12 +89,10 @@ void forward(const Tensor& x, const Tensor& w, const Tensor& y, const Conv2dArgs
   const Tensor wp = packed_weight(w);
   const Descs d(x.shape(), w.shape(), y.shape(), a);
   const auto pd = forward_pd(d);
-  memory xm = in_layout(plain(x, tag::nchw), pd.src_desc(), s, keep);
-  memory wm = in_layout(plain(wp, tag::oihw), pd.weights_desc(), s, keep);
-  memory yu = plain(y, tag::nchw), ym = pd.dst_desc() == yu.get_desc() ? yu : buffer(pd.dst_desc(), keep);
-  dnnl::convolution_forward(pd).execute(s, {{DNNL_ARG_SRC, xm}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DST, ym}});
-  if (ym != yu) dnnl::reorder(ym, yu).execute(s, ym, yu);
-  s.wait();
+  run(dnnl::convolution_forward(pd),
+      {{DNNL_ARG_SRC, in_layout(plain(x, tag::nchw), pd.src_desc(), s, keep)},
+       {DNNL_ARG_WEIGHTS, in_layout(plain(wp, tag::oihw), pd.weights_desc(), s, keep)}},
+      DNNL_ARG_DST, pd.dst_desc(), plain(y, tag::nchw), s, keep);
 }
 
 void backward_data(const Tensor& dy, const Tensor& w, const Tensor& dx, const Conv2dArgs& a) {
@@ -93,14 +103,10 @@ void backward_data(const Tensor& dy, const Tensor& w, const Tensor& dx, const Co
   const dnnl::convolution_backward_data::primitive_desc pd(
       {dnnl::algorithm::convolution_direct, d.x, d.w, d.y, d.stride, d.pad, d.pad}, engine(),
       forward_pd(d));
-  memory dym = in_layout(plain(dy, tag::nchw), pd.diff_dst_desc(), s, keep);
-  memory wm = in_layout(plain(wp, tag::oihw), pd.weights_desc(), s, keep);
-  memory dxu = plain(dx, tag::nchw);
-  memory dxm = pd.diff_src_desc() == dxu.get_desc() ? dxu : buffer(pd.diff_src_desc(), keep);
-  dnnl::convolution_backward_data(pd).execute(
-      s, {{DNNL_ARG_DIFF_DST, dym}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DIFF_SRC, dxm}});
-  if (dxm != dxu) dnnl::reorder(dxm, dxu).execute(s, dxm, dxu);
-  s.wait();
+  run(dnnl::convolution_backward_data(pd),
+      {{DNNL_ARG_DIFF_DST, in_layout(plain(dy, tag::nchw), pd.diff_dst_desc(), s, keep)},
+       {DNNL_ARG_WEIGHTS, in_layout(plain(wp, tag::oihw), pd.weights_desc(), s, keep)}},
+      DNNL_ARG_DIFF_SRC, pd.diff_src_desc(), plain(dx, tag::nchw), s, keep);
 }
 
 void backward_weight(const Tensor& x, const Tensor& dy, const Tensor& dw, const Conv2dArgs& a,
@@ -111,16 +117,12 @@ void backward_weight(const Tensor& x, const Tensor& dy, const Tensor& dw, const 
   const dnnl::convolution_backward_weights::primitive_desc pd(
       {dnnl::algorithm::convolution_direct, d.x, d.w, d.y, d.stride, d.pad, d.pad}, engine(),
       forward_pd(d));
-  memory xm = in_layout(plain(x, tag::nchw), pd.src_desc(), s, keep);
-  memory dym = in_layout(plain(dy, tag::nchw), pd.diff_dst_desc(), s, keep);
-  memory dwm = buffer(pd.diff_weights_desc(), keep);
-  dnnl::convolution_backward_weights(pd).execute(
-      s, {{DNNL_ARG_SRC, xm}, {DNNL_ARG_DIFF_DST, dym}, {DNNL_ARG_DIFF_WEIGHTS, dwm}});
   // Into a packed OIHW buffer, then added to (or copied into) the possibly row-strided dw.
   Tensor packed = Tensor::empty(dw.shape(), DType::f32);
-  memory pm = plain(packed, tag::oihw);
-  dnnl::reorder(dwm, pm).execute(s, dwm, pm);
-  s.wait();
+  run(dnnl::convolution_backward_weights(pd),
+      {{DNNL_ARG_SRC, in_layout(plain(x, tag::nchw), pd.src_desc(), s, keep)},
+       {DNNL_ARG_DIFF_DST, in_layout(plain(dy, tag::nchw), pd.diff_dst_desc(), s, keep)}},
+      DNNL_ARG_DIFF_WEIGHTS, pd.diff_weights_desc(), plain(packed, tag::oihw), s, keep);
   if (accumulate)
     ops::add_(dw, packed);
   else
