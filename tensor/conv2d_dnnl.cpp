@@ -55,7 +55,8 @@ memory buffer(const memory::desc& d, std::vector<Tensor>& keep) {
 }
 
 // `from` in the layout `want`: itself when it already is, else a reordered copy.
-memory in_layout(memory from, const memory::desc& want, dnnl::stream& s, std::vector<Tensor>& keep) {
+memory in_layout(memory from, const memory::desc& want, dnnl::stream& s,
+                 std::vector<Tensor>& keep) {
   if (from.get_desc() == want) return from;
   memory to = buffer(want, keep);
   dnnl::reorder(from, to).execute(s, from, to);
@@ -64,6 +65,17 @@ memory in_layout(memory from, const memory::desc& want, dnnl::stream& s, std::ve
 
 // The weight as a contiguous OIHW tensor: a width slice W[:o, :i] has rows stride(0) apart.
 Tensor packed_weight(const Tensor& w) { return w.is_contiguous() ? w : w.contiguous(); }
+
+// oneDNN reports failures as dnnl::error; mn's callers expect mn::Error naming the op.
+template <class F>
+void guarded(const char* what, const Shape& x, const Shape& w, F&& f) {
+  try {
+    f();
+  } catch (const dnnl::error& e) {
+    fail("conv2d ", what, " (oneDNN) failed for input ", shape_str(x), ", weight ", shape_str(w),
+         ": ", e.what());
+  }
+}
 
 // Runs `prim` on `args` plus its output `out_arg`, written straight into the user's plain tensor
 // `out` when oneDNN's layout `out_desc` is that one, else through a buffer reordered into it.
@@ -84,49 +96,55 @@ bool applies(const Shape& x, const Shape& w, DType dtype, const Conv2dArgs& a) {
 }
 
 void forward(const Tensor& x, const Tensor& w, const Tensor& y, const Conv2dArgs& a) {
-  dnnl::stream s(engine());
-  std::vector<Tensor> keep;
-  const Tensor wp = packed_weight(w);
-  const Descs d(x.shape(), w.shape(), y.shape(), a);
-  const auto pd = forward_pd(d);
-  run(dnnl::convolution_forward(pd),
-      {{DNNL_ARG_SRC, in_layout(plain(x, tag::nchw), pd.src_desc(), s, keep)},
-       {DNNL_ARG_WEIGHTS, in_layout(plain(wp, tag::oihw), pd.weights_desc(), s, keep)}},
-      DNNL_ARG_DST, pd.dst_desc(), plain(y, tag::nchw), s, keep);
+  guarded("forward", x.shape(), w.shape(), [&] {
+    dnnl::stream s(engine());
+    std::vector<Tensor> keep;
+    const Tensor wp = packed_weight(w);
+    const Descs d(x.shape(), w.shape(), y.shape(), a);
+    const auto pd = forward_pd(d);
+    run(dnnl::convolution_forward(pd),
+        {{DNNL_ARG_SRC, in_layout(plain(x, tag::nchw), pd.src_desc(), s, keep)},
+         {DNNL_ARG_WEIGHTS, in_layout(plain(wp, tag::oihw), pd.weights_desc(), s, keep)}},
+        DNNL_ARG_DST, pd.dst_desc(), plain(y, tag::nchw), s, keep);
+  });
 }
 
 void backward_data(const Tensor& dy, const Tensor& w, const Tensor& dx, const Conv2dArgs& a) {
-  dnnl::stream s(engine());
-  std::vector<Tensor> keep;
-  const Tensor wp = packed_weight(w);
-  const Descs d(dx.shape(), w.shape(), dy.shape(), a);
-  const dnnl::convolution_backward_data::primitive_desc pd(
-      {dnnl::algorithm::convolution_direct, d.x, d.w, d.y, d.stride, d.pad, d.pad}, engine(),
-      forward_pd(d));
-  run(dnnl::convolution_backward_data(pd),
-      {{DNNL_ARG_DIFF_DST, in_layout(plain(dy, tag::nchw), pd.diff_dst_desc(), s, keep)},
-       {DNNL_ARG_WEIGHTS, in_layout(plain(wp, tag::oihw), pd.weights_desc(), s, keep)}},
-      DNNL_ARG_DIFF_SRC, pd.diff_src_desc(), plain(dx, tag::nchw), s, keep);
+  guarded("backward-data", dx.shape(), w.shape(), [&] {
+    dnnl::stream s(engine());
+    std::vector<Tensor> keep;
+    const Tensor wp = packed_weight(w);
+    const Descs d(dx.shape(), w.shape(), dy.shape(), a);
+    const dnnl::convolution_backward_data::primitive_desc pd(
+        {dnnl::algorithm::convolution_direct, d.x, d.w, d.y, d.stride, d.pad, d.pad}, engine(),
+        forward_pd(d));
+    run(dnnl::convolution_backward_data(pd),
+        {{DNNL_ARG_DIFF_DST, in_layout(plain(dy, tag::nchw), pd.diff_dst_desc(), s, keep)},
+         {DNNL_ARG_WEIGHTS, in_layout(plain(wp, tag::oihw), pd.weights_desc(), s, keep)}},
+        DNNL_ARG_DIFF_SRC, pd.diff_src_desc(), plain(dx, tag::nchw), s, keep);
+  });
 }
 
 void backward_weight(const Tensor& x, const Tensor& dy, const Tensor& dw, const Conv2dArgs& a,
                      bool accumulate) {
-  dnnl::stream s(engine());
-  std::vector<Tensor> keep;
-  const Descs d(x.shape(), dw.shape(), dy.shape(), a);
-  const dnnl::convolution_backward_weights::primitive_desc pd(
-      {dnnl::algorithm::convolution_direct, d.x, d.w, d.y, d.stride, d.pad, d.pad}, engine(),
-      forward_pd(d));
-  // Into a packed OIHW buffer, then added to (or copied into) the possibly row-strided dw.
-  Tensor packed = Tensor::empty(dw.shape(), DType::f32);
-  run(dnnl::convolution_backward_weights(pd),
-      {{DNNL_ARG_SRC, in_layout(plain(x, tag::nchw), pd.src_desc(), s, keep)},
-       {DNNL_ARG_DIFF_DST, in_layout(plain(dy, tag::nchw), pd.diff_dst_desc(), s, keep)}},
-      DNNL_ARG_DIFF_WEIGHTS, pd.diff_weights_desc(), plain(packed, tag::oihw), s, keep);
-  if (accumulate)
-    ops::add_(dw, packed);
-  else
-    dw.copy_(packed);
+  guarded("backward-weight", x.shape(), dw.shape(), [&] {
+    dnnl::stream s(engine());
+    std::vector<Tensor> keep;
+    const Descs d(x.shape(), dw.shape(), dy.shape(), a);
+    const dnnl::convolution_backward_weights::primitive_desc pd(
+        {dnnl::algorithm::convolution_direct, d.x, d.w, d.y, d.stride, d.pad, d.pad}, engine(),
+        forward_pd(d));
+    // Into a packed OIHW buffer, then added to (or copied into) the possibly row-strided dw.
+    Tensor packed = Tensor::empty(dw.shape(), DType::f32);
+    run(dnnl::convolution_backward_weights(pd),
+        {{DNNL_ARG_SRC, in_layout(plain(x, tag::nchw), pd.src_desc(), s, keep)},
+         {DNNL_ARG_DIFF_DST, in_layout(plain(dy, tag::nchw), pd.diff_dst_desc(), s, keep)}},
+        DNNL_ARG_DIFF_WEIGHTS, pd.diff_weights_desc(), plain(packed, tag::oihw), s, keep);
+    if (accumulate)
+      ops::add_(dw, packed);
+    else
+      dw.copy_(packed);
+  });
 }
 
 }  // namespace mn::dnnl_conv
