@@ -275,3 +275,23 @@ TEST_CASE("conv2d float32 3x3 gives bitwise the same result on every call") {
   CHECK(ops::conv2d_backward_data(dy, w, x.shape(), a).to_vector<float>() ==
         ops::conv2d_backward_data(dy, w, x.shape(), a).to_vector<float>());
 }
+
+TEST_CASE("conv2d float32 3x3 on the channel counts of MutualNet widths (not multiples of 16)") {
+  Conv2dArgs a;
+  a.pad_h = a.pad_w = 1;
+  const int64_t channels[][2] = {{16, 20}, {20, 28}, {28, 44}, {44, 52}, {52, 100}, {100, 124}, {36, 36}};
+  for (const auto& co : channels) {
+    for (int64_t H : {7, 12}) {
+      Tensor x = random({3, co[0], H, H}, 20 + H, DType::f32);
+      Tensor w = random({co[1], co[0], 3, 3}, 21, DType::f32);
+      Tensor dy = random({3, co[1], H, H}, 22, DType::f32);
+      const NaiveConv ref = naive_conv(x, w, dy, 1, 1);
+      const std::string what = std::to_string(co[0]) + "->" + std::to_string(co[1]) + " at " + std::to_string(H);
+      check_close(ops::conv2d_forward(x, w, a), ref.y, 1e-4, 1e-4, what + " y");
+      check_close(ops::conv2d_backward_data(dy, w, x.shape(), a), ref.dx, 1e-4, 1e-4, what + " dx");
+      Tensor dw = Tensor::full(w.shape(), 1.0, DType::f32);
+      ops::conv2d_backward_weight(x, dy, dw, a, true);
+      check_close(dw, ops::add_scalar(ref.dw, 1.0), 1e-4, 1e-4, what + " dw accumulated");
+    }
+  }
+}
