@@ -1,5 +1,5 @@
 // Dense 3x3 stride-1 float32 convolutions through oneDNN (Debian's libdnnl, the library PyTorch's
-// CPU convolutions use), when mn is built with it. Its JIT kernels work on channel-blocked layouts
+// CPU convolutions use), when mn is built with -DMN_DNNL=ON (off by default, see CMakeLists.txt). Its JIT kernels work on channel-blocked layouts
 // and run these layers 1.2-1.5x faster than im2col + OpenBLAS even with the reorders in and out
 // (BENCHMARKS.md); below 16 channels the reorders cost more than they save, and the strided,
 // 1x1, grouped and 1-channel convs are faster on mn's own path.
