@@ -63,9 +63,6 @@ memory in_layout(memory from, const memory::desc& want, dnnl::stream& s,
   return to;
 }
 
-// The weight as a contiguous OIHW tensor: a width slice W[:o, :i] has rows stride(0) apart.
-Tensor packed_weight(const Tensor& w) { return w.is_contiguous() ? w : w.contiguous(); }
-
 // oneDNN reports failures as dnnl::error; mn's callers expect mn::Error naming the op.
 template <class F>
 void guarded(const char* what, const Shape& x, const Shape& w, F&& f) {
@@ -99,7 +96,7 @@ void forward(const Tensor& x, const Tensor& w, const Tensor& y, const Conv2dArgs
   guarded("forward", x.shape(), w.shape(), [&] {
     dnnl::stream s(engine());
     std::vector<Tensor> keep;
-    const Tensor wp = packed_weight(w);
+    const Tensor wp = w.contiguous();  // a width slice W[:o, :i] has rows stride(0) apart
     const Descs d(x.shape(), w.shape(), y.shape(), a);
     const auto pd = forward_pd(d);
     run(dnnl::convolution_forward(pd),
@@ -113,7 +110,7 @@ void backward_data(const Tensor& dy, const Tensor& w, const Tensor& dx, const Co
   guarded("backward-data", dx.shape(), w.shape(), [&] {
     dnnl::stream s(engine());
     std::vector<Tensor> keep;
-    const Tensor wp = packed_weight(w);
+    const Tensor wp = w.contiguous();  // a width slice W[:o, :i] has rows stride(0) apart
     const Descs d(dx.shape(), w.shape(), dy.shape(), a);
     const dnnl::convolution_backward_data::primitive_desc pd(
         {dnnl::algorithm::convolution_direct, d.x, d.w, d.y, d.stride, d.pad, d.pad}, engine(),
