@@ -9,16 +9,21 @@
 #      once with measured algorithms (cudnnFind) and once with cuDNN's heuristics, so that an error
 #      confined to some layers can be tied to an algorithm
 #   5. with time to spare, compute-sanitizer memcheck over the CUDA tests (the cuDNN-heavy ones excluded)
-# Logs go to $OUT (the device tool's output folder) or ./gpu_check_out; the summary is printed last.
+# Logs go to ./gpu_check_out; when $OUT is set (the device tool's output folder, which returns at
+# most 8 files) they are packed there as gpu_check_logs.tar.gz beside summary.txt. The summary is
+# printed last.
 #
 # Before running it there, prepare the libraries the machine lacks on the development machine:
 #   tools/device_deps.sh          # -> .devdeps/ (OpenBLAS, libjpeg-turbo, headers); carry it along
 # cuDNN and cuBLAS come from the CUDA toolkit or, failing that, from PyTorch's nvidia-* wheels.
-# Usage: tools/gpu_check.sh        (from the repository root; takes about 4-6 minutes on an H100)
+# Usage: tools/gpu_check.sh [COMMAND...]   (from the repository root; about 2-4 minutes on an H100)
+#   COMMAND, if given, runs last in the same environment (libraries found, build in build-gpu),
+#   its output in extra.log: a one-off experiment costs no second machine start.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-OUT=${OUT:-$PWD/gpu_check_out}
-mkdir -p "$OUT"
+RESULTS=${OUT:-}
+OUT=$PWD/gpu_check_out
+rm -rf "$OUT" && mkdir -p "$OUT"
 BUILD=build-gpu
 ARCH=${MN_CUDA_ARCH:-90}
 JOBS=$(nproc)
@@ -41,6 +46,13 @@ CUDA_HOME=${CUDA_HOME:-/usr/local/cuda}
 CMAKE_ARGS=(-DCMAKE_BUILD_TYPE=Release -DMN_CUDA=ON -DMN_CUDA_ARCH="$ARCH")
 LIBDIRS=("$CUDA_HOME/lib64")
 if [ -d .devdeps ]; then
+  if [ -f .devdeps/lib/libopenblas.so.0.xz ]; then
+    python3 -c "import lzma, os, shutil; p = '.devdeps/lib/libopenblas.so.0'; shutil.copyfileobj(lzma.open(p + '.xz'), open(p, 'wb')); os.remove(p + '.xz')"
+  fi
+  # The data and training tests read Debian's dataset-fashion-mnist location.
+  if [ -d .devdeps/fashion-mnist ] && [ ! -d /usr/share/datasets/fashion-mnist ]; then
+    mkdir -p /usr/share/datasets && cp -r .devdeps/fashion-mnist /usr/share/datasets/
+  fi
   CMAKE_ARGS+=(-DCMAKE_PREFIX_PATH="$PWD/.devdeps")
   LIBDIRS+=("$PWD/.devdeps/lib")
 fi
@@ -129,7 +141,7 @@ done
 # ---- memcheck (only while the whole run stays well inside 8 minutes) ---------------------------
 if command -v compute-sanitizer >/dev/null && [ $SECONDS -lt 300 ]; then
   t0=$SECONDS
-  MN_REQUIRE_GPU=1 timeout $((420 - SECONDS)) compute-sanitizer --tool memcheck --leak-check no \
+  MN_REQUIRE_GPU=1 timeout $((420 - SECONDS)) compute-sanitizer --tool memcheck --leak-check no --report-api-errors no \
     "$BUILD/test_cuda" -tce='*cuDNN*,*MutualNet shapes*,*autograd*' >"$OUT/memcheck.log" 2>&1
   rc=$?
   tail -6 "$OUT/memcheck.log"
@@ -137,5 +149,16 @@ if command -v compute-sanitizer >/dev/null && [ $SECONDS -lt 300 ]; then
 else
   note "compute-sanitizer: skipped (not installed or not enough time left)"
 fi
+if [ $# -gt 0 ]; then
+  t0=$SECONDS
+  "$@" >"$OUT/extra.log" 2>&1
+  rc=$?
+  tail -30 "$OUT/extra.log"
+  note "extra command ($*): exit $rc in $((SECONDS - t0)) s (log: extra.log)"
+fi
 note "total: $SECONDS s"
 echo; cat "$SUMMARY"
+if [ -n "$RESULTS" ]; then
+  cp "$SUMMARY" "$RESULTS/"
+  tar czf "$RESULTS/gpu_check_logs.tar.gz" -C "$OUT" .
+fi
