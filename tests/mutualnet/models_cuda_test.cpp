@@ -73,10 +73,19 @@ void to_f64(Model& m) {
     }
 }
 
-// CUDA and CPU float32 both against a CPU float64 run of the same step: CUDA's error must be of
-// the size of float32's own (at most 4x the CPU's, plus a floor). A direct CUDA-vs-CPU bound
+// CUDA and CPU float32 both against a CPU float64 run of the same step. A direct CUDA-vs-CPU bound
 // cannot tell a bug from rounding: deep BN networks' float32 gradients are ~1% off in exact
 // arithmetic (MobileNet v2 ~0.6%, ResNet-50 ~1.5%, as PyTorch's float32 is against its float64).
+// The reason is discrete: a ReLU input within rounding of its threshold flips its mask, and one
+// flip on a small map (batch 8 at 2x2 or 3x3: 32-72 values per channel) moves every gradient below
+// it by 0.2-1%. Where the flips land depends on summation order, so CPU and CUDA flip in different
+// layers (measured on an H200: MobileNet v2's top blocks 1.5e-5 vs 0.6% on one backend and the
+// reverse on the next pass). The floor is therefore the model's, not the tensor's: CUDA's error
+// on each tensor must stay within 4x the larger of the CPU's error on it and the CPU's worst error
+// on any gradient (its flip floor), plus 1e-4. Gradients that are zero in exact arithmetic (a BN
+// bias feeding a 1x1 conv and another training-mode BN) have relative errors far above 1 on both
+// backends and stay out of the floor. The logits are continuous in the masks and keep their own
+// bound.
 void compare(const models::ModelSpec& spec, int64_t resolution, const Pass& narrow) {
   Model ref = models::build_model(spec, 11);
   Model cpu = models::make_model(spec);
@@ -102,23 +111,32 @@ void compare(const models::ModelSpec& spec, int64_t resolution, const Pass& narr
   REQUIRE(r.size() == b.size());
   auto params = cpu.net->named_parameters();
   auto state = cpu.net->state_dict();
+  auto name_of = [&](size_t i) {
+    return i == 0 ? "teacher logits"
+           : i == 1 ? "student logits"
+           : i < 2 + params.size() ? "grad " + params[i - 2].first
+                                   : "after step " + state[i - 2 - params.size()].first;
+  };
+  std::vector<double> e_cpu(a.size()), e_gpu(a.size());
+  double floor = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    CHECK(b[i].device().is_cuda());
+    e_cpu[i] = relative_error(a[i], r[i]);
+    e_gpu[i] = relative_error(b[i], r[i]);
+    if (i >= 2 && i < 2 + params.size() && e_cpu[i] < 0.1) floor = std::max(floor, e_cpu[i]);
+  }
   double worst = 0;
   std::string worst_name;
   for (size_t i = 0; i < a.size(); ++i) {
-    std::string name = i == 0 ? "teacher logits"
-                       : i == 1 ? "student logits"
-                       : i < 2 + params.size() ? "grad " + params[i - 2].first
-                                               : "after step " + state[i - 2 - params.size()].first;
-    CHECK(b[i].device().is_cuda());
-    const double e_cpu = relative_error(a[i], r[i]), e_gpu = relative_error(b[i], r[i]);
-    const double ratio = e_gpu / (4 * e_cpu + 1e-4);
-    if (ratio > worst) worst = ratio, worst_name = name;
-    INFO(spec.name(), ": ", name, ": CUDA error ", e_gpu, ", CPU float32 error ", e_cpu,
-         " (both against CPU float64)");
+    // The logits come before any mask decides a gradient: they keep the tensor's own bound.
+    const double ratio = e_gpu[i] / (4 * std::max(e_cpu[i], i < 2 ? 0.0 : floor) + 1e-4);
+    if (ratio > worst) worst = ratio, worst_name = name_of(i);
+    INFO(spec.name(), ": ", name_of(i), ": CUDA error ", e_gpu[i], ", CPU float32 error ", e_cpu[i],
+         ", CPU flip floor ", floor, " (all against CPU float64)");
     CHECK(ratio <= 1.0);
   }
-  MESSAGE(spec.name(), ": worst CUDA error / (4 x CPU float32 error + 1e-4) = ", worst, " (",
-          worst_name, ")");
+  MESSAGE(spec.name(), ": CPU float32 flip floor ", floor, "; worst CUDA error / (4 x max(CPU error, floor) + 1e-4) = ",
+          worst, " (", worst_name, ")");
 }
 
 }  // namespace
