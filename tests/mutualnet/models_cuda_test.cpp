@@ -83,9 +83,10 @@ void to_f64(Model& m) {
 // reverse on the next pass). The floor is therefore the model's, not the tensor's: CUDA's error
 // on each tensor must stay within 4x the larger of the CPU's error on it and the CPU's worst error
 // on any gradient (its flip floor), plus 1e-4. Gradients that are zero in exact arithmetic (a BN
-// bias feeding a 1x1 conv and another training-mode BN) have relative errors far above 1 on both
-// backends and stay out of the floor. The logits are continuous in the masks and keep their own
-// bound.
+// bias feeding a 1x1 conv and another training-mode BN) are pure rounding noise on both backends
+// (relative errors ~1e7): they stay out of the floor, and CUDA's noise may be 16x the CPU's, whose
+// batch-norm sums run in double (measured ~3x; a wrong gradient there would be ~1e6x). The logits
+// are continuous in the masks and keep their own bound.
 void compare(const models::ModelSpec& spec, int64_t resolution, const Pass& narrow) {
   Model ref = models::build_model(spec, 11);
   Model cpu = models::make_model(spec);
@@ -129,13 +130,14 @@ void compare(const models::ModelSpec& spec, int64_t resolution, const Pass& narr
   std::string worst_name;
   for (size_t i = 0; i < a.size(); ++i) {
     // The logits come before any mask decides a gradient: they keep the tensor's own bound.
-    const double ratio = e_gpu[i] / (4 * std::max(e_cpu[i], i < 2 ? 0.0 : floor) + 1e-4);
+    const double factor = e_cpu[i] > 1 ? 16 : 4;
+    const double ratio = e_gpu[i] / (factor * std::max(e_cpu[i], i < 2 ? 0.0 : floor) + 1e-4);
     if (ratio > worst) worst = ratio, worst_name = name_of(i);
     INFO(spec.name(), ": ", name_of(i), ": CUDA error ", e_gpu[i], ", CPU float32 error ", e_cpu[i],
          ", CPU flip floor ", floor, " (all against CPU float64)");
     CHECK(ratio <= 1.0);
   }
-  MESSAGE(spec.name(), ": CPU float32 flip floor ", floor, "; worst CUDA error / (4 x max(CPU error, floor) + 1e-4) = ",
+  MESSAGE(spec.name(), ": CPU float32 flip floor ", floor, "; worst CUDA error / its bound = ",
           worst, " (", worst_name, ")");
 }
 
