@@ -78,17 +78,20 @@ Variable pow(const Variable& x, double exponent) {
   });
 }
 
+// relu and relu6 keep their output, not their input, for backward: y > 0 exactly when x > 0 (and
+// y < 6 when x < 6), and the output is what the next conv saves anyway, so the batch-norm output
+// feeding them is freed after the forward (a third of a pre-activation network's saved memory).
 Variable relu(const Variable& x) {
-  Tensor in = x.data();
-  return Variable::make(ops::relu(in), "relu", {x}, [in](const Tensor& g) {
-    return Grads{ops::binary(BinaryOp::relu_backward, g, in)};
+  Tensor out = ops::relu(x.data());
+  return Variable::make(out, "relu", {x}, [out](const Tensor& g) {
+    return Grads{ops::binary(BinaryOp::relu_backward, g, out)};
   });
 }
 
 Variable relu6(const Variable& x) {
-  Tensor in = x.data();
-  return Variable::make(ops::relu6(in), "relu6", {x}, [in](const Tensor& g) {
-    return Grads{ops::binary(BinaryOp::relu6_backward, g, in)};
+  Tensor out = ops::relu6(x.data());
+  return Variable::make(out, "relu6", {x}, [out](const Tensor& g) {
+    return Grads{ops::binary(BinaryOp::relu6_backward, g, out)};
   });
 }
 

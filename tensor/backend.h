@@ -12,7 +12,7 @@ namespace mn {
 
 enum class UnaryOp { neg, exp, log, sqrt, abs, relu, relu6, pow, clamp, affine };
 // Comparisons write 1 or 0 in the inputs' dtype (usable directly as a mask).
-// relu_backward / relu6_backward: a = upstream gradient, b = the op's input.
+// relu_backward / relu6_backward: a = upstream gradient, b = the op's output (or input: same mask).
 enum class BinaryOp { add, sub, mul, div, max, min, eq, ne, lt, le, gt, ge, relu_backward, relu6_backward };
 enum class ReduceOp { sum, mean, max, min, argmax, var, var_unbiased };
 enum class PadMode { zero, reflect };
