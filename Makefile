@@ -4,7 +4,7 @@
 # skipping).
 BUILD ?= build
 CMAKE_FLAGS ?=
-PACKAGES := g++ cmake libopenblas-dev libturbojpeg0-dev libstb-dev doctest-dev \
+PACKAGES := g++ cmake libopenblas-dev libdnnl-dev libturbojpeg0-dev libstb-dev doctest-dev \
             libtomlplusplus-dev zlib1g-dev dataset-fashion-mnist
 
 .PHONY: all mn setup configure test test-gpu clean

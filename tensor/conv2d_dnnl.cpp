@@ -9,7 +9,6 @@
 #include <unordered_map>
 #include <vector>
 
-#include "tensor/elementwise.h"
 
 namespace mn::dnnl_conv {
 namespace {
@@ -119,28 +118,6 @@ void backward_data(const Tensor& dy, const Tensor& w, const Tensor& dx, const Co
         {{DNNL_ARG_DIFF_DST, in_layout(plain(dy, tag::nchw), pd.diff_dst_desc(), s, keep)},
          {DNNL_ARG_WEIGHTS, in_layout(plain(wp, tag::oihw), pd.weights_desc(), s, keep)}},
         DNNL_ARG_DIFF_SRC, pd.diff_src_desc(), plain(dx, tag::nchw), s, keep);
-  });
-}
-
-void backward_weight(const Tensor& x, const Tensor& dy, const Tensor& dw, const Conv2dArgs& a,
-                     bool accumulate) {
-  guarded("backward-weight", x.shape(), dw.shape(), [&] {
-    dnnl::stream s(engine());
-    std::vector<Tensor> keep;
-    const Descs d(x.shape(), dw.shape(), dy.shape(), a);
-    const dnnl::convolution_backward_weights::primitive_desc pd(
-        {dnnl::algorithm::convolution_direct, d.x, d.w, d.y, d.stride, d.pad, d.pad}, engine(),
-        forward_pd(d));
-    // Into a packed OIHW buffer, then added to (or copied into) the possibly row-strided dw.
-    Tensor packed = Tensor::empty(dw.shape(), DType::f32);
-    run(dnnl::convolution_backward_weights(pd),
-        {{DNNL_ARG_SRC, in_layout(plain(x, tag::nchw), pd.src_desc(), s, keep)},
-         {DNNL_ARG_DIFF_DST, in_layout(plain(dy, tag::nchw), pd.diff_dst_desc(), s, keep)}},
-        DNNL_ARG_DIFF_WEIGHTS, pd.diff_weights_desc(), plain(packed, tag::oihw), s, keep);
-    if (accumulate)
-      ops::add_(dw, packed);
-    else
-      dw.copy_(packed);
   });
 }
 

@@ -60,17 +60,19 @@ std::string error_of(F f) {
 
 TEST_CASE("train run: a few hundred images bring the loss well below chance") {
   const std::string run = temp_dir("mn_train_e2e");
-  // 256 images seen 10 times without augmentation: the sub-networks fit them within 80 steps.
+  // 256 images seen 20 times without augmentation (160 steps). Over seeds 1995-2004 the widest
+  // network ends at 64-71% top-1 on the 200 test images and a logged loss of 0.52-0.81, far from
+  // the bounds below; at 10 epochs the same seeds spread over 44-63% and 0.91-1.24, across them.
   const Config c = parse_config(kTiny, "tiny.toml",
                                 {"data.train_limit=256", "data.test_limit=200", "train.batch_size=32",
-                                 "train.epochs=10", "augment.crop=\"none\"", "augment.flip=false",
+                                 "train.epochs=20", "augment.crop=\"none\"", "augment.flip=false",
                                  "train.log_every=8"});
   TrainOptions o;
   o.run_dir = run;
   o.quiet = true;
   const TrainSummary s = train(c, o);
-  CHECK(s.steps == 80);
-  CHECK(s.epochs_done == 10);
+  CHECK(s.steps == 160);
+  CHECK(s.epochs_done == 20);
   CHECK_FALSE(s.interrupted);
 
   const double chance = std::log(10.0);
@@ -87,7 +89,7 @@ TEST_CASE("train run: a few hundred images bring the loss well below chance") {
   }
   MESSAGE("widest-network loss: first interval ", first, ", last ", last, " (chance ", chance, ")");
   CHECK(last < 0.5 * chance);
-  CHECK(vals == 20);  // widest and narrowest, every epoch
+  CHECK(vals == 40);  // widest and narrowest, every epoch
   CHECK(m.back().at("kind").as_string() == "summary");
   CHECK(s.val_top1_max > 50);  // 10 classes: chance is 10%
   CHECK(fs::exists(run + "/config.toml"));
