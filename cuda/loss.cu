@@ -48,6 +48,18 @@ __global__ void cross_entropy_kernel(const float* __restrict__ logits, const int
   }
 }
 
+// In double, as the CPU: when the student is close to the teacher, KL is a small difference of
+// large terms (log p ~ -7 over 1000 classes), and float log-sum-exps would leave 1e-3 of its value.
+template <int THREADS>
+__device__ double row_logsumexp_f64(const float* xr, int64_t k, int lane) {
+  float mx = -INFINITY;
+  for (int64_t j = lane; j < k; j += THREADS) mx = fmaxf(mx, xr[j]);
+  mx = cuda::row_allreduce<THREADS>(mx, MaxOp{});
+  double s = 0;
+  for (int64_t j = lane; j < k; j += THREADS) s += exp(static_cast<double>(xr[j]) - mx);
+  return mx + log(cuda::row_allreduce<THREADS>(s, SumOp{}));
+}
+
 template <int THREADS>
 __global__ void kl_div_kernel(const float* __restrict__ student, const float* __restrict__ teacher,
                               int64_t n, int64_t k, float* __restrict__ student_probs,
@@ -57,17 +69,17 @@ __global__ void kl_div_kernel(const float* __restrict__ student, const float* __
   const int lane = cuda::row_lane<THREADS>();
   const float* sr = student + row * k;
   const float* tr = teacher + row * k;
-  const float lse_s = row_logsumexp<THREADS>(sr, k, lane, nullptr);
-  const float lse_t = row_logsumexp<THREADS>(tr, k, lane, nullptr);
-  float kl = 0.f;
+  const double lse_s = row_logsumexp_f64<THREADS>(sr, k, lane);
+  const double lse_t = row_logsumexp_f64<THREADS>(tr, k, lane);
+  double kl = 0;
   for (int64_t j = lane; j < k; j += THREADS) {
-    const float log_ps = sr[j] - lse_s, log_pt = tr[j] - lse_t, pt = expf(log_pt);
-    student_probs[row * k + j] = expf(log_ps);
-    teacher_probs[row * k + j] = pt;
-    kl += pt * (log_pt - log_ps);  // pt underflowing to 0 contributes 0, as PyTorch's xlogy
+    const double log_ps = sr[j] - lse_s, log_pt = tr[j] - lse_t, pt = exp(log_pt);
+    student_probs[row * k + j] = static_cast<float>(exp(log_ps));
+    teacher_probs[row * k + j] = static_cast<float>(pt);
+    if (pt > 0) kl += pt * (log_pt - log_ps);  // pt underflowing to 0 contributes 0, as PyTorch's xlogy
   }
   kl = cuda::row_allreduce<THREADS>(kl, SumOp{});
-  if (lane == 0) row_loss[row] = kl;
+  if (lane == 0) row_loss[row] = static_cast<float>(kl);
 }
 
 // loss[0] = sum(row_loss) / n, one block, fixed order.

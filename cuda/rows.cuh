@@ -25,23 +25,25 @@ struct MaxOp {
   __device__ static float identity() { return -INFINITY; }
 };
 struct SumOp {
-  __device__ float operator()(float a, float b) const { return a + b; }
+  template <class T>
+  __device__ T operator()(T a, T b) const { return a + b; }
   __device__ static float identity() { return 0.f; }
 };
 
-// All-reduce over the row's group: every thread of the group gets the result.
-template <int THREADS, class Op>
-__device__ inline float row_allreduce(float v, Op op) {
+// All-reduce over the row's group: every thread of the group gets the result (T: float, or double
+// where a sum must keep more than float's digits).
+template <int THREADS, class T, class Op>
+__device__ inline T row_allreduce(T v, Op op) {
   for (int d = 16; d > 0; d /= 2) v = op(v, __shfl_xor_sync(0xffffffffu, v, d));
   if constexpr (THREADS != 32) {
-    __shared__ float partial[THREADS / 32];
-    __shared__ float result;
+    __shared__ T partial[THREADS / 32];
+    __shared__ T result;
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     __syncthreads();  // a previous call may still be reading `result`
     if (lane == 0) partial[warp] = v;
     __syncthreads();
     if (warp == 0) {
-      v = lane < THREADS / 32 ? partial[lane] : Op::identity();
+      v = lane < THREADS / 32 ? partial[lane] : static_cast<T>(Op::identity());
       for (int d = 16; d > 0; d /= 2) v = op(v, __shfl_xor_sync(0xffffffffu, v, d));
       if (lane == 0) result = v;
     }
