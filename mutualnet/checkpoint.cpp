@@ -16,6 +16,9 @@ Json TrainerState::to_json() const {
   j.set("epoch", epoch);
   j.set("batch", batch);
   j.set("sampler_rng", sampler_rng);
+  Json dropout = Json::object();
+  for (const auto& [name, rng] : dropout_rng) dropout.set(name, rng);
+  j.set("dropout_rng", dropout);
   j.set("config_hash", config_hash);
   j.set("model", model);
   j.set("best_top1", best_top1);
@@ -30,6 +33,9 @@ TrainerState TrainerState::from_json(const Json& j, const std::string& what) {
   s.epoch = j.at("epoch").as_int(what + " epoch");
   s.batch = j.at("batch").as_int(what + " batch");
   s.sampler_rng = j.at("sampler_rng").as_string(what + " sampler_rng");
+  if (const Json* dropout = j.find("dropout_rng"))  // absent in checkpoints from before it existed
+    for (const auto& [name, rng] : dropout->members(what + " dropout_rng"))
+      s.dropout_rng.emplace_back(name, rng.as_string(what + " dropout_rng." + name));
   s.config_hash = j.at("config_hash").as_string(what + " config_hash");
   s.model = j.at("model").as_string(what + " model");
   s.best_top1 = j.at("best_top1").as_number(what + " best_top1");

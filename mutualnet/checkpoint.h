@@ -14,6 +14,8 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "mutualnet/json.h"
 #include "mutualnet/safetensors.h"
@@ -25,6 +27,8 @@ struct TrainerState {
   int64_t epoch = 0;   // the epoch the next step belongs to
   int64_t batch = 0;   // batches of that epoch already trained: where the loader resumes
   std::string sampler_rng;  // state of the generator drawing widths and resolutions
+  // (module name, state) of every dropout module's generator, in module order
+  std::vector<std::pair<std::string, std::string>> dropout_rng;
   std::string config_hash;
   std::string model;        // "wrn-10-2"
   double best_top1 = -1;    // best validation top-1 (%) of the widest network so far

@@ -2,6 +2,7 @@
 // resume, the epoch loop around mutualnet_step, validation, metrics and checkpoints.
 #include "mutualnet/trainer.h"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -15,6 +16,7 @@
 #include "mutualnet/flops.h"
 #include "mutualnet/progress.h"
 #include "mutualnet/train_step.h"
+#include "nn/activation.h"
 #include "nn/linear.h"
 
 namespace mn {
@@ -85,6 +87,28 @@ struct Interval {
   }
 };
 
+// The random streams of the model's dropout modules, for an exact resume.
+std::vector<std::pair<std::string, std::string>> dropout_rng(models::Model& model) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (auto& [name, module] : model.net->named_modules())
+    if (auto* d = dynamic_cast<nn::Dropout*>(module)) out.emplace_back(name, d->generator().state());
+  return out;
+}
+
+void restore_dropout_rng(models::Model& model, const std::vector<std::pair<std::string, std::string>>& saved,
+                         const std::string& dir) {
+  for (auto& [name, module] : model.net->named_modules()) {
+    auto* d = dynamic_cast<nn::Dropout*>(module);
+    if (!d) continue;
+    auto it = std::find_if(saved.begin(), saved.end(), [&](const auto& s) { return s.first == name; });
+    if (it != saved.end())
+      d->generator().set_state(it->second);
+    else
+      MN_CHECK(d->p() == 0, "cannot resume ", dir, ": its checkpoint has no random state for the dropout module ",
+               name, " (written by an older mn), so the run could not continue exactly");
+  }
+}
+
 }  // namespace
 
 TrainSummary train(const Config& c, const TrainOptions& o) {
@@ -128,6 +152,7 @@ TrainSummary train(const Config& c, const TrainOptions& o) {
     optimizer.load_state_dict(to_device(ckpt.optimizer.tensors, device));
     state = ckpt.state;
     sampler.set_state(state.sampler_rng);
+    restore_dropout_rng(model, state.dropout_rng, dir);
   } else {
     MN_CHECK(!checkpoint_exists(dir + "/last"), dir, " already holds a run; continue it with --resume ", dir,
              ", or start another with --set name=NEW (or delete ", dir, ")");
@@ -161,6 +186,7 @@ TrainSummary train(const Config& c, const TrainOptions& o) {
 
   auto checkpoint_last = [&] {
     state.sampler_rng = sampler.state();
+    state.dropout_rng = dropout_rng(model);
     state.train_seconds = seconds_before + seconds_since(session_start);
     save_checkpoint(dir + "/last", model.net->state_dict(), optimizer.state_dict(), state);
   };

@@ -25,6 +25,7 @@ class Dropout : public Module {
   Variable forward(const Variable& x) override;
   Probe trace(const Probe& x) override { return x; }
   double p() const { return p_; }
+  Generator& generator() { return gen_; }  // its state travels in training checkpoints
 
  private:
   double p_;

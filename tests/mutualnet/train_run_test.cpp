@@ -106,8 +106,9 @@ TEST_CASE("train run: a few hundred images bring the loss well below chance") {
 }
 
 TEST_CASE("train run: interrupted and resumed ends bitwise equal to an uninterrupted run") {
+  // With dropout, whose random streams the checkpoint must carry too.
   const std::vector<std::string> tiny{"data.train_limit=128", "data.test_limit=100", "train.batch_size=32",
-                                      "train.epochs=2"};
+                                      "train.epochs=2", "model.dropout=0.3"};
   const Config c = parse_config(kTiny, "tiny.toml", tiny);
   const std::string whole = temp_dir("mn_train_whole"), parts = temp_dir("mn_train_parts");
 
@@ -148,7 +149,16 @@ TEST_CASE("train run: interrupted and resumed ends bitwise equal to an uninterru
   }
   Checkpoint a = load_checkpoint(whole + "/last"), b = load_checkpoint(parts + "/last");
   CHECK(a.state.sampler_rng == b.state.sampler_rng);
+  CHECK(a.state.dropout_rng == b.state.dropout_rng);
   CHECK(a.state.best_top1 == b.state.best_top1);
+
+  // A checkpoint without the dropout streams (as mn wrote them before) cannot continue exactly.
+  std::string json = read_file(parts + "/last/trainer.json");
+  const size_t from = json.find("\"dropout_rng\":{"), to = json.find('}', from);
+  REQUIRE(to != std::string::npos);
+  write_file_atomic(parts + "/last/trainer.json", json.erase(from, to + 2 - from));
+  CHECK(error_of([&] { train(c, o); }).find("its checkpoint has no random state for the dropout module blocks.0.") !=
+        std::string::npos);
   fs::remove_all(whole);
   fs::remove_all(parts);
 }
