@@ -4,12 +4,11 @@
 // whose input slims and whose classes do not.
 // Names: features.0.{0,1} (stem conv, BN), features.<i>.body.{0,1,3,4}, classifier.0.
 #include "autograd/functions.h"
+#include "mutualnet/models/image_classifier.h"
 #include "mutualnet/models/zoo.h"
 #include "nn/activation.h"
 #include "nn/batchnorm.h"
 #include "nn/conv2d.h"
-#include "nn/linear.h"
-#include "nn/pool.h"
 
 namespace mn::models {
 
@@ -35,7 +34,7 @@ class DepthwiseSeparable : public nn::Module {
   nn::Sequential body;
 };
 
-class MobileNetV1 : public nn::Module {
+class MobileNetV1 : public ImageClassifier {
  public:
   MobileNetV1(const ModelSpec& spec, const std::shared_ptr<Width>& width) {
     int64_t channels = 32;
@@ -51,23 +50,9 @@ class MobileNetV1 : public nn::Module {
             make_shared<DepthwiseSeparable>(channels, out, i == 0 ? int(stride) : 1, width));
         channels = out;
       }
-    features.push_back(make_shared<nn::AdaptiveAvgPool2d>(1, 1));
-    classifier.push_back(make_shared<nn::Linear>(channels, spec.classes,
-                                                 nn::LinearOptions{.slim_out = false}, width));
-    register_module("features", features);
-    register_module("classifier", classifier);
+    finish(make_shared<nn::Linear>(channels, spec.classes, nn::LinearOptions{.slim_out = false},
+                                   width));
   }
-
-  Variable forward(const Variable& x) override { return run(x); }
-  nn::Probe trace(const nn::Probe& x) override { return run(x); }
-
- private:
-  template <class X>
-  X run(const X& x) {
-    return classifier(features(x).flatten(1));
-  }
-
-  nn::Sequential features, classifier;
 };
 
 }  // namespace

@@ -6,12 +6,11 @@
 // make_divisible(c * w) * t for block input c, i.e. always t times the block's actual input width.
 // Names: features.0.{0,1}, features.<i>.body.<j>, features.18.{0,1}, classifier.0.
 #include "autograd/functions.h"
+#include "mutualnet/models/image_classifier.h"
 #include "mutualnet/models/zoo.h"
 #include "nn/activation.h"
 #include "nn/batchnorm.h"
 #include "nn/conv2d.h"
-#include "nn/linear.h"
-#include "nn/pool.h"
 
 namespace mn::models {
 
@@ -58,7 +57,7 @@ class InvertedResidual : public nn::Module {
   nn::Sequential body;
 };
 
-class MobileNetV2 : public nn::Module {
+class MobileNetV2 : public ImageClassifier {
  public:
   MobileNetV2(const ModelSpec& spec, const std::shared_ptr<Width>& width) {
     int64_t channels = 32;
@@ -79,22 +78,8 @@ class MobileNetV2 : public nn::Module {
     features.push_back(make_shared<nn::Sequential>(
         make_shared<nn::Conv2d>(channels, last, 1, nn::Conv2dOptions{.slim_out = false}, width),
         make_shared<nn::BatchNorm2d>(last), make_shared<nn::ReLU6>()));
-    features.push_back(make_shared<nn::AdaptiveAvgPool2d>(1, 1));
-    classifier.push_back(make_shared<nn::Linear>(last, spec.classes));
-    register_module("features", features);
-    register_module("classifier", classifier);
+    finish(make_shared<nn::Linear>(last, spec.classes));
   }
-
-  Variable forward(const Variable& x) override { return run(x); }
-  nn::Probe trace(const nn::Probe& x) override { return run(x); }
-
- private:
-  template <class X>
-  X run(const X& x) {
-    return classifier(features(x).flatten(1));
-  }
-
-  nn::Sequential features, classifier;
 };
 
 }  // namespace

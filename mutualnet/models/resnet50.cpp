@@ -8,11 +8,11 @@
 // even. Names: features.0.{0,1}, features.<i>.body.{0,1,3,4,6,7}, features.<i>.shortcut.{0,1},
 // classifier.0.
 #include "autograd/functions.h"
+#include "mutualnet/models/image_classifier.h"
 #include "mutualnet/models/zoo.h"
 #include "nn/activation.h"
 #include "nn/batchnorm.h"
 #include "nn/conv2d.h"
-#include "nn/linear.h"
 #include "nn/pool.h"
 
 namespace mn::models {
@@ -64,7 +64,7 @@ class Bottleneck : public nn::Module {
   nn::Sequential body, shortcut;
 };
 
-class ResNet50 : public nn::Module {
+class ResNet50 : public ImageClassifier {
  public:
   ResNet50(const ModelSpec& spec, const std::shared_ptr<Width>& width) {
     int64_t channels = 64;
@@ -86,23 +86,9 @@ class ResNet50 : public nn::Module {
         channels = out;
       }
     }
-    features.push_back(make_shared<nn::AdaptiveAvgPool2d>(1, 1));
-    classifier.push_back(make_shared<nn::Linear>(channels, spec.classes,
-                                                 nn::LinearOptions{.slim_out = false}, width));
-    register_module("features", features);
-    register_module("classifier", classifier);
+    finish(make_shared<nn::Linear>(channels, spec.classes, nn::LinearOptions{.slim_out = false},
+                                   width));
   }
-
-  Variable forward(const Variable& x) override { return run(x); }
-  nn::Probe trace(const nn::Probe& x) override { return run(x); }
-
- private:
-  template <class X>
-  X run(const X& x) {
-    return classifier(features(x).flatten(1));
-  }
-
-  nn::Sequential features, classifier;
 };
 
 }  // namespace
