@@ -1,7 +1,6 @@
 // safetensors and checkpoint directories: byte layout, round trip of every dtype, a file written
 // by the Python `safetensors` package, corrupt files named in errors, atomic replacement.
 #include <doctest/doctest.h>
-#include <unistd.h>
 
 #include <cstring>
 #include <filesystem>
@@ -9,30 +8,13 @@
 #include "mutualnet/checkpoint.h"
 #include "mutualnet/files.h"
 #include "mutualnet/safetensors.h"
+#include "tests/mutualnet/test_util.h"
 
 using namespace mn;
 namespace fs = std::filesystem;
 
-namespace {
-
-std::string temp_dir(const char* name) {
-  std::string d = (fs::temp_directory_path() / cat(name, "_", ::getpid())).string();
-  fs::remove_all(d);
-  make_dirs(d);
-  return d;
-}
-
-template <class F>
-std::string error_of(F f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
-}  // namespace
+using test::error_of;
+using test::temp_dir;
 
 TEST_CASE("safetensors: layout is u64 header length, JSON header padded to 8, raw bytes") {
   std::string dir = temp_dir("mn_st_layout");

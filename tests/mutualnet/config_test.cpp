@@ -6,23 +6,11 @@
 
 #include "mutualnet/config.h"
 #include "tensor/error.h"
+#include "tests/mutualnet/test_util.h"
 
 using namespace mn;
 
-namespace {
-
-// The message of the mn::Error that `f` throws ("" when it does not throw).
-template <class F>
-std::string error_of(F f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
-}  // namespace
+using test::error_of;
 
 TEST_CASE("config: values from the file override defaults; the name defaults to the file stem") {
   Config c = parse_config("seed = 7\n[train]\nepochs = 5\n[optim]\nlr = 0.05\nnesterov = false\n",

@@ -2,7 +2,6 @@
 // the loss falls well below chance within seconds; a run interrupted and resumed ends bitwise
 // equal to an uninterrupted one; resuming with a different config is refused, naming the keys.
 #include <doctest/doctest.h>
-#include <unistd.h>
 
 #include <cmath>
 #include <filesystem>
@@ -13,6 +12,7 @@
 #include "mutualnet/files.h"
 #include "mutualnet/json.h"
 #include "mutualnet/trainer.h"
+#include "tests/mutualnet/test_util.h"
 
 using namespace mn;
 namespace fs = std::filesystem;
@@ -33,12 +33,6 @@ eval_batch_size = 100
 bn_calib_batches = 2
 )";
 
-std::string temp_dir(const char* name) {
-  std::string d = (fs::temp_directory_path() / cat(name, "_", ::getpid())).string();
-  fs::remove_all(d);
-  return d;
-}
-
 std::vector<Json> metrics_of(const std::string& run) {
   std::vector<Json> out;
   std::stringstream ss(read_file(run + "/metrics.jsonl"));
@@ -46,20 +40,13 @@ std::vector<Json> metrics_of(const std::string& run) {
   return out;
 }
 
-template <class F>
-std::string error_of(F f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
 }  // namespace
 
+using test::error_of;
+using test::temp_dir;
+
 TEST_CASE("train run: a few hundred images bring the loss well below chance") {
-  const std::string run = temp_dir("mn_train_e2e");
+  const std::string run = temp_dir("mn_train_e2e", false);
   // 256 images seen 20 times without augmentation (160 steps). Over seeds 1995-2004 the widest
   // network ends at 64-71% top-1 on the 200 test images and a logged loss of 0.52-0.81, far from
   // the bounds below; at 10 epochs the same seeds spread over 44-63% and 0.91-1.24, across them.
@@ -110,7 +97,8 @@ TEST_CASE("train run: interrupted and resumed ends bitwise equal to an uninterru
   const std::vector<std::string> tiny{"data.train_limit=128", "data.test_limit=100", "train.batch_size=32",
                                       "train.epochs=2", "model.dropout=0.3"};
   const Config c = parse_config(kTiny, "tiny.toml", tiny);
-  const std::string whole = temp_dir("mn_train_whole"), parts = temp_dir("mn_train_parts");
+  const std::string whole = temp_dir("mn_train_whole", false),
+                    parts = temp_dir("mn_train_parts", false);
 
   TrainOptions o;
   o.quiet = true;
