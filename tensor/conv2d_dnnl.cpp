@@ -9,7 +9,6 @@
 #include <unordered_map>
 #include <vector>
 
-
 namespace mn::dnnl_conv {
 namespace {
 

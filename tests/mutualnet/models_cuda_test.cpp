@@ -11,9 +11,11 @@
 #include "mutualnet/models/zoo.h"
 #include "nn/batchnorm.h"
 #include "nn/optim.h"
+#include "tests/fixtures/fixtures.h"
 
 using namespace mn;
 using models::Model;
+using test::relative_error;
 
 namespace {
 
@@ -22,19 +24,6 @@ bool have_gpu() {
   if (std::getenv("MN_REQUIRE_GPU")) FAIL("MN_REQUIRE_GPU is set but no CUDA device is available");
   MESSAGE("skipped: no CUDA device (mn built without CUDA or no GPU present)");
   return false;
-}
-
-// ||a - b|| / ||b||, both brought to the CPU.
-double relative_error(const Tensor& a, const Tensor& b) {
-  std::vector<double> x = a.to(Device::cpu()).contiguous().to_vector<double>();
-  std::vector<double> y = b.to(Device::cpu()).contiguous().to_vector<double>();
-  REQUIRE(x.size() == y.size());
-  double num = 0, den = 0;
-  for (size_t i = 0; i < x.size(); ++i) {
-    num += (double(x[i]) - y[i]) * (double(x[i]) - y[i]);
-    den += double(y[i]) * y[i];
-  }
-  return std::sqrt(num / std::max(den, 1e-30));
 }
 
 struct Pass {

@@ -4,13 +4,12 @@
 #include <doctest/doctest.h>
 #include <omp.h>
 
-#include <cmath>
-
 #include "tensor/ops.h"
 #include "tests/fixtures/fixtures.h"
 
 using namespace mn;
 using mn::test::check_close;
+using mn::test::relative_error;
 using mn::test::tol;
 
 namespace {
@@ -297,15 +296,6 @@ TEST_CASE("conv2d float32 3x3 on the channel counts of MutualNet widths (not mul
     }
   }
 }
-
-namespace {
-double relative_error(const Tensor& a, const Tensor& ref) {
-  std::vector<double> x = a.to(DType::f64).to_vector<double>(), y = ref.to_vector<double>();
-  double num = 0, den = 0;
-  for (size_t i = 0; i < x.size(); ++i) num += (x[i] - y[i]) * (x[i] - y[i]), den += y[i] * y[i];
-  return std::sqrt(num / den);
-}
-}  // namespace
 
 TEST_CASE("conv2d float32 over a whole training batch stays within float32's rounding (1e-6)") {
   // The first WRN stage at batch 128: every weight-gradient entry sums 128 * 28 * 28 = 100352
