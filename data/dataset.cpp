@@ -7,7 +7,8 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
+
+#include "io/files.h"
 
 namespace mn::data {
 namespace fs = std::filesystem;
@@ -15,17 +16,6 @@ namespace fs = std::filesystem;
 const char* split_name(Split s) { return s == Split::train ? "train" : "test"; }
 
 namespace {
-
-std::vector<uint8_t> read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary | std::ios::ate);
-  if (!in) throw ImageError(cat(path, ": cannot open file"));
-  const std::streamsize n = in.tellg();
-  std::vector<uint8_t> bytes(size_t(std::max<std::streamsize>(n, 0)));
-  in.seekg(0);
-  if (n < 0 || !in.read(reinterpret_cast<char*>(bytes.data()), n))
-    throw ImageError(cat(path, ": read error"));
-  return bytes;
-}
 
 // Whole file through zlib, which reads gzip and passes plain files through unchanged.
 std::vector<uint8_t> read_maybe_gzip(const std::string& path) {
@@ -201,7 +191,11 @@ class FolderDataset : public Dataset {
     MN_CHECK(i >= 0 && i < size(), dir_, ": index ", i, " out of range [0, ", size(), ")");
     RawSample s;
     s.name = files_[size_t(i)];
-    s.encoded = read_file(s.name);
+    try {
+      s.encoded = read_file<std::vector<uint8_t>>(s.name);
+    } catch (const Error& e) {
+      throw ImageError(e.what());  // an unreadable file is a bad image: data.on_bad_image decides
+    }
     if (s.encoded.empty()) throw ImageError(cat(s.name, ": empty file"));
     return s;
   }

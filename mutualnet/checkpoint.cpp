@@ -4,7 +4,7 @@
 #include <cstdio>
 #include <filesystem>
 
-#include "mutualnet/files.h"
+#include "io/files.h"
 
 namespace mn {
 

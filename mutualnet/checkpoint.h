@@ -17,8 +17,8 @@
 #include <utility>
 #include <vector>
 
-#include "mutualnet/json.h"
-#include "mutualnet/safetensors.h"
+#include "io/json.h"
+#include "io/safetensors.h"
 
 namespace mn {
 

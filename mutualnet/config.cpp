@@ -9,7 +9,7 @@
 #include <filesystem>
 #include <sstream>
 
-#include "mutualnet/files.h"
+#include "io/files.h"
 #include "tensor/error.h"
 
 namespace mn {

@@ -4,8 +4,8 @@
 #include <algorithm>
 #include <cmath>
 
-#include "mutualnet/files.h"
-#include "mutualnet/safetensors.h"
+#include "io/files.h"
+#include "io/safetensors.h"
 #include "tensor/backend.h"
 
 namespace mn {

@@ -8,8 +8,8 @@
 #include <map>
 #include <numeric>
 
-#include "mutualnet/files.h"
-#include "mutualnet/json.h"
+#include "io/files.h"
+#include "io/json.h"
 #include "tensor/error.h"
 
 namespace mn {

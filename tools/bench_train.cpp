@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "mutualnet/experiment.h"
-#include "mutualnet/json.h"
+#include "io/json.h"
 #include "mutualnet/sweep_report.h"
 #include "mutualnet/train_step.h"
 #include "tensor/backend.h"

@@ -8,8 +8,8 @@
 
 #include "mutualnet/evaluate.h"
 #include "mutualnet/experiment.h"
-#include "mutualnet/files.h"
-#include "mutualnet/progress.h"
+#include "io/files.h"
+#include "io/progress.h"
 #include "mutualnet/sweep_report.h"
 #include "tensor/error.h"
 #include "tools/commands.h"

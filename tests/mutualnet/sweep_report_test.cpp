@@ -10,7 +10,7 @@
 #include <filesystem>
 #include <sstream>
 
-#include "mutualnet/files.h"
+#include "io/files.h"
 #include "mutualnet/sweep_report.h"
 
 using namespace mn;

@@ -5,7 +5,7 @@
 #include <filesystem>
 #include <string>
 
-#include "mutualnet/files.h"
+#include "io/files.h"
 #include "tensor/error.h"
 
 namespace mn::test {

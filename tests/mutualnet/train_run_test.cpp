@@ -9,8 +9,8 @@
 
 #include "mutualnet/checkpoint.h"
 #include "mutualnet/config.h"
-#include "mutualnet/files.h"
-#include "mutualnet/json.h"
+#include "io/files.h"
+#include "io/json.h"
 #include "mutualnet/trainer.h"
 #include "tests/mutualnet/test_util.h"
 

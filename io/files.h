@@ -10,7 +10,10 @@ namespace mn {
 // Writes through `write(FILE*)` into `path.tmp`, syncs it and renames it over `path`.
 void write_file_atomic(const std::string& path, const std::function<void(std::FILE*)>& write);
 void write_file_atomic(const std::string& path, const std::string& contents);
-std::string read_file(const std::string& path);  // throws an mn::Error naming the path
+// The whole file as text (std::string) or bytes (std::vector<uint8_t>); throws an mn::Error naming
+// the path.
+template <class Bytes = std::string>
+Bytes read_file(const std::string& path);
 void append_line(const std::string& path, const std::string& line);  // adds '\n', flushes
 bool path_exists(const std::string& path);
 void make_dirs(const std::string& path);  // like mkdir -p

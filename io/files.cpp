@@ -1,5 +1,5 @@
 // Crash-safe file writes and plain reads (POSIX).
-#include "mutualnet/files.h"
+#include "io/files.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <vector>
 
 #include "tensor/error.h"
 
@@ -56,18 +57,21 @@ void write_file_atomic(const std::string& path, const std::string& contents) {
   });
 }
 
-std::string read_file(const std::string& path) {
+template <class Bytes>
+Bytes read_file(const std::string& path) {
   std::FILE* f = std::fopen(path.c_str(), "rb");
   MN_CHECK(f != nullptr, "cannot read ", path, ": ", std::strerror(errno));
-  std::string out;
+  Bytes out;
   char buf[1 << 16];
   size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out.insert(out.end(), buf, buf + n);
   bool bad = std::ferror(f);
   std::fclose(f);
   MN_CHECK(!bad, "reading ", path, " failed");
   return out;
 }
+template std::string read_file<std::string>(const std::string&);
+template std::vector<uint8_t> read_file<std::vector<uint8_t>>(const std::string&);
 
 void append_line(const std::string& path, const std::string& line) {
   std::FILE* f = std::fopen(path.c_str(), "ab");

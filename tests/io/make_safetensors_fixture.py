@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes tests/mutualnet/fixtures/python_written.safetensors with the `safetensors` package
+"""Writes tests/io/fixtures/python_written.safetensors with the `safetensors` package
 (pip install safetensors numpy), so checkpoint_test.cpp can check that mn reads what the
 reference implementation writes. With --check FILE it instead loads a file mn wrote and prints
 its tensors (the other direction, run by hand: tests never need Python).

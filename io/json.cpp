@@ -1,5 +1,5 @@
 // JSON parse (recursive descent over the RFC 8259 grammar) and dump.
-#include "mutualnet/json.h"
+#include "io/json.h"
 
 #include <cctype>
 #include <charconv>
@@ -155,6 +155,7 @@ struct Parser {
           if (cp >= 0xD800 && cp < 0xDC00 && s.compare(i, 2, "\\u") == 0) {  // surrogate pair
             i += 2;
             uint32_t lo = hex4();
+            if (lo < 0xDC00 || lo >= 0xE000) error("bad surrogate pair");
             cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
           }
           put_utf8(out, cp);

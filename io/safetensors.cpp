@@ -1,14 +1,14 @@
 // safetensors writer and reader. The writer pads the header with spaces to a multiple of 8 bytes
 // (as the reference implementation does) so tensor data stays aligned when memory-mapped.
-#include "mutualnet/safetensors.h"
+#include "io/safetensors.h"
 
 #include <bit>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 
-#include "mutualnet/files.h"
-#include "mutualnet/json.h"
+#include "io/files.h"
+#include "io/json.h"
 
 namespace mn {
 

@@ -1,5 +1,5 @@
 // Progress bar / periodic lines for the training loop.
-#include "mutualnet/progress.h"
+#include "io/progress.h"
 
 #include <unistd.h>
 

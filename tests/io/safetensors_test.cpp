@@ -1,0 +1,101 @@
+// safetensors: byte layout, round trip of every dtype, a file written by the Python
+// `safetensors` package, and corrupt files named in errors.
+#include <doctest/doctest.h>
+
+#include <cstring>
+#include <filesystem>
+
+#include "io/files.h"
+#include "io/safetensors.h"
+#include "tests/mutualnet/test_util.h"
+
+using namespace mn;
+namespace fs = std::filesystem;
+
+using test::error_of;
+using test::temp_dir;
+
+TEST_CASE("safetensors: layout is u64 header length, JSON header padded to 8, raw bytes") {
+  std::string dir = temp_dir("mn_st_layout");
+  Tensor a = Tensor::from_vector(std::vector<float>{1.5f, -2.0f, 3.25f}, {3});
+  save_safetensors(dir + "/a.safetensors", {{"w", a}}, {{"format", "pt"}});
+  std::string bytes = read_file(dir + "/a.safetensors");
+  uint64_t n = 0;
+  std::memcpy(&n, bytes.data(), 8);
+  CHECK(n % 8 == 0);
+  CHECK(bytes.size() == 8 + n + 12);
+  std::string header = bytes.substr(8, n);
+  CHECK(header.rfind("{\"__metadata__\":{\"format\":\"pt\"},\"w\":{\"dtype\":\"F32\",\"shape\":[3],"
+                     "\"data_offsets\":[0,12]}}", 0) == 0);
+  float back[3];
+  std::memcpy(back, bytes.data() + 8 + n, 12);
+  CHECK(back[0] == 1.5f);
+  CHECK(back[2] == 3.25f);
+  CHECK_FALSE(fs::exists(dir + "/a.safetensors.tmp"));
+  fs::remove_all(dir);
+}
+
+TEST_CASE("safetensors: round trip of every dtype, views and empty tensors") {
+  std::string dir = temp_dir("mn_st_roundtrip");
+  Tensor f32 = Tensor::from_vector(std::vector<float>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}, {3, 4});
+  Tensor view = f32.slice(1, 1, 3);  // (3, 2), strided: written contiguously
+  Tensor f64 = Tensor::from_vector(std::vector<double>{3.141592653589793, -1e-300}, {2});
+  Tensor i64 = Tensor::from_vector(std::vector<int64_t>{-5, 1LL << 40}, {1, 2});
+  Tensor u8 = Tensor::from_vector(std::vector<uint8_t>{0, 255}, {2});
+  Tensor scalar = Tensor::scalar(7, DType::i64);
+  Tensor empty = Tensor::empty({0, 3});
+  save_safetensors(dir + "/x.safetensors",
+                   {{"f32", f32}, {"view", view}, {"f64", f64}, {"i64", i64}, {"u8", u8},
+                    {"scalar", scalar}, {"empty", empty}},
+                   {{"note", "round trip"}});
+  SafetensorsFile f = load_safetensors(dir + "/x.safetensors");
+  REQUIRE(f.tensors.size() == 7);
+  CHECK(f.metadata.at("note") == "round trip");
+  CHECK(f.tensors[0].first == "f32");  // file order is kept
+  CHECK(f.at("f32").to_vector<float>() == f32.to_vector<float>());
+  CHECK(f.at("view").shape() == Shape{3, 2});
+  CHECK(f.at("view").to_vector<float>() == std::vector<float>{1, 2, 5, 6, 9, 10});
+  CHECK(f.at("f64").to_vector<double>() == f64.to_vector<double>());
+  CHECK(f.at("i64").shape() == Shape{1, 2});
+  CHECK(f.at("i64").to_vector<int64_t>() == std::vector<int64_t>{-5, 1LL << 40});
+  CHECK(f.at("u8").to_vector<uint8_t>() == std::vector<uint8_t>{0, 255});
+  CHECK(f.at("scalar").shape() == Shape{});
+  CHECK(f.at("scalar").item() == 7);
+  CHECK(f.at("empty").shape() == Shape{0, 3});
+  CHECK(error_of([&] { f.at("nope"); }) == dir + "/x.safetensors: no tensor named 'nope'");
+  fs::remove_all(dir);
+}
+
+TEST_CASE("safetensors: reads a file written by the Python safetensors package") {
+  // Made by tests/io/make_safetensors_fixture.py.
+  SafetensorsFile f =
+      load_safetensors(MN_SOURCE_DIR "/tests/io/fixtures/python_written.safetensors");
+  CHECK(f.metadata.at("format") == "pt");
+  CHECK(f.metadata.at("note") == "fixture");
+  CHECK(f.at("a.weight").shape() == Shape{2, 3});
+  CHECK(f.at("a.weight").to_vector<float>() == std::vector<float>{-1, -0.5, 0, 0.5, 1, 1.5});
+  CHECK(f.at("b.count").to_vector<int64_t>() == std::vector<int64_t>{1, -2, 3000000000LL});
+  CHECK(f.at("c.f64").to_vector<double>()[0] == 3.141592653589793);
+  CHECK(f.at("d.u8").to_vector<uint8_t>() == std::vector<uint8_t>{0, 1, 127, 255});
+  CHECK(f.at("e.scalar").shape() == Shape{});
+  CHECK(f.at("e.scalar").item() == 1.5);
+}
+
+TEST_CASE("safetensors: truncated and corrupt files are errors naming the file") {
+  std::string dir = temp_dir("mn_st_corrupt");
+  Tensor a = Tensor::zeros({4, 4});
+  save_safetensors(dir + "/a.safetensors", {{"w", a}});
+  std::string bytes = read_file(dir + "/a.safetensors");
+  write_file_atomic(dir + "/short.safetensors", bytes.substr(0, bytes.size() - 4));
+  CHECK(error_of([&] { load_safetensors(dir + "/short.safetensors"); }) ==
+        dir + "/short.safetensors: tensor 'w': data_offsets [0, 64] outside the 60 data bytes");
+  write_file_atomic(dir + "/tiny.safetensors", "abc");
+  CHECK(error_of([&] { load_safetensors(dir + "/tiny.safetensors"); }) ==
+        dir + "/tiny.safetensors: not a safetensors file (3 bytes)");
+  write_file_atomic(dir + "/huge.safetensors", std::string("\xff\xff\0\0\0\0\0\0{}", 10));
+  CHECK(error_of([&] { load_safetensors(dir + "/huge.safetensors"); }).find("exceeds the file size") !=
+        std::string::npos);
+  CHECK(error_of([&] { load_safetensors(dir + "/missing.safetensors"); })
+            .rfind("cannot read " + dir + "/missing.safetensors", 0) == 0);
+  fs::remove_all(dir);
+}
