@@ -15,6 +15,16 @@ namespace fs = std::filesystem;
 
 const char* split_name(Split s) { return s == Split::train ? "train" : "test"; }
 
+const char* format_name(Format f) {
+  switch (f) {
+    case Format::idx: return "idx";
+    case Format::cifar10: return "cifar10";
+    case Format::cifar100: return "cifar100";
+    case Format::folder: return "folder";
+  }
+  return "?";
+}
+
 namespace {
 
 // Whole file through zlib, which reads gzip and passes plain files through unchanged.
@@ -270,16 +280,18 @@ class Prefix : public Dataset {
 
 std::shared_ptr<const Dataset> make_full_dataset(const DatasetConfig& config) {
   const int channels = config.channels;
-  if (config.kind == "idx" || config.kind == "cifar10" || config.kind == "cifar100") {
-    const int natural = config.kind == "idx" ? 1 : 3;
-    MN_CHECK(channels == 0 || channels == natural, config.kind, " dataset: images have ", natural,
+  if (config.format != Format::folder) {
+    const int natural = config.format == Format::idx ? 1 : 3;
+    MN_CHECK(channels == 0 || channels == natural, format_name(config.format), " dataset: images have ", natural,
              " channel(s), channels = ", channels, " is not supported");
   }
-  if (config.kind == "idx") return load_idx(config.root, config.split);
-  if (config.kind == "cifar10") return load_cifar(config.root, config.split, 10);
-  if (config.kind == "cifar100") return load_cifar(config.root, config.split, 100);
-  if (config.kind == "folder") return load_folder(config.root, config.split, channels == 0 ? 3 : channels);
-  fail("dataset: unknown kind '", config.kind, "' (one of: idx, cifar10, cifar100, folder)");
+  switch (config.format) {
+    case Format::idx: return load_idx(config.root, config.split);
+    case Format::cifar10: return load_cifar(config.root, config.split, 10);
+    case Format::cifar100: return load_cifar(config.root, config.split, 100);
+    case Format::folder: break;
+  }
+  return load_folder(config.root, config.split, channels == 0 ? 3 : channels);
 }
 
 }  // namespace

@@ -27,8 +27,12 @@ class Dataset {
   virtual std::string describe() const = 0;         // "cifar100 train: 50000 images, 100 classes"
 };
 
+// The file layouts make_dataset reads (see the load_* functions below).
+enum class Format { idx, cifar10, cifar100, folder };
+const char* format_name(Format f);
+
 struct DatasetConfig {
-  std::string kind = "idx";  // idx | cifar10 | cifar100 | folder
+  Format format = Format::idx;
   std::string root = "/usr/share/datasets/fashion-mnist";
   Split split = Split::train;
   int channels = 0;  // folder only: 1 (gray) or 3 (RGB, the default)

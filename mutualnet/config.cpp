@@ -36,11 +36,25 @@ ConfigField flag(std::string key, bool* t, std::string help) {
   f.help = std::move(help);
   return f;
 }
-ConfigField text(std::string key, std::string* t, std::vector<std::string> choices,
-                 std::string help) {
+ConfigField text(std::string key, std::string* t, std::string help) {
   ConfigField f;
   f.key = std::move(key), f.target = t;
-  f.choices = std::move(choices), f.help = std::move(help);
+  f.help = std::move(help);
+  return f;
+}
+// An enum key: `names` lists every allowed string with the value it parses to.
+template <class E>
+ConfigField choice(std::string key, E* t, std::vector<std::pair<std::string, E>> names, std::string help) {
+  ConfigField f;
+  f.key = std::move(key);
+  for (const auto& [name, value] : names) f.choices.push_back(name);
+  f.target = ChoiceTarget{[t, names] {
+                            for (size_t i = 0; i < names.size(); ++i)
+                              if (names[i].second == *t) return i;
+                            fail("config: ", int(*t), " has no name");  // a value no name maps to
+                          },
+                          [t, names](size_t i) { *t = names.at(i).second; }};
+  f.help = std::move(help);
   return f;
 }
 template <class T>
@@ -58,21 +72,29 @@ ConfigField not_result(ConfigField f) {
 
 }  // namespace
 
+const char* loss_name(LossKind k) { return k == LossKind::kl ? "kl" : "cross_entropy"; }
+
 std::vector<ConfigField> config_fields(Config& c) {
+  using models::Arch;
+  using Schedule = nn::LrSchedule::Kind;
   return {
-      not_result(text("name", &c.name, {}, "run directory runs/<name> (default: the config file's stem)")),
-      not_result(text("device", &c.device, {"auto", "cpu", "cuda"}, "auto = cuda when a GPU is present")),
+      not_result(text("name", &c.name, "run directory runs/<name> (default: the config file's stem)")),
+      not_result(choice("device", &c.device, {{"auto", DevicePolicy::automatic}, {"cpu", DevicePolicy::cpu}, {"cuda", DevicePolicy::cuda}},
+                        "auto = cuda when a GPU is present")),
       num("seed", &c.seed, 0, 9.2e18, "seeds initialisation, data order, augmentation and width sampling"),
 
-      text("model.arch", &c.model.arch, {"wrn", "mobilenet_v1", "mobilenet_v2", "resnet50"}, "network family"),
+      choice("model.arch", &c.model.arch, {{"wrn", Arch::wrn}, {"mobilenet_v1", Arch::mobilenet_v1},
+             {"mobilenet_v2", Arch::mobilenet_v2}, {"resnet50", Arch::resnet50}}, "network family"),
       num("model.depth", &c.model.depth, 10, 1000, "WRN depth, 6n + 4"),
       num("model.widen", &c.model.widen, 1, 64, "WRN widen factor"),
       num("model.num_classes", &c.model.num_classes, 2, 100000, "classifier outputs"),
       num("model.in_channels", &c.model.in_channels, 1, 4, "image channels"),
       num("model.dropout", &c.model.dropout, 0, 0.99, "dropout probability where the model has dropout"),
 
-      text("data.dataset", &c.data.dataset, {"fashion_mnist", "mnist", "cifar10", "cifar100", "folder"}, "dataset format"),
-      not_result(text("data.root", &c.data.root, {}, "dataset directory")),
+      choice("data.dataset", &c.data.dataset, {{"fashion_mnist", DatasetKind::fashion_mnist}, {"mnist", DatasetKind::mnist},
+             {"cifar10", DatasetKind::cifar10}, {"cifar100", DatasetKind::cifar100}, {"folder", DatasetKind::folder}},
+             "dataset format"),
+      not_result(text("data.root", &c.data.root, "dataset directory")),
       list("data.resolutions", &c.data.resolutions, 4, 4096, 1, 16, "input sizes, largest first: R0 and its downscales"),
       list("data.mean", &c.data.mean, -10, 10, 1, 4, "per-channel mean of [0, 1] pixels"),
       list("data.std", &c.data.std, 1e-6, 10, 1, 4, "per-channel std of [0, 1] pixels"),
@@ -80,11 +102,14 @@ std::vector<ConfigField> config_fields(Config& c) {
       num("data.test_limit", &c.data.test_limit, 0, 1e12, "evaluate on the first N test images (0 = all)"),
       not_result(num("data.workers", &c.data.workers, 0, 256, "loader threads (0 = one per core)")),
       flag("data.antialias", &c.data.antialias, "antialiased downscales instead of plain bilinear"),
-      text("data.on_bad_image", &c.data.on_bad_image, {"fail", "skip"}, "a corrupt image stops the run or is skipped"),
+      choice("data.on_bad_image", &c.data.on_bad_image, {{"fail", data::OnBadImage::fail}, {"skip", data::OnBadImage::skip}},
+             "a corrupt image stops the run or is skipped"),
 
-      text("augment.crop", &c.augment.crop, {"pad_crop", "random_resized_crop", "none"}, "training crop"),
+      choice("augment.crop", &c.augment.crop, {{"pad_crop", CropKind::pad_crop},
+             {"random_resized_crop", CropKind::random_resized_crop}, {"none", CropKind::none}}, "training crop"),
       num("augment.pad", &c.augment.pad, 0, 64, "pad_crop: pixels padded on each side"),
-      text("augment.pad_mode", &c.augment.pad_mode, {"reflect", "zero"}, "pad_crop: padding mode"),
+      choice("augment.pad_mode", &c.augment.pad_mode, {{"reflect", data::PadMode::reflect}, {"zero", data::PadMode::zero}},
+             "pad_crop: padding mode"),
       list("augment.scale", &c.augment.scale, 1e-3, 1, 2, 2, "random_resized_crop: [min, max] area fraction"),
       list("augment.ratio", &c.augment.ratio, 0.05, 20, 2, 2, "random_resized_crop: [min, max] aspect ratio"),
       flag("augment.flip", &c.augment.flip, "random horizontal flip"),
@@ -98,7 +123,7 @@ std::vector<ConfigField> config_fields(Config& c) {
       num("mutualnet.num_random_widths", &c.mutualnet.num_random_widths, 0, 16, "random widths per step besides min and max"),
       flag("mutualnet.distill", &c.mutualnet.distill, "sub-networks learn from the widest network's output (false: from labels)"),
       flag("mutualnet.random_resolution", &c.mutualnet.random_resolution, "sub-networks draw a resolution (false: all use R0)"),
-      text("mutualnet.max_loss", &c.mutualnet.max_loss, {"cross_entropy"}, "loss of the widest network"),
+      choice("mutualnet.max_loss", &c.mutualnet.max_loss, {{"cross_entropy", LossKind::cross_entropy}}, "loss of the widest network"),
       num("mutualnet.label_smoothing", &c.mutualnet.label_smoothing, 0, 0.99, "label smoothing of the widest network's cross-entropy"),
 
       num("optim.lr", &c.optim.lr, 0, 100, "peak learning rate"),
@@ -106,7 +131,8 @@ std::vector<ConfigField> config_fields(Config& c) {
       flag("optim.nesterov", &c.optim.nesterov, "Nesterov momentum"),
       num("optim.weight_decay", &c.optim.weight_decay, 0, 1, "L2 weight decay"),
       flag("optim.no_decay_bn_depthwise", &c.optim.no_decay_bn_depthwise, "weight decay only on conv (not depthwise) and linear weights: none on BN, biases, depthwise convs"),
-      text("optim.schedule", &c.optim.schedule, {"cosine", "step", "constant"}, "learning-rate schedule, stepped per iteration"),
+      choice("optim.schedule", &c.optim.schedule, {{"cosine", Schedule::cosine}, {"step", Schedule::step},
+             {"constant", Schedule::constant}}, "learning-rate schedule, stepped per iteration"),
       num("optim.warmup_epochs", &c.optim.warmup_epochs, 0, 1000, "linear warm-up length"),
       list("optim.milestones", &c.optim.milestones, 1, 1e6, 0, 16, "step schedule: epochs where lr *= gamma"),
       num("optim.gamma", &c.optim.gamma, 0, 1, "step schedule factor"),
@@ -146,14 +172,21 @@ std::string quote(const std::string& s) {
   return out + "\"";
 }
 
+// What a field's target holds, for dispatching on its type: pointers point at the value, a
+// ChoiceTarget stands for itself.
+template <class T>
+T* target_of(T* p) { return p; }
+const ChoiceTarget* target_of(const ChoiceTarget& c) { return &c; }
+
 std::string value_text(const ConfigField& f) {
   return std::visit(
-      [](auto* p) -> std::string {
-        using T = std::remove_pointer_t<decltype(p)>;
+      [&](const auto& p) -> std::string {
+        using T = std::remove_cvref_t<decltype(*target_of(p))>;
         if constexpr (std::is_same_v<T, int64_t>) return std::to_string(*p);
         else if constexpr (std::is_same_v<T, double>) return number_text(*p);
         else if constexpr (std::is_same_v<T, bool>) return *p ? "true" : "false";
         else if constexpr (std::is_same_v<T, std::string>) return quote(*p);
+        else if constexpr (std::is_same_v<T, ChoiceTarget>) return quote(f.choices[p.get()]);
         else {
           std::string s = "[";
           for (size_t i = 0; i < p->size(); ++i) {
@@ -206,13 +239,13 @@ std::string bound_text(double x) {
 std::string allowed_text(const ConfigField& f) {
   std::string range = " in [" + bound_text(f.lo) + ", " + bound_text(f.hi) + "]";
   return std::visit(
-      [&](auto* p) -> std::string {
-        using T = std::remove_pointer_t<decltype(p)>;
+      [&](const auto& p) -> std::string {
+        using T = std::remove_cvref_t<decltype(*target_of(p))>;
         if constexpr (std::is_same_v<T, int64_t>) return "an integer" + range;
         else if constexpr (std::is_same_v<T, double>) return "a number" + range;
         else if constexpr (std::is_same_v<T, bool>) return "true or false";
-        else if constexpr (std::is_same_v<T, std::string>) {
-          if (f.choices.empty()) return "a string";
+        else if constexpr (std::is_same_v<T, std::string>) return "a string";
+        else if constexpr (std::is_same_v<T, ChoiceTarget>) {
           std::string s = "one of ";
           for (size_t i = 0; i < f.choices.size(); ++i) s += (i ? ", " : "") + quote(f.choices[i]);
           return s;
@@ -307,8 +340,8 @@ void assign(const ConfigField& f, const toml::node& n, const std::string& where)
     bad_value(f, n, where, "is " + kind_text(e));
   };
   std::visit(
-      [&](auto* p) {
-        using T = std::remove_pointer_t<decltype(p)>;
+      [&](const auto& p) {
+        using T = std::remove_cvref_t<decltype(*target_of(p))>;
         if constexpr (std::is_same_v<T, int64_t>) {
           double x = number_of(n, true);
           if (!in_range(x)) bad("is out of range");
@@ -322,10 +355,12 @@ void assign(const ConfigField& f, const toml::node& n, const std::string& where)
           *p = n.as_boolean()->get();
         } else if constexpr (std::is_same_v<T, std::string>) {
           if (!n.is_string()) bad("is " + kind_text(n));
-          const std::string& s = n.as_string()->get();
-          if (!f.choices.empty() && std::find(f.choices.begin(), f.choices.end(), s) == f.choices.end())
-            bad("is not allowed");
-          *p = s;
+          *p = n.as_string()->get();
+        } else if constexpr (std::is_same_v<T, ChoiceTarget>) {
+          if (!n.is_string()) bad("is " + kind_text(n));
+          auto it = std::find(f.choices.begin(), f.choices.end(), n.as_string()->get());
+          if (it == f.choices.end()) bad("is not allowed");
+          p.set(size_t(it - f.choices.begin()));
         } else {
           const toml::array* a = n.as_array();
           if (!a) bad("is " + kind_text(n));
@@ -366,8 +401,9 @@ void apply_override(const std::string& arg, const Schema& schema) {
   const ConfigField* f = schema.find(key);
   if (!f) schema.unknown(key, where);
   // Strings may be given bare (--set data.root=/data/cifar); everything else is a TOML value.
-  const bool bare_string = std::holds_alternative<std::string*>(f->target) &&
-                           (value.empty() || value.front() != '"');
+  const bool is_string = std::holds_alternative<std::string*>(f->target) ||
+                         std::holds_alternative<ChoiceTarget>(f->target);
+  const bool bare_string = is_string && (value.empty() || value.front() != '"');
   std::string doc = "v = ";
   doc += bare_string ? quote(value) : value;
   toml::table parsed;
@@ -388,16 +424,18 @@ void check_consistency(const Config& c, const std::string& source) {
       bad("data.resolutions must be strictly decreasing (largest first), got ", c.data.resolutions[i - 1], " then ", c.data.resolutions[i]);
   if (static_cast<int64_t>(c.data.mean.size()) != c.model.in_channels || static_cast<int64_t>(c.data.std.size()) != c.model.in_channels)
     bad("data.mean and data.std need one value per channel (model.in_channels = ", c.model.in_channels, "), got ", c.data.mean.size(), " and ", c.data.std.size());
-  if (c.model.arch == "wrn" && (c.model.depth - 4) % 6 != 0)
+  if (c.model.arch == models::Arch::wrn && (c.model.depth - 4) % 6 != 0)
     bad("model.depth = ", c.model.depth, " is not 6n + 4 (WRN depths: 10, 16, 22, 28, 40, ...)");
   if (c.augment.scale[0] > c.augment.scale[1]) bad("augment.scale must be [min, max]");
   if (c.augment.ratio[0] > c.augment.ratio[1]) bad("augment.ratio must be [min, max]");
-  const bool gray = c.data.dataset == "fashion_mnist" || c.data.dataset == "mnist";
-  if (gray && c.model.in_channels != 1) bad("data.dataset = \"", c.data.dataset, "\" has 1 channel, model.in_channels = ", c.model.in_channels);
-  if (c.data.dataset.rfind("cifar", 0) == 0 && c.model.in_channels != 3) bad("data.dataset = \"", c.data.dataset, "\" has 3 channels, model.in_channels = ", c.model.in_channels);
-  const int64_t classes = c.data.dataset == "cifar100" ? 100 : c.data.dataset == "folder" ? 0 : 10;
+  const std::string dataset = config_value(c, "data.dataset");
+  const bool gray = c.data.dataset == DatasetKind::fashion_mnist || c.data.dataset == DatasetKind::mnist;
+  const bool cifar = c.data.dataset == DatasetKind::cifar10 || c.data.dataset == DatasetKind::cifar100;
+  if (gray && c.model.in_channels != 1) bad("data.dataset = ", dataset, " has 1 channel, model.in_channels = ", c.model.in_channels);
+  if (cifar && c.model.in_channels != 3) bad("data.dataset = ", dataset, " has 3 channels, model.in_channels = ", c.model.in_channels);
+  const int64_t classes = c.data.dataset == DatasetKind::cifar100 ? 100 : c.data.dataset == DatasetKind::folder ? 0 : 10;
   if (classes && c.model.num_classes != classes)
-    bad("data.dataset = \"", c.data.dataset, "\" has ", classes, " classes, model.num_classes = ", c.model.num_classes);
+    bad("data.dataset = ", dataset, " has ", classes, " classes, model.num_classes = ", c.model.num_classes);
 }
 
 }  // namespace

@@ -4,15 +4,29 @@
 // to compare a resumed run's config with the one it was started with.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <string>
 #include <variant>
 #include <vector>
 
+#include "data/dataset.h"
+#include "data/loader.h"
+#include "data/transforms.h"
+#include "mutualnet/models/arch.h"
+#include "nn/schedule.h"
+
 namespace mn {
 
+// The choices a config names by string; parsed once into these, with the names in config_fields().
+enum class DevicePolicy { automatic, cpu, cuda };  // "auto": cuda when a GPU is present
+enum class DatasetKind { fashion_mnist, mnist, cifar10, cifar100, folder };
+enum class CropKind { pad_crop, random_resized_crop, none };
+enum class LossKind { cross_entropy, kl };  // KL(softmax(teacher) || softmax(student))
+const char* loss_name(LossKind k);
+
 struct ModelConfig {
-  std::string arch = "wrn";  // wrn | mobilenet_v1 | mobilenet_v2 | resnet50
+  models::Arch arch = models::Arch::wrn;
   int64_t depth = 16;        // WRN depth (6n + 4)
   int64_t widen = 2;         // WRN widen factor
   int64_t num_classes = 10;
@@ -21,7 +35,7 @@ struct ModelConfig {
 };
 
 struct DataConfig {
-  std::string dataset = "fashion_mnist";  // fashion_mnist | mnist | cifar10 | cifar100 | folder
+  DatasetKind dataset = DatasetKind::fashion_mnist;
   std::string root = "/usr/share/datasets/fashion-mnist";
   std::vector<int64_t> resolutions = {28, 24, 20, 16};  // largest first: R0 and its downscales
   std::vector<double> mean = {0.2860};  // per channel, on [0, 1] pixel values
@@ -30,13 +44,13 @@ struct DataConfig {
   int64_t test_limit = 0;   // evaluate on the first N test images (0 = all)
   int64_t workers = 0;      // loader threads (0 = one per core)
   bool antialias = false;   // antialiased downscales instead of plain bilinear
-  std::string on_bad_image = "fail";  // fail | skip
+  data::OnBadImage on_bad_image = data::OnBadImage::fail;
 };
 
 struct AugmentConfig {
-  std::string crop = "pad_crop";  // pad_crop | random_resized_crop | none
+  CropKind crop = CropKind::pad_crop;
   int64_t pad = 2;                // pad_crop: pixels added on each side before the random crop
-  std::string pad_mode = "reflect";            // reflect | zero
+  data::PadMode pad_mode = data::PadMode::reflect;
   std::vector<double> scale = {0.08, 1.0};     // random_resized_crop: area fraction range
   std::vector<double> ratio = {0.75, 4.0 / 3.0};  // random_resized_crop: aspect ratio range
   bool flip = true;                // random horizontal flip
@@ -52,7 +66,7 @@ struct MutualNetConfig {
   int64_t num_random_widths = 2;  // random widths between the min and max in each step
   bool distill = true;            // sub-networks learn from the widest's output (else labels)
   bool random_resolution = true;  // each sub-network draws a resolution (else all use R0)
-  std::string max_loss = "cross_entropy";  // loss of the widest network: cross_entropy
+  LossKind max_loss = LossKind::cross_entropy;  // loss of the widest network
   double label_smoothing = 0;     // for the widest network's cross-entropy
 };
 
@@ -62,7 +76,7 @@ struct OptimConfig {
   bool nesterov = true;
   double weight_decay = 5e-4;
   bool no_decay_bn_depthwise = false;  // no weight decay on BN and depthwise convs (ImageNet)
-  std::string schedule = "cosine";     // cosine | step | constant, stepped per iteration
+  nn::LrSchedule::Kind schedule = nn::LrSchedule::Kind::cosine;  // stepped per iteration
   double warmup_epochs = 0;            // linear warm-up from 0 to lr
   std::vector<int64_t> milestones = {};  // step schedule: epochs at which lr *= gamma
   double gamma = 0.1;
@@ -84,7 +98,7 @@ struct SweepConfig {
 
 struct Config {
   std::string name;             // run directory runs/<name>; default: the config file's stem
-  std::string device = "auto";  // auto | cpu | cuda (auto = cuda when available)
+  DevicePolicy device = DevicePolicy::automatic;
   int64_t seed = 1995;
   ModelConfig model;
   DataConfig data;
@@ -95,14 +109,21 @@ struct Config {
   SweepConfig sweep;
 };
 
+// An enum-valued key: reads and writes the enum as an index into ConfigField::choices.
+struct ChoiceTarget {
+  std::function<size_t()> get;
+  std::function<void(size_t)> set;
+};
+
 // One key of the schema: where its value lives, what it may be, what it means.
 struct ConfigField {
   std::string key;  // dotted: "train.epochs"
-  std::variant<int64_t*, double*, bool*, std::string*, std::vector<int64_t>*, std::vector<double>*>
+  std::variant<int64_t*, double*, bool*, std::string*, ChoiceTarget, std::vector<int64_t>*,
+               std::vector<double>*>
       target;
   double lo = -std::numeric_limits<double>::infinity();  // numbers (list elements too)
   double hi = std::numeric_limits<double>::infinity();
-  std::vector<std::string> choices;  // strings: the allowed values
+  std::vector<std::string> choices;  // choice keys: the names, in the order ChoiceTarget indexes
   size_t min_items = 0, max_items = 64;  // lists
   bool affects_results = true;  // false: may change between a run and its resume
   std::string help;

@@ -12,46 +12,116 @@ namespace mn {
 
 namespace {
 
-// The first `limit` images of a dataset (data.train_limit / data.test_limit): small, fast runs.
-class FirstImages : public data::Dataset {
- public:
-  FirstImages(std::shared_ptr<const data::Dataset> base, int64_t limit)
-      : base_(std::move(base)), size_(std::min(limit, base_->size())) {}
-  int64_t size() const override { return size_; }
-  int64_t label(int64_t i) const override { return base_->label(i); }
-  int num_classes() const override { return base_->num_classes(); }
-  int channels() const override { return base_->channels(); }
-  int image_size() const override { return base_->image_size(); }
-  data::RawSample load(int64_t i) const override {
-    MN_CHECK(i >= 0 && i < size_, "dataset: index ", i, " out of range [0, ", size_, ")");
-    return base_->load(i);
-  }
-  std::string describe() const override {
-    return cat(base_->describe(), " (first ", size_, " images)");
-  }
-
- private:
-  std::shared_ptr<const data::Dataset> base_;
-  int64_t size_;
-};
-
 std::vector<int> as_int(const std::vector<int64_t>& v) {
   return std::vector<int>(v.begin(), v.end());
 }
 
+data::Format format_of(DatasetKind d) {
+  switch (d) {
+    case DatasetKind::fashion_mnist:
+    case DatasetKind::mnist: return data::Format::idx;
+    case DatasetKind::cifar10: return data::Format::cifar10;
+    case DatasetKind::cifar100: return data::Format::cifar100;
+    case DatasetKind::folder: break;
+  }
+  return data::Format::folder;
+}
+
+// The dataset of a split, cut to data.train_limit / data.test_limit images when set.
+std::shared_ptr<const data::Dataset> open_dataset(const Config& c, data::Split split) {
+  std::shared_ptr<const data::Dataset> ds = data::make_dataset(
+      {.format = format_of(c.data.dataset),
+       .root = c.data.root,
+       .split = split,
+       .channels = static_cast<int>(c.model.in_channels),
+       .limit = split == data::Split::train ? c.data.train_limit : c.data.test_limit});
+  MN_CHECK(ds->num_classes() <= c.model.num_classes, ds->describe(), " has ", ds->num_classes(),
+           " classes but model.num_classes = ", c.model.num_classes);
+  return ds;
+}
+
 data::Normalize normalize(const Config& c) { return {c.data.mean, c.data.std}; }
 
-int workers(const Config& c) { return static_cast<int>(c.data.workers); }
+// Training transforms (augmentation, then normalisation) producing R0 = data.resolutions[0].
+data::Pipeline train_pipeline(const Config& c) {
+  const int r0 = static_cast<int>(c.data.resolutions[0]);
+  const AugmentConfig& a = c.augment;
+  std::vector<data::TransformSpec> t;
+  switch (a.crop) {
+    case CropKind::pad_crop: t.push_back(data::PadRandomCrop{r0, static_cast<int>(a.pad), a.pad_mode}); break;
+    case CropKind::random_resized_crop:
+      t.push_back(data::RandomResizedCrop{r0, a.scale[0], a.scale[1], a.ratio[0], a.ratio[1]});
+      break;
+    case CropKind::none:  // on images of varying size, evaluation's resize and centre crop
+      if (a.eval_resize > 0) {
+        t.push_back(data::Resize{static_cast<int>(a.eval_resize)});
+        t.push_back(data::CenterCrop{r0});
+      }
+      break;
+  }
+  // The public ImageNet recipe's order: colour jitter, lighting, then the flip.
+  if (a.color_jitter > 0) t.push_back(data::ColorJitter{a.color_jitter, a.color_jitter, a.color_jitter});
+  if (a.lighting > 0) t.push_back(data::Lighting{a.lighting});
+  if (a.flip) t.push_back(data::HorizontalFlip{});
+  t.push_back(normalize(c));
+  return data::Pipeline(std::move(t));
+}
+
+// Evaluation transforms: normalisation only, or resize + centre crop to R0 for image folders.
+data::Pipeline eval_pipeline(const Config& c) {
+  std::vector<data::TransformSpec> t;
+  if (c.augment.eval_resize > 0) {
+    t.push_back(data::Resize{static_cast<int>(c.augment.eval_resize)});
+    t.push_back(data::CenterCrop{static_cast<int>(c.data.resolutions[0])});
+  }
+  t.push_back(normalize(c));
+  return data::Pipeline(std::move(t));
+}
+
+// The loader settings every loader of a run shares.
+data::LoaderConfig loader_config(const Config& c, int64_t batch_size, uint64_t seed, bool train,
+                                 const std::vector<int64_t>& resolutions) {
+  return {.batch_size = batch_size,
+          .workers = static_cast<int>(c.data.workers),
+          .seed = seed,
+          .shuffle = train,
+          .drop_last = train,
+          .on_bad_image = c.data.on_bad_image,
+          .resolutions = as_int(resolutions),
+          .antialias = c.data.antialias};
+}
+
+nn::LrSchedule lr_schedule(const Config& c, int64_t steps_per_epoch) {
+  nn::LrSchedule s;
+  s.kind = c.optim.schedule;
+  s.base_lr = c.optim.lr;
+  s.total_iters = c.train.epochs * steps_per_epoch;
+  s.warmup_iters = std::min<int64_t>(
+      s.total_iters, static_cast<int64_t>(std::llround(c.optim.warmup_epochs * steps_per_epoch)));
+  for (int64_t e : c.optim.milestones) s.milestones.push_back(e * steps_per_epoch - s.warmup_iters);
+  s.gamma = c.optim.gamma;
+  return s;
+}
 
 }  // namespace
 
+RunSeeds run_seeds(int64_t seed) {
+  const uint64_t s = static_cast<uint64_t>(seed);
+  return {.weights = s,
+          .dropout = splitmix64(s ^ 0xD50F0D50F0ull),
+          .data = s,
+          .calibration = s ^ 0xB1CA11B7A7E5ull,
+          .sampler = s * 0x9E3779B97F4A7C15ull + 17};
+}
+
 Device resolve_device(const Config& c) {
-  if (c.device == "cpu") return Device::cpu();
-  if (c.device == "cuda") {
-    MN_CHECK(cuda_available(), "device = \"cuda\" but ",
-             "no CUDA GPU is available (mn built without CUDA, or no device); use device = \"cpu\" "
-             "or \"auto\"");
-    return Device::cuda();
+  switch (c.device) {
+    case DevicePolicy::cpu: return Device::cpu();
+    case DevicePolicy::cuda:
+      MN_CHECK(cuda_available(), "device = \"cuda\" but no CUDA GPU is available (mn built without CUDA, or no "
+               "device); use device = \"cpu\" or \"auto\"");
+      return Device::cuda();
+    case DevicePolicy::automatic: break;
   }
   return cuda_available() ? Device::cuda() : Device::cpu();
 }
@@ -69,118 +139,57 @@ models::ModelSpec model_spec(const Config& c) {
   return s;
 }
 
-std::shared_ptr<const data::Dataset> open_dataset(const Config& c, data::Split split) {
-  data::DatasetConfig dc;
-  dc.kind = (c.data.dataset == "fashion_mnist" || c.data.dataset == "mnist") ? "idx" : c.data.dataset;
-  dc.root = c.data.root;
-  dc.split = split;
-  dc.channels = static_cast<int>(c.model.in_channels);
-  std::shared_ptr<const data::Dataset> ds = data::make_dataset(dc);
-  MN_CHECK(ds->num_classes() <= c.model.num_classes, ds->describe(), " has ", ds->num_classes(),
-           " classes but model.num_classes = ", c.model.num_classes);
-  const int64_t limit = split == data::Split::train ? c.data.train_limit : c.data.test_limit;
-  if (limit > 0 && limit < ds->size()) return std::make_shared<FirstImages>(ds, limit);
-  return ds;
-}
-
-data::Pipeline train_pipeline(const Config& c) {
-  const int r0 = static_cast<int>(c.data.resolutions[0]);
-  const AugmentConfig& a = c.augment;
-  std::vector<data::TransformSpec> t;
-  if (a.crop == "pad_crop") {
-    t.push_back(data::PadRandomCrop{r0, static_cast<int>(a.pad),
-                                    a.pad_mode == "reflect" ? data::PadMode::reflect : data::PadMode::zero});
-  } else if (a.crop == "random_resized_crop") {
-    t.push_back(data::RandomResizedCrop{r0, a.scale[0], a.scale[1], a.ratio[0], a.ratio[1]});
-  } else if (a.eval_resize > 0) {  // crop = "none" on images of varying size
-    t.push_back(data::Resize{static_cast<int>(a.eval_resize)});
-    t.push_back(data::CenterCrop{r0});
+Experiment::Experiment(Config config_, const ExperimentParts& parts)
+    : config(std::move(config_)),
+      seeds(run_seeds(config.seed)),
+      device(resolve_device(config)),
+      step_options(StepOptions::from(config)),
+      sampler(seeds.sampler) {
+  const Config& c = config;
+  const bool eval = !parts.eval_resolutions.empty();
+  if (parts.train_data || eval) train_set = open_dataset(c, data::Split::train);
+  if (eval) test_set = open_dataset(c, data::Split::test);
+  if (parts.train_data)
+    train_loader = std::make_unique<data::Loader>(
+        train_set, train_pipeline(c),
+        loader_config(c, c.train.batch_size, seeds.data, true, c.data.resolutions));
+  if (eval) {
+    data::LoaderConfig calib = loader_config(c, c.train.batch_size, seeds.calibration, true, parts.eval_resolutions);
+    calib.prefetch = 1;  // it serves only bn_calib_batches batches per point
+    calib_loader = std::make_unique<data::Loader>(train_set, train_pipeline(c), calib);
+    test_loader = std::make_unique<data::Loader>(
+        test_set, eval_pipeline(c),
+        loader_config(c, c.train.eval_batch_size, seeds.data, false, parts.eval_resolutions));
   }
-  // The public ImageNet recipe's order: colour jitter, lighting, then the flip.
-  if (a.color_jitter > 0) t.push_back(data::ColorJitter{a.color_jitter, a.color_jitter, a.color_jitter});
-  if (a.lighting > 0) t.push_back(data::Lighting{a.lighting});
-  if (a.flip) t.push_back(data::HorizontalFlip{});
-  t.push_back(normalize(c));
-  return data::Pipeline(std::move(t));
-}
 
-data::Pipeline eval_pipeline(const Config& c) {
-  std::vector<data::TransformSpec> t;
-  if (c.augment.eval_resize > 0) {
-    t.push_back(data::Resize{static_cast<int>(c.augment.eval_resize)});
-    t.push_back(data::CenterCrop{static_cast<int>(c.data.resolutions[0])});
+  model = models::build_model(model_spec(c), seeds.weights, seeds.dropout);
+  model.net->to(device);
+  if (parts.optimizer) {
+    nn::SgdOptions o;
+    o.lr = c.optim.lr;
+    o.momentum = c.optim.momentum;
+    o.nesterov = c.optim.nesterov;
+    auto rule = c.optim.no_decay_bn_depthwise ? nn::DecayRule::conv_and_linear_weights : nn::DecayRule::all;
+    optimizer.emplace(nn::weight_decay_groups(*model.net, c.optim.weight_decay, rule), o);
+    if (train_loader) schedule = lr_schedule(c, train_loader->batches_per_epoch());
   }
-  t.push_back(normalize(c));
-  return data::Pipeline(std::move(t));
 }
 
-std::unique_ptr<data::Loader> train_loader(const Config& c,
-                                           std::shared_ptr<const data::Dataset> train_set) {
-  data::LoaderConfig lc;
-  lc.batch_size = c.train.batch_size;
-  lc.workers = workers(c);
-  lc.seed = static_cast<uint64_t>(c.seed);
-  lc.shuffle = true;
-  lc.drop_last = true;
-  lc.on_bad_image = c.data.on_bad_image == "skip" ? data::OnBadImage::skip : data::OnBadImage::fail;
-  lc.resolutions = as_int(c.data.resolutions);
-  lc.antialias = c.data.antialias;
-  return std::make_unique<data::Loader>(std::move(train_set), train_pipeline(c), lc);
+void Experiment::load_weights(const std::string& run_dir, const std::string& checkpoint) {
+  MN_CHECK(checkpoint == "last" || checkpoint == "best", "--checkpoint: expected last or best, got '",
+           checkpoint, "'");
+  const std::string path = run_dir + "/" + checkpoint + "/model.safetensors";
+  MN_CHECK(path_exists(path), "no checkpoint at ", path, " (training writes one after every epoch)");
+  NamedTensors tensors;
+  for (auto& [name, t] : load_safetensors(path).tensors) tensors.emplace_back(name, t.to(device));
+  model.net->load_state_dict(tensors);
 }
 
-std::unique_ptr<data::Loader> calibration_loader(const Config& c,
-                                                 std::shared_ptr<const data::Dataset> train_set,
-                                                 const std::vector<int64_t>& resolutions) {
-  data::LoaderConfig lc;
-  lc.batch_size = c.train.batch_size;
-  lc.workers = workers(c);
-  // Its own stream: the same calibration images for every evaluated point, whatever the epoch.
-  lc.seed = static_cast<uint64_t>(c.seed) ^ 0xB1CA11B7A7E5ull;
-  lc.shuffle = true;
-  lc.drop_last = true;
-  lc.on_bad_image = c.data.on_bad_image == "skip" ? data::OnBadImage::skip : data::OnBadImage::fail;
-  lc.resolutions = as_int(resolutions);
-  lc.antialias = c.data.antialias;
-  lc.prefetch = 1;
-  return std::make_unique<data::Loader>(std::move(train_set), train_pipeline(c), lc);
-}
-
-std::unique_ptr<data::Loader> eval_loader(const Config& c,
-                                          std::shared_ptr<const data::Dataset> test_set,
-                                          const std::vector<int64_t>& resolutions) {
-  data::LoaderConfig lc;
-  lc.batch_size = c.train.eval_batch_size;
-  lc.workers = workers(c);
-  lc.seed = static_cast<uint64_t>(c.seed);
-  lc.shuffle = false;
-  lc.drop_last = false;
-  lc.on_bad_image = c.data.on_bad_image == "skip" ? data::OnBadImage::skip : data::OnBadImage::fail;
-  lc.resolutions = as_int(resolutions);
-  lc.antialias = c.data.antialias;
-  return std::make_unique<data::Loader>(std::move(test_set), eval_pipeline(c), lc);
-}
-
-nn::Sgd make_optimizer(const Config& c, models::Model& model) {
-  nn::SgdOptions o;
-  o.lr = c.optim.lr;
-  o.momentum = c.optim.momentum;
-  o.nesterov = c.optim.nesterov;
-  auto rule = c.optim.no_decay_bn_depthwise ? nn::DecayRule::conv_and_linear_weights : nn::DecayRule::all;
-  return nn::Sgd(nn::weight_decay_groups(*model.net, c.optim.weight_decay, rule), o);
-}
-
-nn::LrSchedule lr_schedule(const Config& c, int64_t steps_per_epoch) {
-  nn::LrSchedule s;
-  s.kind = c.optim.schedule == "cosine" ? nn::LrSchedule::Kind::cosine
-           : c.optim.schedule == "step" ? nn::LrSchedule::Kind::step
-                                        : nn::LrSchedule::Kind::constant;
-  s.base_lr = c.optim.lr;
-  s.total_iters = c.train.epochs * steps_per_epoch;
-  s.warmup_iters = std::min<int64_t>(
-      s.total_iters, static_cast<int64_t>(std::llround(c.optim.warmup_epochs * steps_per_epoch)));
-  for (int64_t e : c.optim.milestones) s.milestones.push_back(e * steps_per_epoch - s.warmup_iters);
-  s.gamma = c.optim.gamma;
-  return s;
+std::vector<EvalResult> Experiment::evaluate(const std::vector<Subnet>& points,
+                                             const std::function<void(size_t)>& on_point) {
+  MN_CHECK(calib_loader && test_loader, "evaluate: the experiment was built without evaluation data");
+  return evaluate_points(model, points, *calib_loader, *test_loader, config.train.bn_calib_batches, device,
+                         on_point);
 }
 
 Config load_run_config(const std::string& run_dir, const std::vector<std::string>& overrides) {
@@ -189,16 +198,10 @@ Config load_run_config(const std::string& run_dir, const std::vector<std::string
   return load_config(run_dir + "/config.toml", overrides);
 }
 
-models::Model load_run_model(const std::string& run_dir, const std::string& checkpoint,
-                             const Config& c, Device device) {
-  MN_CHECK(checkpoint == "last" || checkpoint == "best", "--checkpoint: expected last or best, got '",
-           checkpoint, "'");
-  const std::string path = run_dir + "/" + checkpoint + "/model.safetensors";
-  MN_CHECK(path_exists(path), "no checkpoint at ", path, " (training writes one after every epoch)");
-  models::Model model = models::make_model(model_spec(c));
-  model.net->load_state_dict(load_safetensors(path).tensors);
-  model.net->to(device);
-  return model;
+std::vector<Tensor> images_on(const data::Batch& batch, Device device) {
+  std::vector<Tensor> out;
+  for (const Tensor& t : batch.images) out.push_back(t.to(device));
+  return out;
 }
 
 }  // namespace mn

@@ -1,52 +1,86 @@
-// From a Config to the objects of an experiment: the device, the model, the datasets and their
-// transform pipelines, the loaders, the optimizer and the learning-rate schedule. `mn train`,
-// `mn eval`, `mn sweep` and `mn bench train` all build their pieces here, so they agree.
+// One experiment, built once from a Config: the device, the run's random seeds, the model, the
+// datasets and their loaders, the optimizer, the learning-rate schedule and the width/resolution
+// sampler. `mn train` (and --explain), `mn eval`, `mn sweep` and `mn bench train` all start
+// here, each asking only for the parts it uses, so they cannot disagree on how a piece is made.
+//
+//   Experiment ex(config, {.train_data = true, .optimizer = true});
+//   ex.train_loader->start_epoch(0);
+//   mutualnet_step(ex.model, *ex.optimizer, ...);
 #pragma once
+#include <cstdint>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "data/dataset.h"
 #include "data/loader.h"
 #include "mutualnet/config.h"
+#include "mutualnet/evaluate.h"
 #include "mutualnet/models/zoo.h"
+#include "mutualnet/train_step.h"
 #include "nn/optim.h"
 #include "nn/schedule.h"
+#include "tensor/random.h"
 
 namespace mn {
 
+// Every random stream of a run, derived from its one `seed` here and nowhere else.
+struct RunSeeds {
+  uint64_t weights;      // initialisation, in module order (init_model)
+  uint64_t dropout;      // dropout masks: init_model derives one stream per dropout module
+  uint64_t data;         // training order and augmentation: the loader derives per epoch and image
+  uint64_t calibration;  // BN-calibration batches: the same images for every evaluated point
+  uint64_t sampler;      // the widths and resolutions drawn in each step
+};
+RunSeeds run_seeds(int64_t seed);
+
 // "auto" -> cuda when mn::cuda_available(), else cpu; "cuda" without a GPU is an error.
 Device resolve_device(const Config& c);
-
 models::ModelSpec model_spec(const Config& c);
 
-// The dataset of a split, cut to data.train_limit / data.test_limit images when set. A missing
-// dataset fails here, with the data layer's message, before anything is trained.
-std::shared_ptr<const data::Dataset> open_dataset(const Config& c, data::Split split);
+// What a command needs beyond the config, device, seeds and model.
+struct ExperimentParts {
+  bool train_data = false;  // the training set and its loader (every resolution of data.resolutions)
+  // Evaluation: BN-calibration batches (from the training set) and the test set, both carrying
+  // these resolutions, largest (R0) first; empty: none.
+  std::vector<int64_t> eval_resolutions;
+  bool optimizer = false;   // SGD (momentum buffers next to the weights), and the schedule with train_data
+};
 
-// Training transforms (augmentation, then normalisation) producing R0 = data.resolutions[0].
-data::Pipeline train_pipeline(const Config& c);
-// Evaluation transforms: normalisation only, or resize + centre crop to R0 for image folders.
-data::Pipeline eval_pipeline(const Config& c);
+class Experiment {
+ public:
+  // Opens the datasets first, so that a missing dataset fails (with the data layer's message)
+  // before anything else is built or written; the model is initialised from the run's seeds.
+  Experiment(Config config, const ExperimentParts& parts);
+  Experiment(const Experiment&) = delete;
+  Experiment& operator=(const Experiment&) = delete;
 
-// Training batches carry every resolution of data.resolutions. Evaluation and BN calibration
-// loaders carry `resolutions` (largest = R0 first), in dataset order for evaluation.
-std::unique_ptr<data::Loader> train_loader(const Config& c,
-                                           std::shared_ptr<const data::Dataset> train_set);
-std::unique_ptr<data::Loader> calibration_loader(const Config& c,
-                                                 std::shared_ptr<const data::Dataset> train_set,
-                                                 const std::vector<int64_t>& resolutions);
-std::unique_ptr<data::Loader> eval_loader(const Config& c,
-                                          std::shared_ptr<const data::Dataset> test_set,
-                                          const std::vector<int64_t>& resolutions);
+  // Replaces the weights with those of a finished run's `last` or `best` checkpoint.
+  void load_weights(const std::string& run_dir, const std::string& checkpoint);
 
-nn::Sgd make_optimizer(const Config& c, models::Model& model);
-nn::LrSchedule lr_schedule(const Config& c, int64_t steps_per_epoch);
+  // Evaluates the points on the test set, each with its own BN recalibration (evaluate.h).
+  std::vector<EvalResult> evaluate(const std::vector<Subnet>& points,
+                                   const std::function<void(size_t)>& on_point = {});
 
-// A finished run (`mn eval`, `mn sweep`): its resolved config with `--set` overrides applied
-// (device, data.root, ...), and the model of its `last` or `best` checkpoint on `device`.
+  const Config config;
+  const RunSeeds seeds;
+  const Device device;
+  const StepOptions step_options;
+  models::Model model;
+  std::shared_ptr<const data::Dataset> train_set, test_set;     // null when not asked for
+  std::unique_ptr<data::Loader> train_loader;                   // shuffled, augmented, drop_last
+  std::unique_ptr<data::Loader> calib_loader, test_loader;      // evaluation
+  std::optional<nn::Sgd> optimizer;
+  nn::LrSchedule schedule;  // per iteration over train.epochs of train_loader (optimizer + train_data)
+  Generator sampler;        // sample_subnets' draws
+};
+
+// A finished run's resolved config with `--set` overrides applied (device, data.root, ...).
 Config load_run_config(const std::string& run_dir, const std::vector<std::string>& overrides);
-models::Model load_run_model(const std::string& run_dir, const std::string& checkpoint,
-                             const Config& c, Device device);
+
+// The images of a batch on `device`, one tensor (N, C, R, R) per resolution, largest first.
+std::vector<Tensor> images_on(const data::Batch& batch, Device device);
 
 }  // namespace mn

@@ -152,127 +152,146 @@ std::string query_table_md(const std::vector<SweepPoint>& points, const std::str
   return out;
 }
 
-std::string tradeoff_svg(const std::vector<SweepPoint>& points, const std::string& title) {
-  MN_CHECK(!points.empty(), "tradeoff plot: no points");
-  const double W = 760, H = 520, left = 78, right = 200, top = 50, bottom = 62;
-  const double pw = W - left - right, ph = H - top - bottom;
+namespace {
 
-  double xmin = points[0].mflops, xmax = xmin, ymin = points[0].top1, ymax = ymin;
-  for (const auto& p : points) {
-    xmin = std::min(xmin, p.mflops), xmax = std::max(xmax, p.mflops);
-    ymin = std::min(ymin, p.top1), ymax = std::max(ymax, p.top1);
+// The plot's geometry and its data -> pixel mapping (x on a log axis when FLOPs span over 20x).
+struct Plot {
+  static constexpr double W = 760, H = 520, left = 78, right = 200, top = 50, bottom = 62;
+  static constexpr double pw = W - left - right, ph = H - top - bottom;
+  double xmin, xmax, ymin, ymax, x0, x1, y0, y1, xpad;
+  bool logx;
+
+  explicit Plot(const std::vector<SweepPoint>& points) {
+    xmin = xmax = points[0].mflops, ymin = ymax = points[0].top1;
+    for (const auto& p : points) {
+      xmin = std::min(xmin, p.mflops), xmax = std::max(xmax, p.mflops);
+      ymin = std::min(ymin, p.top1), ymax = std::max(ymax, p.top1);
+    }
+    // A wide FLOPs range (Fashion-MNIST spans 50x) reads better on a log axis.
+    logx = xmin > 0 && xmax / xmin > 20;
+    x0 = tx(xmin), x1 = tx(xmax);
+    xpad = std::max((x1 - x0) * 0.05, 1e-3);
+    const double ypad = std::max((ymax - ymin) * 0.08, 0.25);
+    x0 -= xpad, x1 += 2.5 * xpad;  // room on the right for the frontier's labels
+    y0 = ymin - ypad, y1 = ymax + ypad;
   }
-  // A wide FLOPs range (Fashion-MNIST spans 50x) reads better on a log axis.
-  const bool logx = xmin > 0 && xmax / xmin > 20;
-  auto tx = [&](double v) { return logx ? std::log10(v) : v; };
-  double x0 = tx(xmin), x1 = tx(xmax);
-  double xpad = std::max((x1 - x0) * 0.05, 1e-3), ypad = std::max((ymax - ymin) * 0.08, 0.25);
-  x0 -= xpad, x1 += 2.5 * xpad;  // room on the right for the frontier's labels
-  double y0 = ymin - ypad, y1 = ymax + ypad;
-  auto sx = [&](double v) { return left + (tx(v) - x0) / (x1 - x0) * pw; };
-  auto sy = [&](double v) { return top + (1 - (v - y0) / (y1 - y0)) * ph; };
+  double tx(double v) const { return logx ? std::log10(v) : v; }
+  double sx(double v) const { return left + (tx(v) - x0) / (x1 - x0) * pw; }
+  double sy(double v) const { return top + (1 - (v - y0) / (y1 - y0)) * ph; }
+  double legend_x() const { return left + pw + 18; }
+};
 
+std::string svg_line(double x1, double y1, double x2, double y2, const std::string& style) {
+  return fmt("<line x1=\"%.1f\"", x1) + fmt(" y1=\"%.1f\"", y1) + fmt(" x2=\"%.1f\"", x2) +
+         fmt(" y2=\"%.1f\" ", y2) + style + "/>\n";
+}
+
+// Title, grid lines, ticks, frame and axis labels.
+std::string svg_axes(const Plot& pl, const std::string& title) {
+  const double left = Plot::left, top = Plot::top, pw = Plot::pw, ph = Plot::ph;
   std::string s;
-  s += fmt("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\"", W) +
-       fmt(" height=\"%.0f\"", H) + fmt(" viewBox=\"0 0 %.0f", W) + fmt(" %.0f\"", H) +
+  s += fmt("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\"", Plot::W) +
+       fmt(" height=\"%.0f\"", Plot::H) + fmt(" viewBox=\"0 0 %.0f", Plot::W) + fmt(" %.0f\"", Plot::H) +
        " font-family=\"Helvetica, Arial, sans-serif\" font-size=\"13\">\n";
   s += "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
   s += fmt("<text x=\"%.1f\"", left + pw / 2) + fmt(" y=\"%.1f\"", top - 20) +
-       " text-anchor=\"middle\" font-size=\"15\" font-weight=\"bold\">" + xml_escape(title) +
-       "</text>\n";
-
-  // Grid and ticks.
+       " text-anchor=\"middle\" font-size=\"15\" font-weight=\"bold\">" + xml_escape(title) + "</text>\n";
   std::vector<double> xt;
-  if (logx) {
-    for (int e = static_cast<int>(std::floor(x0)); e <= static_cast<int>(std::ceil(x1)); ++e)
+  if (pl.logx) {
+    for (int e = static_cast<int>(std::floor(pl.x0)); e <= static_cast<int>(std::ceil(pl.x1)); ++e)
       for (double m : {1.0, 2.0, 5.0}) {
         double v = m * std::pow(10, e);
-        if (tx(v) >= x0 && tx(v) <= x1) xt.push_back(v);
+        if (pl.tx(v) >= pl.x0 && pl.tx(v) <= pl.x1) xt.push_back(v);
       }
   } else {
-    xt = nice_ticks(xmin - xpad, xmax + xpad, 6);
+    xt = nice_ticks(pl.xmin - pl.xpad, pl.xmax + pl.xpad, 6);
   }
   for (double v : xt) {
-    if (!logx && (v < x0 || v > x1)) continue;
-    double x = sx(v);
-    s += fmt("<line x1=\"%.1f\"", x) + fmt(" y1=\"%.1f\"", top) + fmt(" x2=\"%.1f\"", x) +
-         fmt(" y2=\"%.1f\" stroke=\"#e4e4e4\"/>\n", top + ph);
-    s += fmt("<line x1=\"%.1f\"", x) + fmt(" y1=\"%.1f\"", top + ph) + fmt(" x2=\"%.1f\"", x) +
-         fmt(" y2=\"%.1f\" stroke=\"black\"/>\n", top + ph + 5);
-    s += fmt("<text x=\"%.1f\"", x) + fmt(" y=\"%.1f\" text-anchor=\"middle\">", top + ph + 20) +
-         tick_label(v) + "</text>\n";
+    if (!pl.logx && (v < pl.x0 || v > pl.x1)) continue;
+    const double x = pl.sx(v);
+    s += svg_line(x, top, x, top + ph, "stroke=\"#e4e4e4\"");
+    s += svg_line(x, top + ph, x, top + ph + 5, "stroke=\"black\"");
+    s += fmt("<text x=\"%.1f\"", x) + fmt(" y=\"%.1f\" text-anchor=\"middle\">", top + ph + 20) + tick_label(v) +
+         "</text>\n";
   }
-  for (double v : nice_ticks(y0, y1, 8)) {
-    double y = sy(v);
-    s += fmt("<line x1=\"%.1f\"", left) + fmt(" y1=\"%.1f\"", y) + fmt(" x2=\"%.1f\"", left + pw) +
-         fmt(" y2=\"%.1f\" stroke=\"#e4e4e4\"/>\n", y);
-    s += fmt("<line x1=\"%.1f\"", left - 5) + fmt(" y1=\"%.1f\"", y) + fmt(" x2=\"%.1f\"", left) +
-         fmt(" y2=\"%.1f\" stroke=\"black\"/>\n", y);
-    s += fmt("<text x=\"%.1f\"", left - 8) + fmt(" y=\"%.1f\" text-anchor=\"end\">", y + 4) +
-         tick_label(v) + "</text>\n";
+  for (double v : nice_ticks(pl.y0, pl.y1, 8)) {
+    const double y = pl.sy(v);
+    s += svg_line(left, y, left + pw, y, "stroke=\"#e4e4e4\"");
+    s += svg_line(left - 5, y, left, y, "stroke=\"black\"");
+    s += fmt("<text x=\"%.1f\"", left - 8) + fmt(" y=\"%.1f\" text-anchor=\"end\">", y + 4) + tick_label(v) +
+         "</text>\n";
   }
   s += fmt("<rect x=\"%.1f\"", left) + fmt(" y=\"%.1f\"", top) + fmt(" width=\"%.1f\"", pw) +
        fmt(" height=\"%.1f\" fill=\"none\" stroke=\"black\"/>\n", ph);
-  s += fmt("<text x=\"%.1f\"", left + pw / 2) + fmt(" y=\"%.1f\" text-anchor=\"middle\">", H - 18) +
-       std::string(logx ? "MFLOPs (multiply-adds, log scale)" : "MFLOPs (multiply-adds)") +
-       "</text>\n";
+  s += fmt("<text x=\"%.1f\"", left + pw / 2) + fmt(" y=\"%.1f\" text-anchor=\"middle\">", Plot::H - 18) +
+       std::string(pl.logx ? "MFLOPs (multiply-adds, log scale)" : "MFLOPs (multiply-adds)") + "</text>\n";
   s += fmt("<text x=\"18\" y=\"%.1f\" text-anchor=\"middle\"", top + ph / 2) +
        fmt(" transform=\"rotate(-90 18 %.1f)\">Top-1 accuracy (%%)</text>\n", top + ph / 2);
+  return s;
+}
 
-  // One series per resolution (largest first), points joined in order of FLOPs.
+// One series per resolution (largest first), points joined in order of FLOPs, and a legend
+// entry for each from `legend_y` down; legend_y ends below the last entry.
+std::string svg_series(const Plot& pl, const std::vector<SweepPoint>& points, double& legend_y) {
   static const char* kColors[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd",
                                   "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f"};
   std::map<int64_t, std::vector<const SweepPoint*>, std::greater<>> series;
   for (const auto& p : points) series[p.resolution].push_back(&p);
-  double ly = top + 10;
+  std::string s;
   int k = 0;
   for (auto& [res, pts] : series) {
-    const char* color = kColors[k % 10];
+    const std::string color = kColors[k++ % 10];
     std::sort(pts.begin(), pts.end(), [](auto* a, auto* b) { return a->mflops < b->mflops; });
     std::string path;
-    for (const SweepPoint* p : pts)
-      path += fmt(path.empty() ? "M%.1f" : " L%.1f", sx(p->mflops)) + fmt(",%.1f", sy(p->top1));
+    for (const SweepPoint* p : pts) path += fmt(path.empty() ? "M%.1f" : " L%.1f", pl.sx(p->mflops)) + fmt(",%.1f", pl.sy(p->top1));
     s += "<path d=\"" + path + "\" fill=\"none\" stroke=\"" + color + "\" stroke-width=\"1.5\"/>\n";
     for (const SweepPoint* p : pts)
-      s += fmt("<circle cx=\"%.1f\"", sx(p->mflops)) + fmt(" cy=\"%.1f\" r=\"3.5\"", sy(p->top1)) +
-           " fill=\"" + color + "\"><title>" + width_label(p->width) + "-" +
-           std::to_string(p->resolution) + ": " + mflops_text(p->mflops) + " MFLOPs, " +
-           fmt("%.2f%%", p->top1) + "</title></circle>\n";
-    double lx = left + pw + 18;
-    s += fmt("<line x1=\"%.1f\"", lx) + fmt(" y1=\"%.1f\"", ly) + fmt(" x2=\"%.1f\"", lx + 24) +
-         fmt(" y2=\"%.1f\" stroke=\"", ly) + color + "\" stroke-width=\"1.5\"/>\n";
-    s += fmt("<circle cx=\"%.1f\"", lx + 12) + fmt(" cy=\"%.1f\" r=\"3.5\" fill=\"", ly) + color +
-         "\"/>\n";
-    s += fmt("<text x=\"%.1f\"", lx + 32) + fmt(" y=\"%.1f\">", ly + 4) + std::to_string(res) +
-         "×" + std::to_string(res) + "</text>\n";
-    ly += 22;
-    ++k;
+      s += fmt("<circle cx=\"%.1f\"", pl.sx(p->mflops)) + fmt(" cy=\"%.1f\" r=\"3.5\"", pl.sy(p->top1)) + " fill=\"" +
+           color + "\"><title>" + width_label(p->width) + "-" + std::to_string(p->resolution) + ": " +
+           mflops_text(p->mflops) + " MFLOPs, " + fmt("%.2f%%", p->top1) + "</title></circle>\n";
+    const double lx = pl.legend_x(), ly = legend_y;
+    s += svg_line(lx, ly, lx + 24, ly, "stroke=\"" + color + "\" stroke-width=\"1.5\"");
+    s += fmt("<circle cx=\"%.1f\"", lx + 12) + fmt(" cy=\"%.1f\" r=\"3.5\" fill=\"", ly) + color + "\"/>\n";
+    s += fmt("<text x=\"%.1f\"", lx + 32) + fmt(" y=\"%.1f\">", ly + 4) + std::to_string(res) + "×" +
+         std::to_string(res) + "</text>\n";
+    legend_y += 22;
   }
+  return s;
+}
 
-  // The frontier: its points circled, labelled and joined.
-  std::vector<size_t> frontier = pareto_frontier(points);
-  std::string path;
+// The Pareto frontier: its points circled, labelled and joined, and its legend entry.
+std::string svg_frontier(const Plot& pl, const std::vector<SweepPoint>& points, double legend_y) {
+  const char* style = "fill=\"none\" stroke=\"black\" stroke-width=\"1.2\"";
+  std::string s, path;
+  const std::vector<size_t> frontier = pareto_frontier(points);
   for (size_t i : frontier)
-    path += fmt(path.empty() ? "M%.1f" : " L%.1f", sx(points[i].mflops)) + fmt(",%.1f", sy(points[i].top1));
-  s += "<path d=\"" + path +
-       "\" fill=\"none\" stroke=\"black\" stroke-width=\"1.2\" stroke-dasharray=\"5,3\"/>\n";
+    path += fmt(path.empty() ? "M%.1f" : " L%.1f", pl.sx(points[i].mflops)) + fmt(",%.1f", pl.sy(points[i].top1));
+  s += "<path d=\"" + path + "\" " + style + " stroke-dasharray=\"5,3\"/>\n";
   for (size_t i : frontier) {
     const SweepPoint& p = points[i];
-    s += fmt("<circle cx=\"%.1f\"", sx(p.mflops)) + fmt(" cy=\"%.1f\" r=\"6\"", sy(p.top1)) +
-         " fill=\"none\" stroke=\"black\" stroke-width=\"1.2\"/>\n";
-    s += fmt("<text x=\"%.1f\"", sx(p.mflops) + 7) + fmt(" y=\"%.1f\" font-size=\"10\"", sy(p.top1) + 14) +
+    s += fmt("<circle cx=\"%.1f\"", pl.sx(p.mflops)) + fmt(" cy=\"%.1f\" r=\"6\" ", pl.sy(p.top1)) + style + "/>\n";
+    s += fmt("<text x=\"%.1f\"", pl.sx(p.mflops) + 7) + fmt(" y=\"%.1f\" font-size=\"10\"", pl.sy(p.top1) + 14) +
          " fill=\"#333\">" + width_label(p.width) + "-" + std::to_string(p.resolution) + "</text>\n";
   }
-  double lx = left + pw + 18;
-  s += fmt("<line x1=\"%.1f\"", lx) + fmt(" y1=\"%.1f\"", ly) + fmt(" x2=\"%.1f\"", lx + 24) +
-       fmt(" y2=\"%.1f\" stroke=\"black\" stroke-width=\"1.2\" stroke-dasharray=\"5,3\"/>\n", ly);
-  s += fmt("<circle cx=\"%.1f\"", lx + 12) + fmt(" cy=\"%.1f\" r=\"6\"", ly) +
-       " fill=\"none\" stroke=\"black\" stroke-width=\"1.2\"/>\n";
+  const double lx = pl.legend_x(), ly = legend_y;
+  s += svg_line(lx, ly, lx + 24, ly, "stroke=\"black\" stroke-width=\"1.2\" stroke-dasharray=\"5,3\"");
+  s += fmt("<circle cx=\"%.1f\"", lx + 12) + fmt(" cy=\"%.1f\" r=\"6\" ", ly) + style + "/>\n";
   s += fmt("<text x=\"%.1f\"", lx + 32) + fmt(" y=\"%.1f\">Pareto frontier</text>\n", ly + 4);
   s += fmt("<text x=\"%.1f\"", lx) + fmt(" y=\"%.1f\" font-size=\"11\" fill=\"#555\">", ly + 28) +
        "labels: width-resolution</text>\n";
-  s += "</svg>\n";
   return s;
+}
+
+}  // namespace
+
+std::string tradeoff_svg(const std::vector<SweepPoint>& points, const std::string& title) {
+  MN_CHECK(!points.empty(), "tradeoff plot: no points");
+  const Plot plot(points);
+  double legend_y = Plot::top + 10;
+  std::string s = svg_axes(plot, title);
+  s += svg_series(plot, points, legend_y);
+  s += svg_frontier(plot, points, legend_y);
+  return s + "</svg>\n";
 }
 
 void write_sweep_report(const std::string& dir, const std::vector<SweepPoint>& points,

@@ -85,13 +85,13 @@ std::vector<StepTerm> mutualnet_step(models::Model& model, nn::Sgd& optimizer,
     WidthScope scope(*model.width, s.width);
     Variable logits = model(Variable(images_at(images, resolutions, s.resolution)));
     Variable loss;
-    StepTerm term{s, "cross_entropy"};
+    StepTerm term{s, LossKind::cross_entropy};
     if (k == 0) {
       loss = cross_entropy(logits, labels, o.label_smoothing);
       teacher = logits.data();  // a plain tensor: no gradient flows back into the teacher
     } else if (o.distill) {
       loss = kl_div(logits, teacher);
-      term.loss_kind = "kl";
+      term.loss_kind = LossKind::kl;
     } else {
       loss = cross_entropy(logits, labels);
     }
@@ -106,7 +106,7 @@ std::vector<StepTerm> mutualnet_step(models::Model& model, nn::Sgd& optimizer,
     if (!std::isfinite(terms[k].loss))
       throw NonFiniteLoss(cat("loss is ", std::isnan(terms[k].loss) ? "NaN" : terms[k].loss > 0 ? "+inf" : "-inf",
                               " in sub-network ", terms[k].subnet.width, "-",
-                              terms[k].subnet.resolution, " (", terms[k].loss_kind, ")"),
+                              terms[k].subnet.resolution, " (", loss_name(terms[k].loss_kind), ")"),
                           terms[k]);
   }
   optimizer.set_lr(lr);

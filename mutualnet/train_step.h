@@ -46,7 +46,7 @@ std::vector<Subnet> sample_subnets(const StepOptions& o, const std::vector<int64
 
 struct StepTerm {
   Subnet subnet;
-  std::string loss_kind;  // "cross_entropy" or "kl"
+  LossKind loss_kind = LossKind::cross_entropy;
   double loss = 0;
   double grad_norm = 0;   // L2 norm of the gradient this term added (measure_grad_norms)
 };

@@ -1,23 +1,20 @@
-// The training run: setup (data first, so a missing dataset fails before anything is written),
-// resume, the epoch loop around mutualnet_step, validation, metrics and checkpoints.
+// The training run: the experiment (data first, so a missing dataset fails before anything is
+// written), a new or resumed run directory, then epochs of MutualNet steps, each epoch ending
+// with validation and checkpoints. train() at the bottom reads top-down.
 #include "mutualnet/trainer.h"
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <cmath>
 #include <csignal>
 #include <cstdio>
 
-#include "mutualnet/checkpoint.h"
-#include "mutualnet/evaluate.h"
-#include "mutualnet/experiment.h"
 #include "io/files.h"
-#include "mutualnet/flops.h"
+#include "io/json.h"
 #include "io/progress.h"
-#include "mutualnet/train_step.h"
+#include "mutualnet/checkpoint.h"
+#include "mutualnet/experiment.h"
 #include "nn/activation.h"
-#include "nn/linear.h"
 
 namespace mn {
 
@@ -50,15 +47,6 @@ class SigintScope {
   void (*previous_)(int);
 };
 
-// The width/resolution sampler's seed: its own stream, apart from initialisation and data order.
-uint64_t sampler_seed(const Config& c) { return static_cast<uint64_t>(c.seed) * 0x9E3779B97F4A7C15ull + 17; }
-
-NamedTensors to_device(const NamedTensors& tensors, Device device) {
-  NamedTensors out;
-  for (const auto& [name, t] : tensors) out.emplace_back(name, t.to(device));
-  return out;
-}
-
 std::string join(const std::vector<std::string>& items, const char* sep) {
   std::string out;
   for (size_t i = 0; i < items.size(); ++i) out += (i ? sep : "") + items[i];
@@ -71,7 +59,7 @@ std::string percent(double x) {
   return buf;
 }
 
-// Accumulates the losses of the steps between two metrics lines.
+// The losses of the steps between two metrics lines.
 struct Interval {
   int64_t steps = 0, images = 0;
   double widest_loss = 0, subnet_loss = 0;
@@ -109,311 +97,272 @@ void restore_dropout_rng(models::Model& model, const std::vector<std::pair<std::
   }
 }
 
+// runs/<name>/metrics.jsonl: one object per logging interval ("train"), per validated point
+// ("val") and at the end ("summary").
+class MetricsLog {
+ public:
+  explicit MetricsLog(std::string path) : path_(std::move(path)) {}
+  void start() { write_file_atomic(path_, ""); }
+
+  void train(const TrainerState& s, double lr, const Interval& interval, double time_s) {
+    Json line = Json::object();
+    line.set("kind", "train");
+    line.set("epoch", s.epoch + 1);
+    line.set("step", s.step);
+    line.set("lr", lr);
+    line.set("loss", interval.widest_loss / double(interval.steps));
+    line.set("subnet_loss", interval.subnet_loss / double(interval.steps));
+    line.set("images_per_s", double(interval.images) / std::max(1e-9, seconds_since(interval.start)));
+    line.set("time_s", time_s);
+    append_line(path_, line.dump());
+  }
+
+  void val(const TrainerState& s, const EvalResult& r) {
+    Json line = Json::object();
+    line.set("kind", "val");
+    line.set("epoch", s.epoch);
+    line.set("step", s.step);
+    line.set("width", r.width);
+    line.set("resolution", r.resolution);
+    line.set("top1", r.top1);
+    line.set("top5", r.top5);
+    line.set("loss", r.loss);
+    append_line(path_, line.dump());
+  }
+
+  void summary(const TrainerState& s, const TrainSummary& sum) {
+    Json line = Json::object();
+    line.set("kind", "summary");
+    line.set("steps", s.step);
+    line.set("train_seconds", s.train_seconds);
+    line.set("val_top1_max", sum.val_top1_max);
+    line.set("val_top1_min", sum.val_top1_min);
+    append_line(path_, line.dump());
+  }
+
+ private:
+  std::string path_;
+};
+
+// One `mn train` invocation: the experiment, its run directory and the loop's state.
+class Run {
+ public:
+  Run(const Config& c, const TrainOptions& o)
+      : ex_(c, {.train_data = true,
+                .eval_resolutions = c.train.validate ? std::vector<int64_t>{c.data.resolutions[0]}
+                                                     : std::vector<int64_t>{},
+                .optimizer = true}),
+        c_(ex_.config),
+        o_(o),
+        dir_(o.run_dir),
+        metrics_(dir_ + "/metrics.jsonl"),
+        steps_per_epoch_(ex_.train_loader->batches_per_epoch()),
+        progress_(c_.train.epochs, steps_per_epoch_, c_.train.log_every, !o.quiet && Progress::stdout_is_tty()) {
+    state_.config_hash = config_hash(c_);
+    state_.model = ex_.model.spec.name();
+    if (o.resume)
+      resume();
+    else
+      create_run_dir();
+    announce();
+    seconds_before_ = state_.train_seconds;
+    session_start_ = Clock::now();
+  }
+
+  bool done() const { return state_.epoch >= c_.train.epochs; }
+
+  // Trains the rest of the current epoch; false when interrupted (a checkpoint is written).
+  bool train_epoch() {
+    ex_.train_loader->start_epoch(state_.epoch, state_.batch);
+    interval_ = Interval();
+    while (true) {
+      if (g_interrupted || (o_.stop_after_steps >= 0 && state_.step >= o_.stop_after_steps)) return false;
+      std::optional<data::Batch> batch = ex_.train_loader->next();
+      if (!batch) return true;
+      train_step(*batch);
+    }
+  }
+
+  // The skipped-image report, validation of the widest and narrowest networks, checkpoints.
+  void end_epoch() {
+    const data::EpochReport report = ex_.train_loader->report();
+    if (report.skipped > 0)
+      show(cat("epoch ", state_.epoch + 1, ": skipped ", report.skipped, " bad image(s), e.g. ",
+               report.skipped_files.empty() ? std::string("?") : report.skipped_files[0]));
+    ++state_.epoch;
+    state_.batch = 0;
+    const bool improved = c_.train.validate && validate();
+    checkpoint_last();
+    if (improved) save_checkpoint(dir_ + "/best", ex_.model.net->state_dict(), {}, state_);
+  }
+
+  TrainSummary stop_interrupted() {
+    checkpoint_last();
+    progress_.finish();
+    say(cat("interrupted at step ", state_.step, " (epoch ", state_.epoch + 1, ", batch ", state_.batch,
+            "); checkpoint written to ", dir_, "/last. Continue with: mn train CONFIG --resume ", dir_));
+    summary_.interrupted = true;
+    summary_.steps = state_.step;
+    summary_.train_seconds = state_.train_seconds;
+    return summary_;
+  }
+
+  TrainSummary finish() {
+    progress_.finish();
+    summary_.steps = state_.step;
+    summary_.epochs_done = state_.epoch;
+    summary_.train_seconds = state_.train_seconds;
+    metrics_.summary(state_, summary_);
+    say_done();
+    return summary_;
+  }
+
+ private:
+  void resume() {
+    MN_CHECK(path_exists(dir_ + "/config.toml"), "cannot resume ", dir_, ": no config.toml there (not a run directory)");
+    const std::vector<std::string> diff = config_diff(load_config(dir_ + "/config.toml"), c_);
+    MN_CHECK(diff.empty(), "cannot resume ", dir_, ": the config differs from the run's in ", join(diff, ", "),
+             " (resume with the run's own settings, or start a new run with --set name=NEW)");
+    Checkpoint ckpt = load_checkpoint(dir_ + "/last");
+    MN_CHECK(ckpt.state.config_hash == state_.config_hash, "cannot resume ", dir_, ": its checkpoint was written "
+             "for config hash ", ckpt.state.config_hash, ", this config hashes to ", state_.config_hash);
+    ex_.model.net->load_state_dict(on_device(ckpt.model.tensors));
+    ex_.optimizer->load_state_dict(on_device(ckpt.optimizer.tensors));
+    state_ = ckpt.state;
+    ex_.sampler.set_state(state_.sampler_rng);
+    restore_dropout_rng(ex_.model, state_.dropout_rng, dir_);
+  }
+
+  void create_run_dir() {
+    MN_CHECK(!checkpoint_exists(dir_ + "/last"), dir_, " already holds a run; continue it with --resume ", dir_,
+             ", or start another with --set name=NEW (or delete ", dir_, ")");
+    make_dirs(dir_);
+    write_file_atomic(dir_ + "/config.toml", config_to_toml(c_));
+    metrics_.start();
+  }
+
+  NamedTensors on_device(const NamedTensors& tensors) const {
+    NamedTensors out;
+    for (const auto& [name, t] : tensors) out.emplace_back(name, t.to(ex_.device));
+    return out;
+  }
+
+  void announce() {
+    if (o_.resume)
+      say(cat("resuming ", dir_, " at step ", state_.step, " (epoch ", state_.epoch + 1, ", batch ", state_.batch, ")"));
+    say(cat("mn train: ", ex_.model.spec.name(), " on ", ex_.train_set->describe(), ", ", ex_.device.str(), ", ",
+            c_.train.epochs, " epochs x ", steps_per_epoch_, " steps, widths [", c_.mutualnet.width_min, ", ",
+            c_.mutualnet.width_max, "] + ", c_.mutualnet.num_random_widths, " random, resolutions ",
+            config_value(c_, "data.resolutions"), " -> ", dir_));
+  }
+
+  // One MutualNet step (train_step.h) on the batch, then the metrics line and the progress bar.
+  void train_step(const data::Batch& batch) {
+    const std::vector<Subnet> subnets = sample_subnets(ex_.step_options, c_.data.resolutions, ex_.sampler);
+    const double lr = ex_.schedule.lr_at(state_.step);
+    std::vector<StepTerm> terms;
+    try {
+      terms = mutualnet_step(ex_.model, *ex_.optimizer, images_on(batch, ex_.device), c_.data.resolutions,
+                             batch.labels.to(ex_.device), subnets, ex_.step_options, lr);
+    } catch (const NonFiniteLoss& e) {
+      progress_.finish();
+      const std::string kept = checkpoint_exists(dir_ + "/last") ? cat("the last good checkpoint is ", dir_, "/last")
+                                                                 : std::string("no checkpoint had been written yet");
+      fail("stopped at step ", state_.step + 1, " (epoch ", state_.epoch + 1, ", batch ", state_.batch + 1, "): ",
+           e.what(), "; the weights were not updated and ", kept, " (try a lower optim.lr, or optim.warmup_epochs)");
+    }
+    ++state_.step;
+    ++state_.batch;
+    session_images_ += batch.size();
+    interval_.add(terms, batch.size());
+    summary_.last_loss = terms[0].loss;
+    if (state_.step % c_.train.log_every == 0 || state_.batch == steps_per_epoch_) {
+      metrics_.train(state_, lr, interval_, seconds_before_ + seconds_since(session_start_));
+      interval_ = Interval();
+    }
+    const double rate = double(session_images_) / std::max(1e-9, seconds_since(session_start_));
+    if (!o_.quiet)
+      progress_.update(state_.epoch, state_.batch, state_.step, c_.train.epochs * steps_per_epoch_, terms[0].loss,
+                       lr, rate);
+  }
+
+  // BN-recalibrated validation at R0; true when the widest network improved on the best so far.
+  bool validate() {
+    const Clock::time_point t0 = Clock::now();
+    const int64_t r0 = c_.data.resolutions[0];
+    const std::vector<EvalResult> val = ex_.evaluate({{c_.mutualnet.width_max, r0}, {c_.mutualnet.width_min, r0}});
+    for (const EvalResult& r : val) metrics_.val(state_, r);
+    summary_.val_top1_max = val[0].top1;
+    summary_.val_top1_min = val[1].top1;
+    show(cat("epoch ", state_.epoch, "/", c_.train.epochs, ": validation top-1 ", point_top1(val[0]), ", ",
+             point_top1(val[1]), " (BN recalibrated; ", Progress::duration(seconds_since(t0)), ")"));
+    if (val[0].top1 <= state_.best_top1) return false;
+    state_.best_top1 = val[0].top1;
+    state_.best_epoch = state_.epoch;
+    return true;
+  }
+
+  static std::string point_top1(const EvalResult& r) {
+    return cat(width_label(r.width), "-", r.resolution, " ", percent(r.top1));
+  }
+
+  void checkpoint_last() {
+    state_.sampler_rng = ex_.sampler.state();
+    state_.dropout_rng = dropout_rng(ex_.model);
+    state_.train_seconds = seconds_before_ + seconds_since(session_start_);
+    save_checkpoint(dir_ + "/last", ex_.model.net->state_dict(), ex_.optimizer->state_dict(), state_);
+  }
+
+  void say_done() {
+    const int64_t r0 = c_.data.resolutions[0];
+    const double images_per_s = double(state_.step * c_.train.batch_size) / std::max(1e-9, state_.train_seconds);
+    const std::string validation =
+        summary_.val_top1_max < 0
+            ? std::string()
+            : cat("; validation top-1 ", point_top1({.width = c_.mutualnet.width_max, .resolution = r0,
+                                                      .top1 = summary_.val_top1_max}),
+                  ", ", point_top1({.width = c_.mutualnet.width_min, .resolution = r0, .top1 = summary_.val_top1_min}));
+    const std::string where = path_exists(dir_ + "/best") ? cat("s in ", dir_, "/last and ", dir_, "/best")
+                                                          : cat(" in ", dir_, "/last");
+    say(cat("done: ", c_.name, ", ", state_.epoch, " epochs (", state_.step, " steps) in ",
+            Progress::duration(state_.train_seconds), ", ", static_cast<int64_t>(images_per_s), " img/s", validation,
+            "; checkpoint", where, "; next: mn sweep ", dir_));
+  }
+
+  void say(const std::string& line) const {
+    if (o_.quiet) return;
+    std::printf("%s\n", line.c_str());
+    std::fflush(stdout);
+  }
+  void show(const std::string& line) {
+    if (!o_.quiet) progress_.message(line);
+  }
+
+  Experiment ex_;
+  const Config& c_;
+  const TrainOptions& o_;
+  const std::string dir_;
+  MetricsLog metrics_;
+  const int64_t steps_per_epoch_;
+  Progress progress_;
+  TrainerState state_;
+  TrainSummary summary_;
+  Interval interval_;
+  Clock::time_point session_start_;
+  double seconds_before_ = 0;  // training time of earlier sessions of a resumed run
+  int64_t session_images_ = 0;
+};
+
 }  // namespace
 
 TrainSummary train(const Config& c, const TrainOptions& o) {
-  const std::string& dir = o.run_dir;
-  const Device device = resolve_device(c);
-
-  // Data first: a missing or malformed dataset stops here, before a run directory exists.
-  auto train_set = open_dataset(c, data::Split::train);
-  auto test_set = c.train.validate ? open_dataset(c, data::Split::test) : nullptr;
-  std::unique_ptr<data::Loader> loader = train_loader(c, train_set);
-  const std::vector<int64_t> r0_only{c.data.resolutions[0]};
-  std::unique_ptr<data::Loader> calib, test;
-  if (c.train.validate) {
-    calib = calibration_loader(c, train_set, r0_only);
-    test = eval_loader(c, test_set, r0_only);
-  }
-  const int64_t steps_per_epoch = loader->batches_per_epoch();
-  const int64_t total_steps = c.train.epochs * steps_per_epoch;
-
-  models::Model model = models::build_model(model_spec(c), static_cast<uint64_t>(c.seed));
-  model.net->to(device);
-  nn::Sgd optimizer = make_optimizer(c, model);
-  const nn::LrSchedule schedule = lr_schedule(c, steps_per_epoch);
-  const StepOptions step_options = StepOptions::from(c);
-  Generator sampler(sampler_seed(c));
-
-  TrainerState state;
-  state.config_hash = config_hash(c);
-  state.model = model.spec.name();
-  const std::string metrics = dir + "/metrics.jsonl";
-  if (o.resume) {
-    MN_CHECK(path_exists(dir + "/config.toml"), "cannot resume ", dir, ": no config.toml there (not a run directory)");
-    const Config original = load_config(dir + "/config.toml");
-    const std::vector<std::string> diff = config_diff(original, c);
-    MN_CHECK(diff.empty(), "cannot resume ", dir, ": the config differs from the run's in ", join(diff, ", "),
-             " (resume with the run's own settings, or start a new run with --set name=NEW)");
-    Checkpoint ckpt = load_checkpoint(dir + "/last");
-    MN_CHECK(ckpt.state.config_hash == state.config_hash, "cannot resume ", dir, ": its checkpoint was written "
-             "for config hash ", ckpt.state.config_hash, ", this config hashes to ", state.config_hash);
-    model.net->load_state_dict(to_device(ckpt.model.tensors, device));
-    optimizer.load_state_dict(to_device(ckpt.optimizer.tensors, device));
-    state = ckpt.state;
-    sampler.set_state(state.sampler_rng);
-    restore_dropout_rng(model, state.dropout_rng, dir);
-  } else {
-    MN_CHECK(!checkpoint_exists(dir + "/last"), dir, " already holds a run; continue it with --resume ", dir,
-             ", or start another with --set name=NEW (or delete ", dir, ")");
-    make_dirs(dir);
-    write_file_atomic(dir + "/config.toml", config_to_toml(c));
-    write_file_atomic(metrics, "");
-  }
-
-  auto say = [&](const std::string& line) {
-    if (o.quiet) return;
-    std::printf("%s\n", line.c_str());
-    std::fflush(stdout);
-  };
-  if (o.resume)
-    say(cat("resuming ", dir, " at step ", state.step, " (epoch ", state.epoch + 1, ", batch ", state.batch, ")"));
-  say(cat("mn train: ", model.spec.name(), " on ", train_set->describe(), ", ", device.str(), ", ",
-          c.train.epochs, " epochs x ", steps_per_epoch, " steps, widths [", c.mutualnet.width_min, ", ",
-          c.mutualnet.width_max, "] + ", c.mutualnet.num_random_widths, " random, resolutions ",
-          config_value(c, "data.resolutions"), " -> ", dir));
-
-  TrainSummary summary;
-  Progress progress(c.train.epochs, steps_per_epoch, c.train.log_every,
-                    !o.quiet && Progress::stdout_is_tty());
-  auto show = [&](const std::string& line) {
-    if (!o.quiet) progress.message(line);
-  };
+  Run run(c, o);
   SigintScope sigint;
-  const Clock::time_point session_start = Clock::now();
-  const double seconds_before = state.train_seconds;
-  int64_t session_images = 0;
-
-  auto checkpoint_last = [&] {
-    state.sampler_rng = sampler.state();
-    state.dropout_rng = dropout_rng(model);
-    state.train_seconds = seconds_before + seconds_since(session_start);
-    save_checkpoint(dir + "/last", model.net->state_dict(), optimizer.state_dict(), state);
-  };
-
-  while (state.epoch < c.train.epochs) {
-    loader->start_epoch(state.epoch, state.batch);
-    Interval interval;
-    while (true) {
-      if (g_interrupted || (o.stop_after_steps >= 0 && state.step >= o.stop_after_steps)) {
-        checkpoint_last();
-        progress.finish();
-        say(cat("interrupted at step ", state.step, " (epoch ", state.epoch + 1, ", batch ", state.batch,
-                "); checkpoint written to ", dir, "/last. Continue with: mn train CONFIG --resume ", dir));
-        summary.interrupted = true;
-        summary.steps = state.step;
-        summary.train_seconds = state.train_seconds;
-        return summary;
-      }
-      std::optional<data::Batch> batch = loader->next();
-      if (!batch) break;
-
-      std::vector<Tensor> images;  // (N, C, R, R) per resolution, largest first
-      for (const Tensor& t : batch->images) images.push_back(t.to(device));
-      const Tensor labels = batch->labels.to(device);
-      const std::vector<Subnet> subnets = sample_subnets(step_options, c.data.resolutions, sampler);
-      const double lr = schedule.lr_at(state.step);
-      std::vector<StepTerm> terms;
-      try {
-        terms = mutualnet_step(model, optimizer, images, c.data.resolutions, labels, subnets, step_options, lr);
-      } catch (const NonFiniteLoss& e) {
-        progress.finish();
-        const std::string kept = checkpoint_exists(dir + "/last")
-                                     ? cat("the last good checkpoint is ", dir, "/last")
-                                     : std::string("no checkpoint had been written yet");
-        fail("stopped at step ", state.step + 1, " (epoch ", state.epoch + 1, ", batch ", state.batch + 1,
-             "): ", e.what(), "; the weights were not updated and ", kept,
-             " (try a lower optim.lr, or optim.warmup_epochs)");
-      }
-      ++state.step;
-      ++state.batch;
-      session_images += batch->size();
-      interval.add(terms, batch->size());
-      summary.last_loss = terms[0].loss;
-
-      const double rate = double(session_images) / std::max(1e-9, seconds_since(session_start));
-      if (state.step % c.train.log_every == 0 || state.batch == steps_per_epoch) {
-        Json line = Json::object();
-        line.set("kind", "train");
-        line.set("epoch", state.epoch + 1);
-        line.set("step", state.step);
-        line.set("lr", lr);
-        line.set("loss", interval.widest_loss / double(interval.steps));
-        line.set("subnet_loss", interval.subnet_loss / double(interval.steps));
-        line.set("images_per_s", double(interval.images) / std::max(1e-9, seconds_since(interval.start)));
-        line.set("time_s", seconds_before + seconds_since(session_start));
-        append_line(metrics, line.dump());
-        interval = Interval();
-      }
-      if (!o.quiet) progress.update(state.epoch, state.batch, state.step, total_steps, terms[0].loss, lr, rate);
-    }
-
-    const data::EpochReport report = loader->report();
-    if (report.skipped > 0)
-      show(cat("epoch ", state.epoch + 1, ": skipped ", report.skipped, " bad image(s), e.g. ",
-               report.skipped_files.empty() ? std::string("?") : report.skipped_files[0]));
-    ++state.epoch;
-    state.batch = 0;
-
-    bool improved = false;
-    if (c.train.validate) {
-      const Clock::time_point t0 = Clock::now();
-      const std::vector<Subnet> points{{c.mutualnet.width_max, r0_only[0]}, {c.mutualnet.width_min, r0_only[0]}};
-      const std::vector<EvalResult> val =
-          evaluate_points(model, points, *calib, *test, c.train.bn_calib_batches, device);
-      for (const EvalResult& r : val) {
-        Json line = Json::object();
-        line.set("kind", "val");
-        line.set("epoch", state.epoch);
-        line.set("step", state.step);
-        line.set("width", r.width);
-        line.set("resolution", r.resolution);
-        line.set("top1", r.top1);
-        line.set("top5", r.top5);
-        line.set("loss", r.loss);
-        append_line(metrics, line.dump());
-      }
-      summary.val_top1_max = val[0].top1;
-      summary.val_top1_min = val[1].top1;
-      show(cat("epoch ", state.epoch, "/", c.train.epochs, ": validation top-1 ", width_label(val[0].width), "-",
-               val[0].resolution, " ", percent(val[0].top1), ", ", width_label(val[1].width), "-",
-               val[1].resolution, " ", percent(val[1].top1), " (BN recalibrated; ",
-               Progress::duration(seconds_since(t0)), ")"));
-      improved = val[0].top1 > state.best_top1;
-      if (improved) {
-        state.best_top1 = val[0].top1;
-        state.best_epoch = state.epoch;
-      }
-    }
-    checkpoint_last();
-    if (improved) save_checkpoint(dir + "/best", model.net->state_dict(), {}, state);
+  while (!run.done()) {
+    if (!run.train_epoch()) return run.stop_interrupted();
+    run.end_epoch();
   }
-  progress.finish();
-
-  summary.steps = state.step;
-  summary.epochs_done = state.epoch;
-  summary.train_seconds = state.train_seconds;
-  Json line = Json::object();
-  line.set("kind", "summary");
-  line.set("steps", state.step);
-  line.set("train_seconds", state.train_seconds);
-  line.set("val_top1_max", summary.val_top1_max);
-  line.set("val_top1_min", summary.val_top1_min);
-  append_line(metrics, line.dump());
-  const double images_per_s = double(state.step * c.train.batch_size) / std::max(1e-9, state.train_seconds);
-  say(cat("done: ", c.name, ", ", state.epoch, " epochs (", state.step, " steps) in ",
-          Progress::duration(state.train_seconds), ", ", static_cast<int64_t>(images_per_s), " img/s",
-          summary.val_top1_max >= 0
-              ? cat("; validation top-1 ", width_label(c.mutualnet.width_max), "-", r0_only[0], " ",
-                    percent(summary.val_top1_max), ", ", width_label(c.mutualnet.width_min), "-", r0_only[0], " ",
-                    percent(summary.val_top1_min))
-              : std::string(),
-          "; checkpoint", path_exists(dir + "/best") ? cat("s in ", dir, "/last and ", dir, "/best") : cat(" in ", dir, "/last"),
-          "; next: mn sweep ", dir));
-  return summary;
-}
-
-namespace {
-
-// The output shape of each top-level block of the network at one width and resolution, found by
-// walking the network's children in registration order with a shape probe (Sequential containers
-// element by element) until the classifier: "16@28 32@28 64@14 128@7" for WRN-10-2 at width 1.
-std::string stage_channels(models::Model& model, double width, int64_t resolution) {
-  WidthScope scope(*model.width, width);
-  nn::Probe p{{1, model.spec.in_channels, resolution, resolution}, nullptr};
-  std::vector<Shape> shapes;
-  auto is_linear = [](nn::Module* m) { return dynamic_cast<nn::Linear*>(m) != nullptr; };
-  for (auto& [name, m] : model.net->named_modules()) {
-    if (name.empty() || name.find('.') != std::string::npos) continue;  // direct children only
-    auto* seq = dynamic_cast<nn::Sequential*>(m);
-    if (is_linear(m) || (seq && seq->size() > 0 && is_linear(&(*seq)[0]))) break;
-    if (seq) {
-      for (size_t i = 0; i < seq->size(); ++i) shapes.push_back((p = (*seq)[i].trace(p)).shape);
-    } else {
-      shapes.push_back((p = m->trace(p)).shape);
-    }
-  }
-  std::string out;
-  Shape previous;
-  for (const Shape& s : shapes) {
-    if (s.size() != 4 || s == previous) continue;
-    if (!out.empty()) out += ' ';
-    out += cat(s[1], "@", s[2]);
-    previous = s;
-  }
-  return out;
-}
-
-double params_norm_change(const std::vector<Tensor>& before, const std::vector<Variable>& params) {
-  double sq = 0;
-  for (size_t i = 0; i < params.size(); ++i) {
-    std::vector<float> now = params[i].data().to(DType::f32).to_vector<float>();
-    std::vector<float> was = before[i].to(DType::f32).to_vector<float>();
-    for (size_t j = 0; j < now.size(); ++j) sq += (double(now[j]) - was[j]) * (double(now[j]) - was[j]);
-  }
-  return std::sqrt(sq);
-}
-
-}  // namespace
-
-void explain_step(const Config& c) {
-  const Device device = resolve_device(c);
-  auto train_set = open_dataset(c, data::Split::train);
-  std::unique_ptr<data::Loader> loader = train_loader(c, train_set);
-  models::Model model = models::build_model(model_spec(c), static_cast<uint64_t>(c.seed));
-  model.net->to(device);
-  nn::Sgd optimizer = make_optimizer(c, model);
-  const nn::LrSchedule schedule = lr_schedule(c, loader->batches_per_epoch());
-  StepOptions step_options = StepOptions::from(c);
-  step_options.measure_grad_norms = true;
-  Generator sampler(sampler_seed(c));
-
-  loader->start_epoch(0);
-  std::optional<data::Batch> batch = loader->next();
-  MN_CHECK(batch.has_value(), "explain: the training loader gave no batch");
-  std::vector<Tensor> images;
-  for (const Tensor& t : batch->images) images.push_back(t.to(device));
-  const std::vector<Subnet> subnets = sample_subnets(step_options, c.data.resolutions, sampler);
-  const double lr = schedule.lr_at(0);
-
-  std::printf("One MutualNet step of %s on %s (%lld images per batch, %s), as mn train runs it.\n",
-              model.spec.name().c_str(), train_set->describe().c_str(),
-              static_cast<long long>(batch->size()), device.str().c_str());
-  std::printf("Data: the loader (data/loader.cpp) decodes and augments the batch at %lld px and "
-              "downscales it to %s.\n", static_cast<long long>(c.data.resolutions[0]),
-              config_value(c, "data.resolutions").c_str());
-  std::printf("Step (mutualnet/train_step.cpp, mutualnet_step): each sub-network runs forward and "
-              "backward; gradients add up in the shared weights.\n\n");
-
-  const std::vector<Variable> params = model.net->parameters();
-  std::vector<Tensor> before;
-  for (const Variable& p : params) before.push_back(p.data().clone());
-  const std::vector<StepTerm> terms =
-      mutualnet_step(model, optimizer, images, c.data.resolutions, batch->labels.to(device), subnets, step_options, lr);
-
-  std::printf("  %s  %-11s  %-5s  %-10s  %-37s %7s  %-20s  %s\n", "#", "sub-network", "width", "resolution",
-              "channels@size per stage", "MFLOPs", "loss term", "gradient norm");
-  for (size_t k = 0; k < terms.size(); ++k) {
-    const Subnet& s = terms[k].subnet;
-    const char* role = k == 0 ? "widest" : s.width == c.mutualnet.width_min ? "narrowest" : "random";
-    const SubnetCost cost = subnet_cost(model, s.width, s.resolution);
-    std::string res = cat(s.resolution, "x", s.resolution);
-    std::string loss = cat(terms[k].loss_kind == "kl" ? "KL " : "CE ", terms[k].loss);
-    std::printf("  %zu  %-11s  %.3f  %-10s  %-37s %7.2f  %-20s  %.4f\n", k + 1, role, s.width, res.c_str(),
-                stage_channels(model, s.width, s.resolution).c_str(), cost.mflops(), loss.c_str(),
-                terms[k].grad_norm);
-  }
-  double grad_sq = 0;
-  for (const Variable& p : params) {
-    if (!p.grad().defined()) continue;
-    for (float g : p.grad().to(DType::f32).to_vector<float>()) grad_sq += double(g) * g;
-  }
-  std::printf("\nSum of the %zu terms' gradients (what SGD sees): L2 norm %.4f.\n", terms.size(), std::sqrt(grad_sq));
-  std::printf("SGD (nn/optim.cpp, Sgd::step): lr %.4g (%s schedule, iteration 0 of %lld), momentum %.3g%s, "
-              "weight decay %.3g -> the weights moved by %.4g (L2).\n",
-              lr, c.optim.schedule.c_str(), static_cast<long long>(schedule.total_iters), c.optim.momentum,
-              c.optim.nesterov ? " (Nesterov)" : "", c.optim.weight_decay, params_norm_change(before, params));
-  std::printf("Read it in order: docs/walkthrough.md.\n");
+  return run.finish();
 }
 
 }  // namespace mn

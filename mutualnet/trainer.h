@@ -29,8 +29,4 @@ struct TrainSummary {
 // differs from the run being resumed (naming the keys).
 TrainSummary train(const Config& config, const TrainOptions& options);
 
-// Runs one step without writing anything and prints, per sub-network: width, channels per stage,
-// resolution, MFLOPs, loss term and the norm of the gradient it contributed.
-void explain_step(const Config& config);
-
 }  // namespace mn

@@ -8,6 +8,14 @@
 
 namespace mn {
 
+// SplitMix64's output function: derives well-mixed, independent seeds from a seed and an index.
+inline uint64_t splitmix64(uint64_t x) {
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+
 class Generator {
  public:
   explicit Generator(uint64_t seed = 0) : engine_(seed) {}

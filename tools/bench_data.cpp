@@ -206,7 +206,7 @@ int bench_data(int argc, char** argv) {
   std::printf("\n| %-48s | %7s | %10s | %16s |\n", "pipeline", "threads", "images/s", "images/CPU-second");
   std::printf("|%s|%s|%s|%s|\n", std::string(50, '-').c_str(), std::string(9, '-').c_str(),
               std::string(12, '-').c_str(), std::string(18, '-').c_str());
-  auto cifar = make_dataset({.kind = "cifar10", .root = tmp, .split = Split::test});
+  auto cifar = make_dataset({.format = Format::cifar10, .root = tmp, .split = Split::test});
   const Pipeline cifar_pipeline({PadRandomCrop{32, 4, PadMode::reflect}, HorizontalFlip{},
                                  Normalize{{0.4914, 0.4822, 0.4465}, {0.2470, 0.2435, 0.2616}}});
   for (int t : o.only == "b" ? std::vector<int>{} : o.threads)
@@ -214,7 +214,7 @@ int bench_data(int argc, char** argv) {
         measure(cifar, cifar_pipeline,
                           {.batch_size = 128, .workers = t, .seed = 1, .resolutions = {32, 28, 24, 20}}, o.seconds));
 
-  auto folder = make_dataset({.kind = "folder", .root = jpeg_dir, .split = Split::train});
+  auto folder = make_dataset({.format = Format::folder, .root = jpeg_dir, .split = Split::train});
   const Pipeline imagenet({RandomResizedCrop{224, 0.25, 1.0}, HorizontalFlip{},
                            Normalize{{0.485, 0.456, 0.406}, {0.229, 0.224, 0.225}}});
   for (bool scales : {true, false})

@@ -46,13 +46,14 @@ int bench_train(int argc, char** argv) {
     else fail("unexpected argument '", a, "' (", usage, ")");
   }
   MN_CHECK(!config_path.empty() && steps > 0 && warmup >= 0, usage);
-  const Config c = load_config(config_path, overrides);
-  const Device device = resolve_device(c);
+  Experiment ex(load_config(config_path, overrides), {.optimizer = true});
+  const Config& c = ex.config;
+  const Device device = ex.device;
   Backend& be = backend(device);
 
   // A fixed random batch: (N, C, R0, R0) normal images, their downscales, uniform labels.
   const int64_t n = c.train.batch_size, r0 = c.data.resolutions[0];
-  Generator gen(static_cast<uint64_t>(c.seed));
+  Generator gen(ex.seeds.data);
   Tensor x = Tensor::empty({n, c.model.in_channels, r0, r0});
   ops::normal_(x, 0, 1, gen);
   std::vector<int64_t> y(static_cast<size_t>(n));
@@ -62,10 +63,9 @@ int bench_train(int argc, char** argv) {
     images.push_back(r == r0 ? x.to(device) : ops::resize_bilinear_forward(x, r, r, true).to(device));
   const Tensor labels = Tensor::from_vector(y, {n}).to(device);
 
-  models::Model model = models::build_model(model_spec(c), static_cast<uint64_t>(c.seed));
-  model.net->to(device);
-  nn::Sgd optimizer = make_optimizer(c, model);
-  const StepOptions o = StepOptions::from(c);
+  models::Model& model = ex.model;
+  nn::Sgd& optimizer = *ex.optimizer;
+  const StepOptions& o = ex.step_options;
   const auto& res = c.data.resolutions;
   std::vector<Subnet> subnets{{o.width_max, res[0]}};
   for (int k = 1; k <= 3; ++k)

@@ -37,19 +37,16 @@ int cmd_eval(int argc, char** argv) {
   const int64_t r0 = c.data.resolutions[0];
   MN_CHECK(resolution <= r0, "--resolution ", resolution, " is larger than the run's largest resolution ", r0,
            " (evaluation downscales from R0)");
-  const Device device = resolve_device(c);
-  models::Model model = load_run_model(run_dir, checkpoint, c, device);
   const std::vector<int64_t> resolutions = resolution == r0 ? std::vector<int64_t>{r0} : std::vector<int64_t>{r0, resolution};
-  auto calib = calibration_loader(c, open_dataset(c, data::Split::train), resolutions);
-  auto test_set = open_dataset(c, data::Split::test);
-  auto test = eval_loader(c, test_set, resolutions);
-  const EvalResult r = evaluate_points(model, {{width, resolution}}, *calib, *test, c.train.bn_calib_batches, device).at(0);
-  const SubnetCost cost = subnet_cost(model, width, resolution);
+  Experiment ex(c, {.eval_resolutions = resolutions});
+  ex.load_weights(run_dir, checkpoint);
+  const EvalResult r = ex.evaluate({{width, resolution}}).at(0);
+  const SubnetCost cost = subnet_cost(ex.model, width, resolution);
   std::printf("%s %s-%lld (%s checkpoint): top-1 %.2f%%  top-5 %.2f%%  loss %.4f  %.2f MFLOPs  %.3f M params\n",
-              model.spec.name().c_str(), width_label(width).c_str(), static_cast<long long>(resolution),
+              ex.model.spec.name().c_str(), width_label(width).c_str(), static_cast<long long>(resolution),
               checkpoint.c_str(), r.top1, r.top5, r.loss, cost.mflops(), double(cost.params) / 1e6);
   std::printf("(%lld test images of %s; BN recalibrated on %lld training batches)\n",
-              static_cast<long long>(r.images), test_set->describe().c_str(),
+              static_cast<long long>(r.images), ex.test_set->describe().c_str(),
               static_cast<long long>(c.train.bn_calib_batches));
   return 0;
 }

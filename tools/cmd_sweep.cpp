@@ -48,25 +48,20 @@ int cmd_sweep(int argc, char** argv) {
   std::vector<int64_t> carried = resolutions;
   if (carried[0] != r0) carried.insert(carried.begin(), r0);
 
-  const Device device = resolve_device(c);
-  models::Model model = load_run_model(run_dir, checkpoint, c, device);
-  auto calib = calibration_loader(c, open_dataset(c, data::Split::train), carried);
-  auto test_set = open_dataset(c, data::Split::test);
-  auto test = eval_loader(c, test_set, carried);
+  Experiment ex(c, {.eval_resolutions = carried});
+  ex.load_weights(run_dir, checkpoint);
 
   std::vector<Subnet> points;
   for (double w : widths)
     for (int64_t r : resolutions) points.push_back({w, r});
-  std::printf("mn sweep: %s, %zu widths x %zu resolutions = %zu points on %s (%s)\n", model.spec.name().c_str(),
-              widths.size(), resolutions.size(), points.size(), test_set->describe().c_str(), device.str().c_str());
+  std::printf("mn sweep: %s, %zu widths x %zu resolutions = %zu points on %s (%s)\n", ex.model.spec.name().c_str(),
+              widths.size(), resolutions.size(), points.size(), ex.test_set->describe().c_str(), ex.device.str().c_str());
   const auto t0 = std::chrono::steady_clock::now();
-  const std::vector<EvalResult> results =
-      evaluate_points(model, points, *calib, *test, c.train.bn_calib_batches, device, [&](size_t i) {
-        if (i + 1 == points.size() || (i + 1) % 8 == 0)
-          std::printf("  BN recalibrated for %zu/%zu points\n", i + 1, points.size());
-        std::fflush(stdout);
-      });
-  const std::vector<SweepPoint> sweep = with_costs(model, results);
+  const std::vector<EvalResult> results = ex.evaluate(points, [&](size_t i) {
+    if (i + 1 == points.size() || (i + 1) % 8 == 0) std::printf("  BN recalibrated for %zu/%zu points\n", i + 1, points.size());
+    std::fflush(stdout);
+  });
+  const std::vector<SweepPoint> sweep = with_costs(ex.model, results);
   write_sweep_report(run_dir, sweep, c.name);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "mutualnet/config.h"
+#include "mutualnet/explain.h"
 #include "mutualnet/trainer.h"
 #include "tensor/error.h"
 #include "tools/commands.h"

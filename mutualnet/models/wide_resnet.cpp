@@ -16,13 +16,12 @@ namespace {
 
 class WrnBlock : public nn::Module {
  public:
-  WrnBlock(int64_t in, int64_t out, int stride, double dropout, uint64_t seed,
-           const std::shared_ptr<Width>& width)
+  WrnBlock(int64_t in, int64_t out, int stride, double dropout, const std::shared_ptr<Width>& width)
       : bn1(in, 1, width),
         conv1(in, out, 3, {.stride = stride, .padding = 1}, width),
         bn2(out, 1, width),
         conv2(out, out, 3, {.padding = 1}, width),
-        drop(dropout, seed) {
+        drop(dropout) {  // seeded by init_model
     register_module("bn1", bn1);
     register_module("conv1", conv1);
     register_module("bn2", bn2);
@@ -71,7 +70,7 @@ class WideResNet : public nn::Module {
       for (int b = 0; b < n; ++b)
         blocks.push_back(std::make_shared<WrnBlock>(b == 0 ? channels[g] : channels[g + 1],
                                                     channels[g + 1], b == 0 ? strides[g] : 1,
-                                                    spec.dropout, blocks.size(), width));
+                                                    spec.dropout, width));
     register_module("conv1", conv1);
     register_module("blocks", blocks);
     register_module("bn", bn);

@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "mutualnet/models/arch.h"
 #include "mutualnet/width.h"
 #include "nn/module.h"
 #include "tensor/random.h"
@@ -24,7 +25,7 @@
 namespace mn::models {
 
 struct ModelSpec {
-  std::string arch = "wrn";  // wrn | mobilenet_v1 | mobilenet_v2 | resnet50
+  Arch arch = Arch::wrn;
   int depth = 28, widen = 10;  // wrn: depth = 6n + 4
   double dropout = 0;          // wrn: between the two convs of a block, as the public code
   int64_t classes = 100;
@@ -54,11 +55,12 @@ struct Model {
 // Builds the model with zero weights (enough for counting FLOPs and for loading a checkpoint).
 Model make_model(const ModelSpec& spec);
 // Initialises it as the public code does (kaiming-normal fan-out convs, BN 1 and 0, linear layers
-// per architecture), drawing from Generator(seed) in module order.
-void init_model(Model& model, uint64_t seed);
-inline Model build_model(const ModelSpec& spec, uint64_t seed = 0) {
+// per architecture), drawing from Generator(weight_seed) in module order, and gives the k-th
+// dropout module (module order) its own stream derived from dropout_seed and k.
+void init_model(Model& model, uint64_t weight_seed, uint64_t dropout_seed);
+inline Model build_model(const ModelSpec& spec, uint64_t weight_seed, uint64_t dropout_seed) {
   Model model = make_model(spec);
-  init_model(model, seed);
+  init_model(model, weight_seed, dropout_seed);
   return model;
 }
 

@@ -177,7 +177,7 @@ TEST_CASE("bad images: skipped and reported, or an error naming the file") {
     if (i == 7) jpeg.assign(jpeg.size(), 0x42);  // not an image
     write_file(dir.file(cat("train/", i % 2 ? "b" : "a", "/img", i, ".jpg")), jpeg);
   }
-  auto ds = make_dataset({.kind = "folder", .root = dir.path});
+  auto ds = make_dataset({.format = Format::folder, .root = dir.path});
   const Pipeline p({RandomResizedCrop{32}, HorizontalFlip{}});
   Loader skip(ds, p, {.batch_size = 5, .workers = 2, .seed = 1, .shuffle = false,
                       .on_bad_image = OnBadImage::skip, .resolutions = {32, 16}});
@@ -223,7 +223,7 @@ TEST_CASE("bad images: skipped and reported, or an error naming the file") {
 
 TEST_CASE("the three dataset kinds through one loader") {
   SUBCASE("Fashion-MNIST (IDX), all 10000 test images in multi-scale batches") {
-    auto ds = make_dataset({.kind = "idx", .root = "/usr/share/datasets/fashion-mnist", .split = Split::test});
+    auto ds = make_dataset({.format = Format::idx, .root = "/usr/share/datasets/fashion-mnist", .split = Split::test});
     Loader loader(ds, Pipeline({Normalize{{0.286}, {0.353}}}),
                   {.batch_size = 1000, .workers = 2, .shuffle = false, .resolutions = {28, 24, 20, 16}});
     std::vector<int> histogram(10);
@@ -244,7 +244,7 @@ TEST_CASE("the three dataset kinds through one loader") {
       for (int p = 0; p < 3072; ++p) records.push_back(uint8_t(p * i));
     }
     write_file(dir.file("test_batch.bin"), records);
-    auto ds = make_dataset({.kind = "cifar10", .root = dir.path, .split = Split::test});
+    auto ds = make_dataset({.format = Format::cifar10, .root = dir.path, .split = Split::test});
     Loader loader(ds, Pipeline({PadRandomCrop{32, 4}, HorizontalFlip{}, Normalize{{0.49, 0.48, 0.45}, {0.25, 0.24, 0.26}}}),
                   {.batch_size = 8, .workers = 2, .resolutions = {32, 28, 24, 20}});
     const std::vector<Batch> batches = epoch(loader, 0);
@@ -263,7 +263,7 @@ TEST_CASE("the three dataset kinds through one loader") {
       else
         write_file(d + cat("/", i, ".jpg"), encode_jpeg(img, 90, 2, i == 2));
     }
-    auto ds = make_dataset({.kind = "folder", .root = dir.path, .split = Split::test});
+    auto ds = make_dataset({.format = Format::folder, .root = dir.path, .split = Split::test});
     Loader loader(ds, Pipeline({Resize{73}, CenterCrop{64}, Normalize{{0.485, 0.456, 0.406}, {0.229, 0.224, 0.225}}}),
                   {.batch_size = 3, .workers = 2, .shuffle = false, .resolutions = {64, 48}});
     const std::vector<Batch> batches = epoch(loader, 0);

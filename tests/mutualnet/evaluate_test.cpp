@@ -31,9 +31,9 @@ M* find_module(models::Model& m, const std::string& name) {
 }  // namespace
 
 TEST_CASE("bn calibration: running statistics become the average over the calibration batches") {
-  const Config c = tiny();
-  models::Model model = models::build_model(model_spec(c), 3);
-  auto calib = calibration_loader(c, open_dataset(c, data::Split::train), {28, 20});
+  Experiment ex(tiny(), {.eval_resolutions = {28, 20}});
+  models::Model& model = ex.model;
+  data::Loader* calib = ex.calib_loader.get();
   const double width = 0.5;
   const int64_t r = 20, batches = 3;
   recalibrate_bn(model, width, r, *calib, batches, Device::cpu());
@@ -82,11 +82,9 @@ TEST_CASE("bn calibration: running statistics become the average over the calibr
 }
 
 TEST_CASE("evaluate: points evaluated together score as they do alone; saved BN stats restore") {
-  const Config c = tiny();
-  models::Model model = models::build_model(model_spec(c), 4);
-  auto train_set = open_dataset(c, data::Split::train), test_set = open_dataset(c, data::Split::test);
-  auto calib = calibration_loader(c, train_set, {28, 16});
-  auto test = eval_loader(c, test_set, {28, 16});
+  Experiment ex(tiny(), {.eval_resolutions = {28, 16}});
+  models::Model& model = ex.model;
+  data::Loader *calib = ex.calib_loader.get(), *test = ex.test_loader.get();
   const std::vector<Subnet> points{{1.0, 28}, {0.25, 16}, {0.5, 28}};
   std::vector<EvalResult> together = evaluate_points(model, points, *calib, *test, 2, Device::cpu());
   REQUIRE(together.size() == 3);

@@ -77,7 +77,7 @@ void to_f64(Model& m) {
 // batch-norm sums run in double (measured ~3x; a wrong gradient there would be ~1e6x). The logits
 // are continuous in the masks and keep their own bound.
 void compare(const models::ModelSpec& spec, int64_t resolution, const Pass& narrow) {
-  Model ref = models::build_model(spec, 11);
+  Model ref = models::build_model(spec, 11, 0);
   Model cpu = models::make_model(spec);
   Model gpu = models::make_model(spec);
   cpu.net->load_state_dict(ref.net->state_dict());

@@ -182,19 +182,19 @@ TEST_CASE("WRN-10-2 equals the PyTorch reference with the same weights at widths
 
 TEST_CASE("every model trains a step at its min and max width and its resolutions") {
   SUBCASE("WRN on 1x28x28 (Fashion-MNIST recipe)") {
-    Model m = models::build_model(fashion_wrn(16, 2), 1);
+    Model m = models::build_model(fashion_wrn(16, 2), 1, 0);
     for (double w : {0.25, 1.0})
       for (int64_t r : models::recipe_resolutions(m.spec)) train_step(m, w, r, 7);
   }
   SUBCASE("WRN on 3x32x32 (CIFAR recipe; depth 10 stands in for 28, same blocks)") {
     ModelSpec spec = models::parse_model_name("wrn-10-2");
-    Model m = models::build_model(spec, 2);
+    Model m = models::build_model(spec, 2, 0);
     for (double w : {0.9, 1.0})
       for (int64_t r : models::recipe_resolutions(spec)) train_step(m, w, r, 8);
   }
   for (const char* name : {"mobilenet_v1", "mobilenet_v2", "resnet50"}) {
     SUBCASE(name) {
-      Model m = models::build_model(models::parse_model_name(name), 3);
+      Model m = models::build_model(models::parse_model_name(name), 3, 0);
       auto [lo, hi] = models::recipe_width_range(m.spec);
       for (double w : {lo, hi})
         for (int64_t r : {64, 32}) train_step(m, w, r, 9);
@@ -239,8 +239,8 @@ TEST_CASE("model names and builders") {
   ModelSpec bad = models::parse_model_name("wrn-27-2");
   CHECK_THROWS_WITH_AS(models::make_model(bad), doctest::Contains("depth 27 is not 6n + 4"), Error);
   // Seeded initialisation is deterministic and follows the public code's scales.
-  Model a = models::build_model(models::parse_model_name("mobilenet_v2"), 5);
-  Model b = models::build_model(models::parse_model_name("mobilenet_v2"), 5);
+  Model a = models::build_model(models::parse_model_name("mobilenet_v2"), 5, 0);
+  Model b = models::build_model(models::parse_model_name("mobilenet_v2"), 5, 0);
   auto sa = a.net->state_dict(), sb = b.net->state_dict();
   CHECK(sum_of_squares(sa[0].second) == sum_of_squares(sb[0].second));
   // features.0.0.weight (32, 3, 3, 3): kaiming normal fan-out, variance 2 / (32 * 9).

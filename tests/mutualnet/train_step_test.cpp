@@ -16,13 +16,13 @@ namespace {
 
 models::Model tiny_model() {
   models::ModelSpec spec;
-  spec.arch = "wrn";
+  spec.arch = models::Arch::wrn;
   spec.depth = 10;
   spec.widen = 1;
   spec.classes = 10;
   spec.in_channels = 1;
   spec.divisor = 4;
-  return models::build_model(spec, 7);
+  return models::build_model(spec, 7, 0);
 }
 
 Tensor random_images(int64_t n, int64_t r, uint64_t seed) {
@@ -99,8 +99,8 @@ TEST_CASE("train step: the gradient is the sum of every sub-network's loss term"
     nn::Sgd sgd = frozen_sgd(model);
     std::vector<StepTerm> terms = mutualnet_step(model, sgd, images, res, labels, subnets, o, 0.0);
     REQUIRE(terms.size() == 4);
-    CHECK(terms[0].loss_kind == "cross_entropy");
-    CHECK(terms[1].loss_kind == (distill ? "kl" : "cross_entropy"));
+    CHECK(terms[0].loss_kind == LossKind::cross_entropy);
+    CHECK(terms[1].loss_kind == (distill ? LossKind::kl : LossKind::cross_entropy));
     CHECK(terms[0].loss > 1.0);  // about ln 10 for an untrained network
     const std::vector<Tensor> accumulated = grads_of(model);
 
