@@ -111,3 +111,32 @@ TEST_CASE("config: every shipped config loads") {
   }
   CHECK(n >= 6);
 }
+
+TEST_CASE("config: choices are parsed once into their enums, from the file and from --set") {
+  Config c = parse_config("device = \"cpu\"\n[model]\narch = \"mobilenet_v2\"\nin_channels = 3\nnum_classes = 100\n"
+                          "[data]\ndataset = \"cifar100\"\nmean = [0.5, 0.5, 0.5]\nstd = [0.25, 0.25, 0.25]\n"
+                          "on_bad_image = \"skip\"\n[augment]\ncrop = \"random_resized_crop\"\n",
+                          "x.toml", {"optim.schedule=step", "augment.pad_mode=\"zero\"", "device=cuda"});
+  CHECK(c.device == DevicePolicy::cuda);
+  CHECK(c.model.arch == models::Arch::mobilenet_v2);
+  CHECK(c.data.dataset == DatasetKind::cifar100);
+  CHECK(c.data.on_bad_image == data::OnBadImage::skip);
+  CHECK(c.augment.crop == CropKind::random_resized_crop);
+  CHECK(c.augment.pad_mode == data::PadMode::zero);
+  CHECK(c.optim.schedule == nn::LrSchedule::Kind::step);
+  CHECK(c.mutualnet.max_loss == LossKind::cross_entropy);
+  CHECK(config_value(c, "model.arch") == "\"mobilenet_v2\"");
+  CHECK(config_value(c, "optim.schedule") == "\"step\"");
+  CHECK(config_to_toml(c).find("dataset = \"cifar100\"") != std::string::npos);
+  CHECK(config_to_toml(parse_config(config_to_toml(c), "back.toml")) == config_to_toml(c));
+  CHECK(error_of([] { parse_config("", "x.toml", {"optim.schedule=linear"}); }) ==
+        "--set optim.schedule=linear: optim.schedule = \"linear\" is not allowed; expected one of \"cosine\", "
+        "\"step\", \"constant\"");
+  CHECK(error_of([] { parse_config("[mutualnet]\nmax_loss = \"kl\"\n", "x.toml"); }) ==
+        "x.toml:2: mutualnet.max_loss = \"kl\" is not allowed; expected one of \"cross_entropy\"");
+  CHECK(error_of([] { parse_config("[data]\ndataset = 3\n", "x.toml"); }) ==
+        "x.toml:2: data.dataset = 3 is an integer; expected one of \"fashion_mnist\", \"mnist\", \"cifar10\", "
+        "\"cifar100\", \"folder\"");
+  CHECK(error_of([] { parse_config("[data]\ndataset = \"cifar10\"\n", "x.toml"); }) ==
+        "x.toml: data.dataset = \"cifar10\" has 3 channels, model.in_channels = 1");
+}
