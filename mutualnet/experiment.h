@@ -45,7 +45,7 @@ struct ExperimentParts {
   bool train_data = false;  // the training set and its loader (every resolution of data.resolutions)
   // Evaluation: BN-calibration batches (from the training set) and the test set, both carrying
   // these resolutions, largest (R0) first; empty: none.
-  std::vector<int64_t> eval_resolutions;
+  std::vector<int64_t> eval_resolutions = {};
   bool optimizer = false;   // SGD (momentum buffers next to the weights), and the schedule with train_data
 };
 
