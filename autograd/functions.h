@@ -61,7 +61,7 @@ Variable max_pool2d(const Variable& x, const Pool2dArgs& args);
 Variable avg_pool2d(const Variable& x, const Pool2dArgs& args);
 Variable adaptive_avg_pool2d(const Variable& x, int64_t out_h, int64_t out_w);
 
-// resize.cpp, pad2d.cpp
+// resize.cpp, pad2d.cpp: for models and a GPU-side input path; the loader does its own on the CPU.
 Variable resize_bilinear(const Variable& x, int64_t out_h, int64_t out_w, bool align_corners);
 Variable pad2d(const Variable& x, const Pad2d& pad, PadMode mode);
 

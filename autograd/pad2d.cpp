@@ -1,5 +1,6 @@
 // Differentiable zero / reflect padding: the backward crops (zero) or folds the reflected border
-// back onto the pixels it copied (reflect).
+// back onto the pixels it copied (reflect). The training crop pads on the CPU in the loader
+// (data/transforms.h); this op has no caller in training yet, only its tests.
 #include "autograd/functions.h"
 #include "tensor/pad2d.h"
 

@@ -1,4 +1,6 @@
-// Differentiable bilinear resize (the multi-resolution inputs of MutualNet use align_corners).
+// Differentiable bilinear resize, align_corners as in PyTorch. Training batches are downscaled by
+// the loader on the CPU (data/resample.h), not by this op: today it serves models and tests, and
+// the tensor-level forward makes `mn bench train`'s synthetic downscales.
 #include "autograd/functions.h"
 #include "tensor/resize.h"
 

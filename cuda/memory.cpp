@@ -1,5 +1,6 @@
 // CudaBackend memory: device and pinned allocation through the caching allocators, synchronous
-// copies on the compute stream, and the asynchronous batch path through the copy stream.
+// copies on the compute stream, and asynchronous copies through the copy stream (to_device_async,
+// which no training path calls yet: the trainer's batches go through the synchronous copy).
 #include <cstring>
 #include <mutex>
 

@@ -1,7 +1,7 @@
 // The threaded loader: worker threads turn dataset samples into multi-scale batches ahead of the
 // trainer, in a fixed order that depends only on (seed, epoch), never on the number of threads.
 //
-//   auto ds = data::make_dataset({.kind = "cifar100", .root = "data/cifar100", .split = Split::train});
+//   auto ds = data::make_dataset({.format = Format::cifar100, .root = "data/cifar100", .split = Split::train});
 //   data::Loader loader(ds, data::Pipeline({PadRandomCrop{32, 4}, HorizontalFlip{}, Normalize{...}}),
 //                       {.batch_size = 128, .seed = 1995, .resolutions = {32, 28, 24, 20}});
 //   for (int64_t epoch = 0; epoch < epochs; ++epoch) {
@@ -38,7 +38,7 @@ struct LoaderConfig {
   OnBadImage on_bad_image = OnBadImage::fail;
   // Largest first; resolutions[0] is the pipeline's output size. Empty: that size only.
   std::vector<int> resolutions = {};
-  bool all_resolutions = true;  // false: only the largest (the trainer downscales on the device)
+  bool all_resolutions = true;  // false: only the largest (`mn bench data` times decoding alone)
   bool antialias = false;       // downscale with a widened filter instead of plain bilinear
   int prefetch = 2;             // batches built ahead of the consumer (each is batch memory)
 };

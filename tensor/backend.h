@@ -154,9 +154,10 @@ Backend& backend(Device device);  // throws mn::Error when that device is not av
 bool cuda_available();
 Backend& cuda_backend();  // defined in cuda/ when built with CUDA
 
-// The batch path to the GPU: a copy of `host` on `device`, made with copy_bytes_async. With `host`
-// from Tensor::empty_pinned, call it for the next batch right after queueing the current step:
-// the copy then runs while that step computes, and the next step's work waits for it.
+// An overlapped copy of `host` to `device`, made with copy_bytes_async. With `host` from
+// Tensor::empty_pinned, called for the next batch right after queueing the current step, the
+// copy runs while that step computes and the next step's work waits for it. No training path
+// calls it yet (the trainer moves batches with Tensor::to, synchronously); tests/cuda covers it.
 inline Tensor to_device_async(const Tensor& host, Device device) {
   if (host.device() == device) return host;
   MN_CHECK(host.device().is_cpu() && host.is_contiguous(),
