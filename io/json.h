@@ -3,6 +3,7 @@
 // the files read the way they were written.
 #pragma once
 #include <cstdint>
+#include <initializer_list>
 #include <map>
 #include <string>
 #include <utility>
@@ -24,7 +25,13 @@ class Json {
   Json(const char* s) : kind_(Kind::string), string_(s) {}
   Json(std::string s) : kind_(Kind::string), string_(std::move(s)) {}
   static Json array() { Json j; j.kind_ = Kind::array; return j; }
-  static Json object() { Json j; j.kind_ = Kind::object; return j; }
+  // Members in order: Json::object({{"kind", "train"}, {"step", step}}).
+  static Json object(std::initializer_list<std::pair<std::string, Json>> members = {}) {
+    Json j;
+    j.kind_ = Kind::object;
+    j.object_.assign(members.begin(), members.end());
+    return j;
+  }
 
   // what names the file or field in error messages ("runs/x/trainer.json").
   static Json parse(const std::string& text, const std::string& what);

@@ -97,14 +97,8 @@ std::string sweep_csv(const std::vector<SweepPoint>& points) {
 std::string sweep_json(const std::vector<SweepPoint>& points, const std::string& run_name) {
   Json arr = Json::array();
   for (const auto& p : points) {
-    Json o = Json::object();
-    o.set("width", p.width);
-    o.set("resolution", p.resolution);
-    o.set("mflops", p.mflops);
-    o.set("params_m", p.params_m);
-    o.set("top1", p.top1);
-    o.set("top5", p.top5);
-    arr.push(o);
+    arr.push(Json::object({{"width", p.width}, {"resolution", p.resolution}, {"mflops", p.mflops},
+                           {"params_m", p.params_m}, {"top1", p.top1}, {"top5", p.top5}}));
   }
   Json frontier = Json::array();
   for (size_t i : pareto_frontier(points)) frontier.push(static_cast<int64_t>(i));

@@ -105,42 +105,38 @@ class MetricsLog {
   void start() { write_file_atomic(path_, ""); }
 
   void train(const TrainerState& s, double lr, const Interval& interval, double time_s) {
-    Json line = Json::object();
-    line.set("kind", "train");
-    line.set("epoch", s.epoch + 1);
-    line.set("step", s.step);
-    line.set("lr", lr);
-    line.set("loss", interval.widest_loss / double(interval.steps));
-    line.set("subnet_loss", interval.subnet_loss / double(interval.steps));
-    line.set("images_per_s", double(interval.images) / std::max(1e-9, seconds_since(interval.start)));
-    line.set("time_s", time_s);
-    append_line(path_, line.dump());
+    append(Json::object({{"kind", "train"},
+                         {"epoch", s.epoch + 1},
+                         {"step", s.step},
+                         {"lr", lr},
+                         {"loss", interval.widest_loss / double(interval.steps)},
+                         {"subnet_loss", interval.subnet_loss / double(interval.steps)},
+                         {"images_per_s", double(interval.images) / std::max(1e-9, seconds_since(interval.start))},
+                         {"time_s", time_s}}));
   }
 
   void val(const TrainerState& s, const EvalResult& r) {
-    Json line = Json::object();
-    line.set("kind", "val");
-    line.set("epoch", s.epoch);
-    line.set("step", s.step);
-    line.set("width", r.width);
-    line.set("resolution", r.resolution);
-    line.set("top1", r.top1);
-    line.set("top5", r.top5);
-    line.set("loss", r.loss);
-    append_line(path_, line.dump());
+    append(Json::object({{"kind", "val"},
+                         {"epoch", s.epoch},
+                         {"step", s.step},
+                         {"width", r.width},
+                         {"resolution", r.resolution},
+                         {"top1", r.top1},
+                         {"top5", r.top5},
+                         {"loss", r.loss}}));
   }
 
   void summary(const TrainerState& s, const TrainSummary& sum) {
-    Json line = Json::object();
-    line.set("kind", "summary");
-    line.set("steps", s.step);
-    line.set("train_seconds", s.train_seconds);
-    line.set("val_top1_max", sum.val_top1_max);
-    line.set("val_top1_min", sum.val_top1_min);
-    append_line(path_, line.dump());
+    append(Json::object({{"kind", "summary"},
+                         {"steps", s.step},
+                         {"train_seconds", s.train_seconds},
+                         {"val_top1_max", sum.val_top1_max},
+                         {"val_top1_min", sum.val_top1_min}}));
   }
 
  private:
+  void append(const Json& line) { append_line(path_, line.dump()); }
+
   std::string path_;
 };
 

@@ -55,3 +55,8 @@ TEST_CASE("json: malformed text and wrong kinds are errors naming the source") {
   CHECK(error_of([&] { j.at("epoch"); }) == "json: missing key 'epoch'");
   CHECK(error_of([&] { j.at("step").as_string("s"); }) == "s: expected a string, found a number");
 }
+
+TEST_CASE("json: an object from an initializer list keeps the members' order and kinds") {
+  const Json j = Json::object({{"kind", "val"}, {"step", int64_t{3}}, {"top1", 88.5}, {"ok", true}});
+  CHECK(j.dump() == R"({"kind":"val","step":3,"top1":88.5,"ok":true})");
+}
