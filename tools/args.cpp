@@ -78,7 +78,7 @@ Args::Args(const Spec& spec, int argc, char** argv) : spec_(spec) {
       if (eq != std::string::npos) fail(cat(name, " takes no value"));
     } else if (eq != std::string::npos) {
       value = token.substr(eq + 1);
-    } else if (i + 1 < argc && std::string(argv[i + 1]).rfind("--", 0) != 0) {
+    } else if (i + 1 < argc && std::string(argv[i + 1]).rfind("--", 0) != 0) {  // "--x --y": x lacks one
       value = argv[++i];
     } else {
       fail(cat(name, " needs a value: ", with_value(arg)));
