@@ -30,54 +30,49 @@
 #include "tools/commands.h"
 
 namespace mn::cli {
+
+const Spec kBenchDataSpec{
+    "bench data",
+    "Images/s of the data layer per worker-thread count: (a) the CIFAR pipeline, (b) JPEGs.",
+    {option("--threads", "LIST", "worker-thread counts, e.g. 1,2 (default: 1, 2, 4, ... up to the core count)"),
+     option("--seconds", "S", "time per measurement", "3"),
+     option("--images", "N", "JPEGs to generate", "200"),
+     option("--size", "WxH", "size of the generated JPEGs", "500x375"),
+     option("--dir", "DIR", "where the JPEGs are, or are generated when DIR/train is missing (default: a temporary folder)"),
+     option("--only", "a|b", "runs one pipeline only"),
+     flag("--pillow", "then runs tools/bench_data_pillow.py on the same JPEGs (from the repository root)")}};
+
 namespace {
 namespace fs = std::filesystem;
 using namespace mn::data;
 
 struct Options {
   std::vector<int> threads;
-  double seconds = 3;
-  int images = 200;
-  int width = 500, height = 375;
+  double seconds;
+  int images;
+  int width, height;
   std::string dir;
   std::string only;  // "a" or "b": run one pipeline
-  bool pillow = false;
+  bool pillow;
 };
 
 Options parse(int argc, char** argv) {
+  const Args args(kBenchDataSpec, argc, argv);
   Options o;
-  for (int i = 0; i < argc; ++i) {
-    const std::string a = argv[i];
-    auto value = [&]() -> std::string {
-      MN_CHECK(i + 1 < argc, "bench data: ", a, " needs a value");
-      return argv[++i];
-    };
-    if (a == "--threads") {
-      std::string v = value();
-      for (size_t p = 0; p < v.size();) {
-        const size_t q = v.find(',', p);
-        o.threads.push_back(std::stoi(v.substr(p, q - p)));
-        p = q == std::string::npos ? v.size() : q + 1;
-      }
-    } else if (a == "--seconds") {
-      o.seconds = std::stod(value());
-    } else if (a == "--images") {
-      o.images = std::stoi(value());
-    } else if (a == "--size") {
-      const std::string v = value();
-      MN_CHECK(std::sscanf(v.c_str(), "%dx%d", &o.width, &o.height) == 2, "bench data: --size WxH, got ", v);
-    } else if (a == "--dir") {
-      o.dir = value();
-    } else if (a == "--only") {
-      o.only = value();
-      MN_CHECK(o.only == "a" || o.only == "b", "bench data: --only a or --only b, got ", o.only);
-    } else if (a == "--pillow") {
-      o.pillow = true;
-    } else {
-      fail("bench data: unknown option ", a,
-           " (options: --threads 1,2 --seconds S --images N --size WxH --dir DIR --only a|b --pillow)");
-    }
+  const std::string threads = args.get("--threads");
+  for (size_t p = 0; p < threads.size();) {
+    const size_t q = threads.find(',', p);
+    o.threads.push_back(std::stoi(threads.substr(p, q - p)));
+    p = q == std::string::npos ? threads.size() : q + 1;
   }
+  o.seconds = args.number("--seconds");
+  o.images = static_cast<int>(args.integer("--images"));
+  const std::string size = args.get("--size");
+  if (std::sscanf(size.c_str(), "%dx%d", &o.width, &o.height) != 2) args.fail("--size: WxH, got '" + size + "'");
+  o.dir = args.get("--dir");
+  o.only = args.get("--only");
+  if (!o.only.empty() && o.only != "a" && o.only != "b") args.fail("--only: a or b, got '" + o.only + "'");
+  o.pillow = args.has("--pillow");
   if (o.threads.empty())
     for (int t = 1; t <= int(std::max(1u, std::thread::hardware_concurrency())); t *= 2) o.threads.push_back(t);
   return o;

@@ -13,8 +13,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <cstdlib>
-#include <cstring>
 #include <functional>
 
 #include "mutualnet/width.h"
@@ -73,25 +71,19 @@ Tensor random(const Shape& s, Generator& g) {
 
 }  // namespace
 
+const Spec kBenchOpsSpec{
+    "bench ops",
+    "GFLOP/s of sgemm and conv2d on WRN-16-2's conv layers, then ms of batch norm (CPU).",
+    {option("--threads", "N", "OpenMP and OpenBLAS threads", "2"),
+     option("--batch", "N", "the batch size", "128"),
+     option("--seconds", "S", "time per measurement", "0.5"),
+     option("--width", "W", "scales every layer's channels as a sub-network does, in (0, 1]", "1.0")}};
+
 int bench_ops(int argc, char** argv) {
-  int threads = 2;
-  int64_t batch = 128;
-  double seconds = 0.5, width = 1.0;
-  for (int i = 0; i < argc; ++i) {
-    const bool has_value = i + 1 < argc;
-    if (!std::strcmp(argv[i], "--threads") && has_value) {
-      threads = std::atoi(argv[++i]);
-    } else if (!std::strcmp(argv[i], "--batch") && has_value) {
-      batch = std::atoll(argv[++i]);
-    } else if (!std::strcmp(argv[i], "--seconds") && has_value) {
-      seconds = std::atof(argv[++i]);
-    } else if (!std::strcmp(argv[i], "--width") && has_value) {
-      width = std::atof(argv[++i]);
-    } else {
-      fail("bench ops: unknown argument '", argv[i],
-           "' (usage: mn bench ops [--threads N] [--batch N] [--seconds S] [--width W])");
-    }
-  }
+  const Args args(kBenchOpsSpec, argc, argv);
+  const int threads = static_cast<int>(args.integer("--threads"));
+  const int64_t batch = args.integer("--batch");
+  const double seconds = args.number("--seconds"), width = args.number("--width");
   MN_CHECK(threads >= 1 && batch >= 1 && seconds > 0 && width > 0 && width <= 1,
            "bench ops: --threads, --batch and --seconds must be positive, --width in (0, 1]");
   omp_set_num_threads(threads);

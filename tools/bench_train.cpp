@@ -26,26 +26,22 @@
 
 namespace mn::cli {
 
+const Spec kBenchTrainSpec{
+    "bench train",
+    "Times the MutualNet step (4 fixed sub-networks, a fixed random batch): images/s, peak memory.",
+    {positional("CONFIG", "the experiment's TOML config: model, batch size, resolutions"),
+     option("--device", "cpu|cuda", "where to run (default: the config's device)"),
+     option("--steps", "N", "timed steps", "20"),
+     option("--warmup", "N", "untimed steps before them", "2"),
+     repeated("--set", "key=value", "overrides a config key, e.g. --set train.batch_size=64")}};
+
 int bench_train(int argc, char** argv) {
-  const char* usage = "usage: mn bench train CONFIG [--device cpu|cuda] [--steps N] [--warmup N] [--set key=value]...";
-  std::string config_path;
-  std::vector<std::string> overrides;
-  int64_t steps = 20, warmup = 2;
-  for (int i = 0; i < argc; ++i) {
-    const std::string a = argv[i];
-    auto value = [&](const char* flag) -> std::string {
-      MN_CHECK(i + 1 < argc, flag, " needs a value (", usage, ")");
-      return argv[++i];
-    };
-    if (a == "--device") overrides.push_back("device=" + value("--device"));
-    else if (a == "--steps") steps = std::stoll(value("--steps"));
-    else if (a == "--warmup") warmup = std::stoll(value("--warmup"));
-    else if (a == "--set") overrides.push_back(value("--set"));
-    else if (a.rfind("--", 0) == 0) fail("unknown option '", a, "' (", usage, ")");
-    else if (config_path.empty()) config_path = a;
-    else fail("unexpected argument '", a, "' (", usage, ")");
-  }
-  MN_CHECK(!config_path.empty() && steps > 0 && warmup >= 0, usage);
+  const Args args(kBenchTrainSpec, argc, argv);
+  const std::string config_path = args.get("CONFIG");
+  std::vector<std::string> overrides = args.all("--set");
+  if (args.has("--device")) overrides.push_back("device=" + args.get("--device"));
+  const int64_t steps = args.integer("--steps"), warmup = args.integer("--warmup");
+  if (steps <= 0 || warmup < 0) args.fail("--steps must be positive and --warmup not negative");
   Experiment ex(load_config(config_path, overrides), {.optimizer = true});
   const Config& c = ex.config;
   const Device device = ex.device;

@@ -12,27 +12,21 @@
 
 namespace mn::cli {
 
+const Spec kEvalSpec{
+    "eval",
+    "Top-1, top-5, MFLOPs and parameters of one sub-network of a run, its BN recalibrated.",
+    {positional("RUN", "a trained run's folder, e.g. runs/fashion_mnist"),
+     required_option("--width", "W", "the sub-network's width, e.g. 0.5"),
+     required_option("--resolution", "R", "its input resolution, at most the run's largest, e.g. 20"),
+     option("--checkpoint", "last|best", "which checkpoint of the run", "last"),
+     repeated("--set", "key=value", "overrides a config key that does not change the model, e.g. --set device=cpu")}};
+
 int cmd_eval(int argc, char** argv) {
-  const char* usage = "usage: mn eval RUN --width W --resolution R [--checkpoint last|best] [--set key=value]...";
-  std::string run_dir, checkpoint = "last";
-  std::vector<std::string> overrides;
-  double width = -1;
-  int64_t resolution = -1;
-  for (int i = 0; i < argc; ++i) {
-    const std::string a = argv[i];
-    auto value = [&](const char* flag) -> std::string {
-      MN_CHECK(i + 1 < argc, flag, " needs a value (", usage, ")");
-      return argv[++i];
-    };
-    if (a == "--width") width = parse_widths(value("--width")).at(0);
-    else if (a == "--resolution") resolution = parse_resolutions(value("--resolution")).at(0);
-    else if (a == "--checkpoint") checkpoint = value("--checkpoint");
-    else if (a == "--set") overrides.push_back(value("--set"));
-    else if (a.rfind("--", 0) == 0) fail("unknown option '", a, "' (", usage, ")");
-    else if (run_dir.empty()) run_dir = a;
-    else fail("unexpected argument '", a, "' (", usage, ")");
-  }
-  MN_CHECK(!run_dir.empty() && width > 0 && resolution > 0, usage);
+  const Args args(kEvalSpec, argc, argv);
+  const std::string run_dir = args.get("RUN"), checkpoint = args.get("--checkpoint");
+  const std::vector<std::string> overrides = args.all("--set");
+  const double width = parse_widths(args.get("--width")).at(0);
+  const int64_t resolution = parse_resolutions(args.get("--resolution")).at(0);
   const Config c = load_run_config(run_dir, overrides);
   const int64_t r0 = c.data.resolutions[0];
   MN_CHECK(resolution <= r0, "--resolution ", resolution, " is larger than the run's largest resolution ", r0,

@@ -7,7 +7,6 @@
 // Widths are a list or lo:hi:step; both default to the model's reference recipe.
 #include <cmath>
 #include <cstdio>
-#include <cstring>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -71,40 +70,27 @@ std::vector<double> parse_widths(const std::string& s) {
   return out;
 }
 
-const char* kUsage =
-    "usage: mn flops (CONFIG.toml | --model NAME) [--widths LIST|lo:hi:step] [--resolutions LIST]\n"
-    "                [--classes N] [--in-channels C] [--divisor D] [--format table|csv|json]\n"
-    "  NAME: wrn-DEPTH-WIDEN, mobilenet_v1, mobilenet_v2, resnet50\n"
-    "  CONFIG: the model, width range and resolutions of a training config (options override)\n";
-
 }  // namespace
 
+const Spec kFlopsSpec{
+    "flops",
+    "MFLOPs (multiply-adds) and parameters of every sub-network of a model, without training.",
+    {optional_positional("CONFIG", "a training config: its model, width range and resolutions (the options override)"),
+     option("--model", "NAME", "a model instead of a config: wrn-DEPTH-WIDEN, mobilenet_v1, mobilenet_v2, resnet50"),
+     option("--widths", "LIST|lo:hi:step", "the widths (default: the config's or the recipe's range, step 0.05)"),
+     option("--resolutions", "LIST", "the resolutions (default: the config's or the recipe's)"),
+     option("--classes", "N", "output classes (default: the config's or the model's)"),
+     option("--in-channels", "C", "input channels (default: the config's or the model's)"),
+     option("--divisor", "D", "channel counts are multiples of D (default: the config's or the model's)"),
+     option("--format", "table|csv|json", "the output format", "table")}};
+
 int cmd_flops(int argc, char** argv) {
-  std::string config, model, widths, resolutions, classes, in_channels, divisor, format = "table";
-  for (int i = 0; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg == "-h" || arg == "--help") {
-      std::fputs(kUsage, stdout);
-      return 0;
-    }
-    std::string* slot = arg == "--model"         ? &model
-                        : arg == "--widths"      ? &widths
-                        : arg == "--resolutions" ? &resolutions
-                        : arg == "--classes"     ? &classes
-                        : arg == "--in-channels" ? &in_channels
-                        : arg == "--divisor"     ? &divisor
-                        : arg == "--format"      ? &format
-                                                 : nullptr;
-    if (!slot) {
-      MN_CHECK(arg.rfind("--", 0) != 0, "flops: unknown option '", arg, "'\n", kUsage);
-      MN_CHECK(config.empty(), "flops: two configs given ('", config, "', '", arg, "')");
-      config = arg;
-      continue;
-    }
-    MN_CHECK(i + 1 < argc, "flops: ", arg, " needs a value");
-    *slot = argv[++i];
-  }
-  MN_CHECK(config.empty() != model.empty(), "flops: give a config or --model NAME (one of them)\n", kUsage);
+  const Args args(kFlopsSpec, argc, argv);
+  const std::string config = args.get("CONFIG"), model = args.get("--model"), classes = args.get("--classes"),
+                    in_channels = args.get("--in-channels"), divisor = args.get("--divisor"),
+                    format = args.get("--format");
+  std::string widths = args.get("--widths"), resolutions = args.get("--resolutions");
+  if (config.empty() == model.empty()) args.fail("give either CONFIG or --model NAME");
 
   models::ModelSpec spec;
   if (!config.empty()) {

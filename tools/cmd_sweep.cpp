@@ -16,26 +16,21 @@
 
 namespace mn::cli {
 
+const Spec kSweepSpec{
+    "sweep",
+    "Evaluates a grid of widths x resolutions of a run; writes the query table and plot into RUN.",
+    {positional("RUN", "a trained run's folder, e.g. runs/fashion_mnist"),
+     option("--widths", "LIST|lo:hi:step", "the widths, e.g. 1,0.5 or 0.25:1.0:0.05 (default: the config's sweep.widths)"),
+     option("--resolutions", "LIST",
+            "the resolutions, e.g. 28,24,20,16 (default: sweep.resolutions, else data.resolutions)"),
+     option("--checkpoint", "last|best", "which checkpoint of the run", "last"),
+     repeated("--set", "key=value", "overrides a config key that does not change the model, e.g. --set device=cpu")}};
+
 int cmd_sweep(int argc, char** argv) {
-  const char* usage = "usage: mn sweep RUN [--widths 0.25:1.0:0.05 | 1,0.5] [--resolutions 28,24,20,16] "
-                      "[--checkpoint last|best] [--set key=value]...";
-  std::string run_dir, checkpoint = "last", widths_arg, resolutions_arg;
-  std::vector<std::string> overrides;
-  for (int i = 0; i < argc; ++i) {
-    const std::string a = argv[i];
-    auto value = [&](const char* flag) -> std::string {
-      MN_CHECK(i + 1 < argc, flag, " needs a value (", usage, ")");
-      return argv[++i];
-    };
-    if (a == "--widths") widths_arg = value("--widths");
-    else if (a == "--resolutions") resolutions_arg = value("--resolutions");
-    else if (a == "--checkpoint") checkpoint = value("--checkpoint");
-    else if (a == "--set") overrides.push_back(value("--set"));
-    else if (a.rfind("--", 0) == 0) fail("unknown option '", a, "' (", usage, ")");
-    else if (run_dir.empty()) run_dir = a;
-    else fail("unexpected argument '", a, "' (", usage, ")");
-  }
-  MN_CHECK(!run_dir.empty(), usage);
+  const Args args(kSweepSpec, argc, argv);
+  const std::string run_dir = args.get("RUN"), checkpoint = args.get("--checkpoint"),
+                    widths_arg = args.get("--widths"), resolutions_arg = args.get("--resolutions");
+  const std::vector<std::string> overrides = args.all("--set");
   const Config c = load_run_config(run_dir, overrides);
   const std::vector<double> widths = widths_arg.empty() ? c.sweep.widths : parse_widths(widths_arg);
   std::vector<int64_t> resolutions = !resolutions_arg.empty()  ? parse_resolutions(resolutions_arg)

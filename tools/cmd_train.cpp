@@ -1,38 +1,31 @@
-// `mn train CONFIG [--set key=value]... [--resume RUN] [--explain]`: trains a MutualNet
+// `mn train [CONFIG] [--set key=value]... [--resume RUN] [--explain]`: trains a MutualNet
 // (mutualnet/trainer.cpp) into runs/<name>/, resumes one, or explains a single step.
-#include <cstring>
 #include <string>
 #include <vector>
 
 #include "mutualnet/config.h"
 #include "mutualnet/explain.h"
 #include "mutualnet/trainer.h"
-#include "tensor/error.h"
 #include "tools/commands.h"
 
 namespace mn::cli {
 
+const Spec kTrainSpec{
+    "train",
+    "Trains a MutualNet into runs/NAME/ (the config's name), resumes a run, or explains one step.",
+    {optional_positional("CONFIG", "the experiment's TOML config (with --resume, default: RUN/config.toml)"),
+     repeated("--set", "key=value", "overrides a config key, e.g. --set train.epochs=1 --set device=cpu"),
+     option("--resume", "RUN", "continues the run in folder RUN where it stopped"),
+     flag("--explain", "runs a single step and prints what each sub-network contributed")}};
+
 int cmd_train(int argc, char** argv) {
-  std::string config_path, resume;
-  std::vector<std::string> overrides;
-  bool explain = false;
-  for (int i = 0; i < argc; ++i) {
-    const std::string a = argv[i];
-    auto value = [&](const char* flag) -> std::string {
-      MN_CHECK(i + 1 < argc, flag, " needs a value");
-      return argv[++i];
-    };
-    if (a == "--set") overrides.push_back(value("--set"));
-    else if (a.rfind("--set=", 0) == 0) overrides.push_back(a.substr(6));
-    else if (a == "--resume") resume = value("--resume");
-    else if (a == "--explain") explain = true;
-    else if (a.rfind("--", 0) == 0) fail("unknown option '", a, "' (usage: mn train CONFIG [--set key=value]... [--resume RUN] [--explain])");
-    else if (config_path.empty()) config_path = a;
-    else fail("unexpected argument '", a, "' (one config file only)");
-  }
+  const Args args(kTrainSpec, argc, argv);
+  std::string config_path = args.get("CONFIG"), resume = args.get("--resume");
+  const std::vector<std::string> overrides = args.all("--set");
+  const bool explain = args.has("--explain");
   // `mn train --resume runs/x` alone resumes with the run's own resolved config.
   if (config_path.empty() && !resume.empty()) config_path = resume + "/config.toml";
-  MN_CHECK(!config_path.empty(), "which config? usage: mn train CONFIG [--set key=value]... [--resume RUN] [--explain]");
+  if (config_path.empty()) args.fail("which config? give CONFIG or --resume RUN");
   const Config config = load_config(config_path, overrides);
   if (explain) {
     explain_step(config);

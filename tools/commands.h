@@ -1,17 +1,20 @@
-// The subcommands of `mn`, one function each (defined in tools/cmd_<name>.cpp), listed in mn.cpp.
+// The commands of `mn`, one function each (defined in tools/cmd_<name>.cpp and tools/bench_<name>.cpp)
+// with the Spec of its arguments beside it; mn.cpp lists them and answers --help from the Specs.
 #pragma once
+
+#include "tools/args.h"
 
 namespace mn::cli {
 
-// Each takes the arguments after the subcommand name and returns the process exit code.
-int cmd_bench(int argc, char** argv);
+// Each takes the arguments after the command's name and returns the process exit code.
 int cmd_flops(int argc, char** argv);
 int cmd_train(int argc, char** argv);
 int cmd_eval(int argc, char** argv);
 int cmd_sweep(int argc, char** argv);
-// `mn bench ops|data|train`, dispatched by cmd_bench (tools/cmd_bench.cpp).
 int bench_ops(int argc, char** argv);
 int bench_data(int argc, char** argv);
 int bench_train(int argc, char** argv);
+
+extern const Spec kFlopsSpec, kTrainSpec, kEvalSpec, kSweepSpec, kBenchOpsSpec, kBenchDataSpec, kBenchTrainSpec;
 
 }  // namespace mn::cli

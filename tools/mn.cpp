@@ -1,50 +1,84 @@
-// mn: the command line. `mn help` lists the subcommands; errors are one line on stderr, exit 1.
+// mn: the command line. `mn --help` lists the commands, `mn CMD --help` describes one (both from
+// the commands' Specs); errors are one line on stderr, exit 1.
 #include <cstdio>
-#include <cstring>
 #include <exception>
+#include <string>
+#include <vector>
 
 #include "tools/commands.h"
-#include "tensor/error.h"
 
 namespace {
 
+using namespace mn::cli;
+
 struct Command {
-  const char* name;
+  const Spec& spec;
   int (*run)(int, char**);
-  const char* usage;
 };
 
 const Command kCommands[] = {
-    {"train", mn::cli::cmd_train, "train CONFIG [--set key=value]... [--resume RUN] [--explain]"},
-    {"eval", mn::cli::cmd_eval, "eval RUN --width W --resolution R"},
-    {"sweep", mn::cli::cmd_sweep, "sweep RUN [--widths 0.25:1.0:0.05] [--resolutions 28,24,20,16]"},
-    {"flops", mn::cli::cmd_flops, "flops CONFIG | --model NAME [options]  (MFLOPs and params per sub-network)"},
-    {"bench", mn::cli::cmd_bench, "bench ops | data | train CONFIG [--device cuda]"},
+    {kTrainSpec, cmd_train},
+    {kEvalSpec, cmd_eval},
+    {kSweepSpec, cmd_sweep},
+    {kFlopsSpec, cmd_flops},
+    {kBenchTrainSpec, bench_train},
+    {kBenchOpsSpec, bench_ops},
+    {kBenchDataSpec, bench_data},
 };
 
-void usage(FILE* out) {
-  std::fprintf(out, "usage: mn COMMAND [ARGS]\n");
-  for (const auto& c : kCommands) std::fprintf(out, "  mn %s\n", c.usage);
+// Commands named in two words ("bench train") form a group named by the first ("bench").
+bool in_group(const Command& c, const std::string& group) {
+  return group.empty() || c.spec.name.rfind(group + " ", 0) == 0;
+}
+
+// `mn --help` (group "") or `mn bench --help`: every command of the group, synopsis and summary.
+std::string listing(const std::string& group) {
+  const std::string lead = group.empty() ? "mn" : "mn " + group;
+  std::string out = "usage: " + lead + " COMMAND [ARGS]   (" + lead + " COMMAND --help describes one)\n\n";
+  for (const Command& c : kCommands)
+    if (in_group(c, group)) out += "  " + synopsis(c.spec, 2) + "\n      " + c.spec.summary + "\n";
+  return out;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2 || !std::strcmp(argv[1], "help") || !std::strcmp(argv[1], "--help") ||
-      !std::strcmp(argv[1], "-h")) {
-    usage(argc < 2 ? stderr : stdout);
-    return argc < 2 ? 1 : 0;
-  }
-  for (const auto& c : kCommands) {
-    if (std::strcmp(argv[1], c.name) != 0) continue;
+  const std::string first = argc > 1 ? argv[1] : "", two = argc > 2 ? first + " " + argv[2] : "";
+  for (const Command& c : kCommands) {
+    const int words = c.spec.name == first ? 1 : c.spec.name == two ? 2 : 0;
+    if (words == 0) continue;
     try {
-      return c.run(argc - 2, argv + 2);
+      return c.run(argc - 1 - words, argv + 1 + words);
+    } catch (const HelpRequested&) {
+      std::fputs(usage(c.spec).c_str(), stdout);
+      return 0;
     } catch (const std::exception& e) {
-      std::fprintf(stderr, "mn %s: %s\n", c.name, e.what());
+      std::fprintf(stderr, "mn %s: %s\n", c.spec.name.c_str(), e.what());
       return 1;
     }
   }
-  std::fprintf(stderr, "mn: unknown command '%s'\n", argv[1]);
-  usage(stderr);
+  // Not a command: `mn`, `mn --help`, a group (`mn bench ...`) or a typo.
+  std::string group;
+  for (const Command& c : kCommands)
+    if (!first.empty() && in_group(c, first)) group = first;
+  const int at = group.empty() ? 1 : 2;  // the word that should have named the command
+  if (at >= argc) {
+    std::fputs(listing(group).c_str(), stderr);
+    return 1;
+  }
+  const std::string word = argv[at];
+  if (word == "help" || word == "--help" || word == "-h") {
+    std::fputs(listing(group).c_str(), stdout);
+    return 0;
+  }
+  std::vector<std::string> names;
+  for (const Command& c : kCommands) {
+    if (!in_group(c, group)) continue;
+    const std::string rest = c.spec.name.substr(group.empty() ? 0 : group.size() + 1);
+    names.push_back(rest.substr(0, rest.find(' ')));
+  }
+  const std::string lead = group.empty() ? "mn" : "mn " + group, guess = nearest(word, names);
+  std::fprintf(stderr, "%s: unknown command '%s'%s (see %s --help)\n", lead.c_str(), word.c_str(),
+               guess.empty() ? "" : ("; did you mean " + guess + "?").c_str(), lead.c_str());
   return 1;
 }
