@@ -1,12 +1,13 @@
 // batch_norm autograd: gradchecks in training (gradient through the batch statistics) and eval,
 // with gamma/beta sliced from wider parameters and prefix views of the running statistics.
-#include "tests/autograd/nn_ops_helpers.h"
+#include "tests/common/test_util.h"
 
 using namespace mn;
 using namespace mn::test;
 
 TEST_CASE("gradcheck: batch_norm in training and eval") {
-  Tensor x = uniform({3, 2, 2, 3}, 1, -2, 3), gamma = uniform({2}, 2), beta = uniform({2}, 3);
+  Tensor x = uniform_tensor({3, 2, 2, 3}, 1, DType::f64, -2, 3), gamma = uniform_tensor({2}, 2, DType::f64),
+         beta = uniform_tensor({2}, 3, DType::f64);
   Tensor rm = Tensor::zeros({2}, DType::f64), rv = Tensor::ones({2}, DType::f64);
   for (bool training : {true, false}) {
     INFO("training ", training);
@@ -16,8 +17,8 @@ TEST_CASE("gradcheck: batch_norm in training and eval") {
 }
 
 TEST_CASE("gradcheck: batch_norm on a strided input with sliced parameters and statistics") {
-  Tensor x = strided(uniform({4, 3, 2, 2}, 4));
-  Tensor gamma = uniform({5}, 5), beta = uniform({5}, 6);
+  Tensor x = strided(uniform_tensor({4, 3, 2, 2}, 4, DType::f64));
+  Tensor gamma = uniform_tensor({5}, 5, DType::f64), beta = uniform_tensor({5}, 6, DType::f64);
   Tensor rm = Tensor::zeros({5}, DType::f64), rv = Tensor::ones({5}, DType::f64);
   check_grad(
       [&](const Vars& v) {

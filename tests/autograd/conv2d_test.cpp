@@ -1,45 +1,35 @@
 // conv2d autograd: gradchecks (float64) over dense, strided, dilated, grouped, depthwise and
 // pointwise convolutions with and without bias, on strided inputs and width-sliced weights; the
 // sliced weight's gradient lands in its region of the full gradient and accumulates across widths.
-#include "tests/autograd/nn_ops_helpers.h"
+#include "tests/common/test_util.h"
 
 using namespace mn;
 using namespace mn::test;
 
-namespace {
-Conv2dArgs conv_args(int stride, int pad, int dil = 1, int groups = 1) {
-  Conv2dArgs a;
-  a.stride_h = a.stride_w = stride;
-  a.pad_h = a.pad_w = pad;
-  a.dil_h = a.dil_w = dil;
-  a.groups = groups;
-  return a;
-}
-}  // namespace
-
 TEST_CASE("gradcheck: conv2d dense, strided, dilated, with bias") {
-  Tensor x = uniform({2, 3, 5, 4}, 1), w = uniform({4, 3, 3, 3}, 2), b = uniform({4}, 3);
+  Tensor x = uniform_tensor({2, 3, 5, 4}, 1, DType::f64), w = uniform_tensor({4, 3, 3, 3}, 2, DType::f64),
+         b = uniform_tensor({4}, 3, DType::f64);
   check_grad([](const Vars& v) { return conv2d(v[0], v[1], v[2], conv_args(1, 1)); }, {x, w, b});
   check_grad([](const Vars& v) { return conv2d(v[0], v[1], std::nullopt, conv_args(2, 1)); }, {x, w});
-  Tensor xl = uniform({1, 3, 7, 7}, 4);
+  Tensor xl = uniform_tensor({1, 3, 7, 7}, 4, DType::f64);
   check_grad([](const Vars& v) { return conv2d(v[0], v[1], v[2], conv_args(2, 2, 2)); }, {xl, w, b});
 }
 
 TEST_CASE("gradcheck: conv2d grouped, depthwise and pointwise") {
-  Tensor x = uniform({2, 4, 5, 5}, 5);
+  Tensor x = uniform_tensor({2, 4, 5, 5}, 5, DType::f64);
   check_grad([](const Vars& v) { return conv2d(v[0], v[1], std::nullopt, conv_args(1, 1, 1, 2)); },
-             {x, uniform({6, 2, 3, 3}, 6)});
+             {x, uniform_tensor({6, 2, 3, 3}, 6, DType::f64)});
   check_grad([](const Vars& v) { return conv2d(v[0], v[1], v[2], conv_args(2, 1, 1, 4)); },
-             {x, uniform({4, 1, 3, 3}, 7), uniform({4}, 8)});
+             {x, uniform_tensor({4, 1, 3, 3}, 7, DType::f64), uniform_tensor({4}, 8, DType::f64)});
   check_grad([](const Vars& v) { return conv2d(v[0], v[1], std::nullopt, conv_args(1, 0)); },
-             {x, uniform({3, 4, 1, 1}, 9)});
+             {x, uniform_tensor({3, 4, 1, 1}, 9, DType::f64)});
   check_grad([](const Vars& v) { return conv2d(v[0], v[1], std::nullopt, conv_args(2, 0)); },
-             {x, uniform({3, 4, 1, 1}, 10)});
+             {x, uniform_tensor({3, 4, 1, 1}, 10, DType::f64)});
 }
 
 TEST_CASE("gradcheck: conv2d on a strided input with a width-sliced weight and bias") {
-  Tensor x = strided(uniform({2, 3, 5, 6}, 11));
-  Tensor w_full = uniform({6, 5, 3, 3}, 12), b_full = uniform({6}, 13);
+  Tensor x = strided(uniform_tensor({2, 3, 5, 6}, 11, DType::f64));
+  Tensor w_full = uniform_tensor({6, 5, 3, 3}, 12, DType::f64), b_full = uniform_tensor({6}, 13, DType::f64);
   check_grad(
       [](const Vars& v) {
         return conv2d(v[0], v[1].slice(0, 0, 4).slice(1, 0, 3), v[2].slice(0, 0, 4), conv_args(1, 1));
@@ -48,13 +38,15 @@ TEST_CASE("gradcheck: conv2d on a strided input with a width-sliced weight and b
   // a depthwise slice: the first 3 channels of a 5-channel depthwise weight
   check_grad(
       [](const Vars& v) { return conv2d(v[0], v[1].slice(0, 0, 3), std::nullopt, conv_args(1, 1, 1, 3)); },
-      {x, uniform({5, 1, 3, 3}, 14)});
+      {x, uniform_tensor({5, 1, 3, 3}, 14, DType::f64)});
 }
 
 TEST_CASE("conv2d: two widths' gradients accumulate into their regions of one weight") {
-  Variable W(uniform({6, 5, 3, 3}, 15), true);
-  Tensor x_wide = uniform({2, 5, 4, 4}, 16), x_narrow = uniform({2, 3, 4, 4}, 17);
-  Tensor r_wide = uniform({2, 6, 4, 4}, 18), r_narrow = uniform({2, 4, 4, 4}, 19);
+  Variable W(uniform_tensor({6, 5, 3, 3}, 15, DType::f64), true);
+  Tensor x_wide = uniform_tensor({2, 5, 4, 4}, 16, DType::f64),
+         x_narrow = uniform_tensor({2, 3, 4, 4}, 17, DType::f64);
+  Tensor r_wide = uniform_tensor({2, 6, 4, 4}, 18, DType::f64),
+         r_narrow = uniform_tensor({2, 4, 4, 4}, 19, DType::f64);
   sum(conv2d(Variable(x_wide), W, std::nullopt, conv_args(1, 1)) * Variable(r_wide)).backward();
   Tensor after_wide = W.grad().clone();
   sum(conv2d(Variable(x_narrow), W.slice(0, 0, 4).slice(1, 0, 3), std::nullopt, conv_args(1, 1)) *

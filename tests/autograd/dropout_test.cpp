@@ -1,11 +1,11 @@
 // Dropout autograd: gradcheck with a fixed mask, inverted scaling, seeded masks, identity in eval.
-#include "tests/autograd/nn_ops_helpers.h"
+#include "tests/common/test_util.h"
 
 using namespace mn;
 using namespace mn::test;
 
 TEST_CASE("gradcheck: dropout with a fixed mask") {
-  Tensor x = uniform({3, 4}, 11);
+  Tensor x = uniform_tensor({3, 4}, 11, DType::f64);
   check_grad([](const Vars& v) { Generator g(5); return dropout(v[0], 0.3, true, g); }, {x});
 }
 

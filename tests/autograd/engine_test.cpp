@@ -1,95 +1,78 @@
 // The tape: gradchecks of the elementwise, reduction, matmul and view ops (strided and broadcast
 // inputs included), gradient accumulation into sliced parameters, grad mode, buffer release.
-#include <doctest/doctest.h>
-
-#include "autograd/functions.h"
-#include "autograd/gradcheck.h"
-#include "tensor/ops.h"
+#include "tests/common/test_util.h"
 
 using namespace mn;
-
-namespace {
-
-Tensor randn(const Shape& s, uint64_t seed, double lo = -1, double hi = 1) {
-  Generator g(seed);
-  Tensor t = Tensor::empty(s, DType::f64);
-  ops::uniform_(t, lo, hi, g);
-  return t;
-}
-
-void check_grad(const std::function<Variable(const std::vector<Variable>&)>& f,
-                const std::vector<Tensor>& inputs) {
-  GradcheckResult r = gradcheck(f, inputs);
-  INFO(r.message);
-  CHECK(r.ok);
-}
-
-using V = std::vector<Variable>;
-
-}  // namespace
+using namespace mn::test;
 
 TEST_CASE("gradcheck: binary ops with broadcasting and strided inputs") {
-  Tensor a = randn({3, 4}, 1), b = randn({4}, 2), col = randn({3, 1}, 3);
-  Tensor strided = randn({4, 3}, 4).transpose(0, 1);  // (3, 4), non-contiguous
-  Tensor pos = randn({3, 4}, 5, 0.5, 2);
-  check_grad([](const V& v) { return v[0] + v[1]; }, {a, b});
-  check_grad([](const V& v) { return v[0] - v[1]; }, {col, b});
-  check_grad([](const V& v) { return v[0] * v[1]; }, {strided, col});
-  check_grad([](const V& v) { return v[0] / v[1]; }, {a, pos});
-  check_grad([](const V& v) { return v[0] / v[1]; }, {b, col.to(DType::f64).expand({3, 1})});
+  Tensor a = uniform_tensor({3, 4}, 1, DType::f64), b = uniform_tensor({4}, 2, DType::f64),
+         col = uniform_tensor({3, 1}, 3, DType::f64);
+  Tensor strided = uniform_tensor({4, 3}, 4, DType::f64).transpose(0, 1);  // (3, 4), non-contiguous
+  Tensor pos = uniform_tensor({3, 4}, 5, DType::f64, 0.5, 2);
+  check_grad([](const Vars& v) { return v[0] + v[1]; }, {a, b});
+  check_grad([](const Vars& v) { return v[0] - v[1]; }, {col, b});
+  check_grad([](const Vars& v) { return v[0] * v[1]; }, {strided, col});
+  check_grad([](const Vars& v) { return v[0] / v[1]; }, {a, pos});
+  check_grad([](const Vars& v) { return v[0] / v[1]; }, {b, col.to(DType::f64).expand({3, 1})});
 }
 
 TEST_CASE("gradcheck: unary ops") {
-  Tensor x = randn({2, 5}, 6, -3, 8);  // spans relu6's kinks, away from them with this seed
-  Tensor pos = randn({2, 5}, 7, 0.2, 3);
-  check_grad([](const V& v) { return neg(v[0]); }, {x});
-  check_grad([](const V& v) { return exp(scale(v[0], 0.3)); }, {x});
-  check_grad([](const V& v) { return log(v[0]); }, {pos});
-  check_grad([](const V& v) { return sqrt(v[0]); }, {pos});
-  check_grad([](const V& v) { return pow(v[0], 2.5); }, {pos});
-  check_grad([](const V& v) { return relu(v[0]); }, {x});
-  check_grad([](const V& v) { return relu6(v[0]); }, {x});
-  check_grad([](const V& v) { return clamp(v[0], -1, 2); }, {x});
-  check_grad([](const V& v) { return add_scalar(v[0], 3) * 2.0; }, {x});
+  // Spans relu6's kinks, away from them with this seed.
+  Tensor x = uniform_tensor({2, 5}, 6, DType::f64, -3, 8);
+  Tensor pos = uniform_tensor({2, 5}, 7, DType::f64, 0.2, 3);
+  check_grad([](const Vars& v) { return neg(v[0]); }, {x});
+  check_grad([](const Vars& v) { return exp(scale(v[0], 0.3)); }, {x});
+  check_grad([](const Vars& v) { return log(v[0]); }, {pos});
+  check_grad([](const Vars& v) { return sqrt(v[0]); }, {pos});
+  check_grad([](const Vars& v) { return pow(v[0], 2.5); }, {pos});
+  check_grad([](const Vars& v) { return relu(v[0]); }, {x});
+  check_grad([](const Vars& v) { return relu6(v[0]); }, {x});
+  check_grad([](const Vars& v) { return clamp(v[0], -1, 2); }, {x});
+  check_grad([](const Vars& v) { return add_scalar(v[0], 3) * 2.0; }, {x});
 }
 
 TEST_CASE("gradcheck: reductions") {
-  Tensor x = randn({3, 4, 5}, 8);
-  check_grad([](const V& v) { return sum(v[0], {1}); }, {x});
-  check_grad([](const V& v) { return sum(v[0], {0, 2}, true); }, {x});
-  check_grad([](const V& v) { return sum(v[0]); }, {x.transpose(0, 2)});
-  check_grad([](const V& v) { return mean(v[0], {2}); }, {x});
-  check_grad([](const V& v) { return mean(v[0]); }, {x});
-  check_grad([](const V& v) { return max(v[0], 1); }, {x});
-  check_grad([](const V& v) { return max(v[0], -1, true); }, {x});
-  check_grad([](const V& v) { return var(v[0], {0, 2}); }, {x});
-  check_grad([](const V& v) { return var(v[0], {1}, true, true); }, {x});
+  Tensor x = uniform_tensor({3, 4, 5}, 8, DType::f64);
+  check_grad([](const Vars& v) { return sum(v[0], {1}); }, {x});
+  check_grad([](const Vars& v) { return sum(v[0], {0, 2}, true); }, {x});
+  check_grad([](const Vars& v) { return sum(v[0]); }, {x.transpose(0, 2)});
+  check_grad([](const Vars& v) { return mean(v[0], {2}); }, {x});
+  check_grad([](const Vars& v) { return mean(v[0]); }, {x});
+  check_grad([](const Vars& v) { return max(v[0], 1); }, {x});
+  check_grad([](const Vars& v) { return max(v[0], -1, true); }, {x});
+  check_grad([](const Vars& v) { return var(v[0], {0, 2}); }, {x});
+  check_grad([](const Vars& v) { return var(v[0], {1}, true, true); }, {x});
 }
 
 TEST_CASE("gradcheck: matmul and linear, with a sliced weight") {
-  Tensor a = randn({4, 3}, 9), b = randn({3, 5}, 10);
-  check_grad([](const V& v) { return matmul(v[0], v[1]); }, {a, b});
-  check_grad([](const V& v) { return matmul(v[0], v[1]); }, {a, randn({5, 3}, 11).transpose(0, 1)});
-  Tensor x = randn({4, 3}, 12), w = randn({6, 8}, 13), bias = randn({6}, 14);
-  check_grad([](const V& v) { return linear(v[0], v[1].slice(0, 0, 5).slice(1, 0, 3), v[2].slice(0, 0, 5)); },
-             {x, w, bias});
-  check_grad([](const V& v) { return linear(v[0], v[1], std::nullopt); }, {x, randn({2, 3}, 15)});
+  Tensor a = uniform_tensor({4, 3}, 9, DType::f64), b = uniform_tensor({3, 5}, 10, DType::f64);
+  check_grad([](const Vars& v) { return matmul(v[0], v[1]); }, {a, b});
+  check_grad([](const Vars& v) { return matmul(v[0], v[1]); },
+             {a, uniform_tensor({5, 3}, 11, DType::f64).transpose(0, 1)});
+  Tensor x = uniform_tensor({4, 3}, 12, DType::f64), w = uniform_tensor({6, 8}, 13, DType::f64),
+         bias = uniform_tensor({6}, 14, DType::f64);
+  check_grad(
+      [](const Vars& v) { return linear(v[0], v[1].slice(0, 0, 5).slice(1, 0, 3), v[2].slice(0, 0, 5)); },
+      {x, w, bias});
+  check_grad([](const Vars& v) { return linear(v[0], v[1], std::nullopt); },
+             {x, uniform_tensor({2, 3}, 15, DType::f64)});
 }
 
 TEST_CASE("gradcheck: views") {
-  Tensor x = randn({2, 3, 4}, 16);
-  check_grad([](const V& v) { return v[0].slice(1, 1, 3) * v[0].slice(1, 0, 2); }, {x});
-  check_grad([](const V& v) { return v[0].permute({2, 0, 1}).reshape({4, 6}); }, {x});
-  check_grad([](const V& v) { return v[0].transpose(0, 2).contiguous().view({-1}); }, {x});
-  check_grad([](const V& v) { return v[0].unsqueeze(1).expand({2, 5, 3, 4}); }, {x});
-  check_grad([](const V& v) { return v[0].slice(0, 0, 1).squeeze(0).flatten(0); }, {x});
+  Tensor x = uniform_tensor({2, 3, 4}, 16, DType::f64);
+  check_grad([](const Vars& v) { return v[0].slice(1, 1, 3) * v[0].slice(1, 0, 2); }, {x});
+  check_grad([](const Vars& v) { return v[0].permute({2, 0, 1}).reshape({4, 6}); }, {x});
+  check_grad([](const Vars& v) { return v[0].transpose(0, 2).contiguous().view({-1}); }, {x});
+  check_grad([](const Vars& v) { return v[0].unsqueeze(1).expand({2, 5, 3, 4}); }, {x});
+  check_grad([](const Vars& v) { return v[0].slice(0, 0, 1).squeeze(0).flatten(0); }, {x});
   // A view of an intermediate (not a leaf) goes through the generic path.
-  check_grad([](const V& v) { return (v[0] * 2.0).slice(2, 1, 4).transpose(0, 1); }, {x});
+  check_grad([](const Vars& v) { return (v[0] * 2.0).slice(2, 1, 4).transpose(0, 1); }, {x});
 }
 
 TEST_CASE("a sliced parameter's gradient lands in exactly its region, zero elsewhere") {
   Variable w(Tensor::ones({4, 6}, DType::f64), true);
-  Variable x(randn({2, 3}, 17));
+  Variable x(uniform_tensor({2, 3}, 17, DType::f64));
   Variable y = linear(x, w.slice(0, 0, 2).slice(1, 0, 3), std::nullopt);
   sum(y).backward();
   Tensor g = w.grad();
@@ -105,7 +88,8 @@ TEST_CASE("a sliced parameter's gradient lands in exactly its region, zero elsew
 
 TEST_CASE("sandwich rule in miniature: two widths, two backward passes, gradients add up") {
   // A two-layer net whose hidden width is 4 (full) or 2 (half); both share w1, w2.
-  Tensor w1 = randn({4, 3}, 18), w2 = randn({2, 4}, 19), xin = randn({5, 3}, 20);
+  Tensor w1 = uniform_tensor({4, 3}, 18, DType::f64), w2 = uniform_tensor({2, 4}, 19, DType::f64),
+         xin = uniform_tensor({5, 3}, 20, DType::f64);
   auto run = [&](const Variable& p1, const Variable& p2, int hidden) {
     Variable h = relu(linear(Variable(xin), p1.slice(0, 0, hidden), std::nullopt));
     return sum(pow(linear(h, p2.slice(1, 0, hidden), std::nullopt), 2));

@@ -1,11 +1,11 @@
 // Padding autograd: gradchecks (float64) of zero and reflect padding.
-#include "tests/autograd/nn_ops_helpers.h"
+#include "tests/common/test_util.h"
 
 using namespace mn;
 using namespace mn::test;
 
 TEST_CASE("gradcheck: zero and reflect padding") {
-  Tensor x = uniform({2, 2, 4, 5}, 3);
+  Tensor x = uniform_tensor({2, 2, 4, 5}, 3, DType::f64);
   check_grad([](const Vars& v) { return pad2d(v[0], Pad2d{1, 2, 0, 3}, PadMode::zero); }, {x});
   check_grad([](const Vars& v) { return pad2d(v[0], Pad2d{2, 4, 3, 1}, PadMode::reflect); }, {x});
   check_grad([](const Vars& v) { return pad2d(v[0], Pad2d{1, 1, 1, 1}, PadMode::reflect); }, {strided(x)});

@@ -1,12 +1,12 @@
 // Pooling autograd: gradchecks (float64) of max, average and adaptive average pooling, strided
 // inputs included.
-#include "tests/autograd/nn_ops_helpers.h"
+#include "tests/common/test_util.h"
 
 using namespace mn;
 using namespace mn::test;
 
 TEST_CASE("gradcheck: pooling") {
-  Tensor x = uniform({2, 2, 5, 6}, 1);
+  Tensor x = uniform_tensor({2, 2, 5, 6}, 1, DType::f64);
   check_grad([](const Vars& v) { return max_pool2d(v[0], Pool2dArgs{3, 3, 2, 2, 1, 1}); }, {x});
   check_grad([](const Vars& v) { return max_pool2d(v[0], Pool2dArgs{2, 2, 2, 2, 0, 0}); }, {strided(x)});
   check_grad([](const Vars& v) { return avg_pool2d(v[0], Pool2dArgs{3, 3, 2, 2, 1, 1}); }, {x});

@@ -1,11 +1,11 @@
 // Bilinear resize autograd: gradchecks (float64) for both corner alignments, up and down.
-#include "tests/autograd/nn_ops_helpers.h"
+#include "tests/common/test_util.h"
 
 using namespace mn;
 using namespace mn::test;
 
 TEST_CASE("gradcheck: bilinear resize, both corner alignments, up and down") {
-  Tensor x = uniform({1, 2, 5, 4}, 2);
+  Tensor x = uniform_tensor({1, 2, 5, 4}, 2, DType::f64);
   for (bool align : {true, false}) {
     INFO("align_corners ", align);
     check_grad([=](const Vars& v) { return resize_bilinear(v[0], 8, 7, align); }, {x});

@@ -13,27 +13,28 @@ TEST_CASE("cuda: batch norm matches the CPU in training and eval, forward and ba
     for (bool training : {true, false}) {
       const std::string what = shape_str(s) + (training ? " training" : " eval");
       const int64_t C = s[1], full = C + 5;  // per-channel tensors are prefixes of full-width ones
-      Tensor x = ops::add_scalar(test::randn(s, 71, 2.0), 0.5);
-      Tensor gamma = test::randn({full}, 72), beta = test::randn({full}, 73);
-      Tensor rm = test::randn({full}, 74), rv = ops::add_scalar(ops::abs(test::randn({full}, 75)), 0.5);
+      Tensor x = ops::add_scalar(test::normal_tensor(s, 71, DType::f32, 2.0), 0.5);
+      Tensor gamma = test::normal_tensor({full}, 72), beta = test::normal_tensor({full}, 73);
+      Tensor rm = test::normal_tensor({full}, 74),
+             rv = ops::add_scalar(ops::abs(test::normal_tensor({full}, 75)), 0.5);
       Tensor rm_g = rm.to(gpu()), rv_g = rv.to(gpu());
       auto prefix = [&](const Tensor& t) { return t.slice(0, 0, C); };
       auto cpu = ops::batchnorm_forward(x, prefix(gamma), prefix(beta), prefix(rm), prefix(rv), training, 0.1, 1e-5);
       auto gpu_out = ops::batchnorm_forward(x.to(gpu()), prefix(gamma.to(gpu())), prefix(beta.to(gpu())),
                                             prefix(rm_g), prefix(rv_g), training, 0.1, 1e-5);
-      test::check_close(gpu_out.y, cpu.y, 1e-4, 1e-4, what + " y");
-      test::check_close(gpu_out.save_mean, cpu.save_mean, 1e-5, 1e-5, what + " saved mean");
-      test::check_close(gpu_out.save_invstd, cpu.save_invstd, 1e-4, 0, what + " saved invstd");
-      test::check_close(rm_g, rm, 1e-5, 1e-6, what + " running mean (full buffer)");
-      test::check_close(rv_g, rv, 1e-4, 1e-6, what + " running var (full buffer)");
+      test::check_gpu_close(gpu_out.y, cpu.y, 1e-4, 1e-4, what + " y");
+      test::check_gpu_close(gpu_out.save_mean, cpu.save_mean, 1e-5, 1e-5, what + " saved mean");
+      test::check_gpu_close(gpu_out.save_invstd, cpu.save_invstd, 1e-4, 0, what + " saved invstd");
+      test::check_gpu_close(rm_g, rm, 1e-5, 1e-6, what + " running mean (full buffer)");
+      test::check_gpu_close(rv_g, rv, 1e-4, 1e-6, what + " running var (full buffer)");
 
-      Tensor dy = test::randn(s, 76);
+      Tensor dy = test::normal_tensor(s, 76);
       auto gc = ops::batchnorm_backward(dy, x, prefix(gamma), cpu.save_mean, cpu.save_invstd, training);
       auto gg = ops::batchnorm_backward(dy.to(gpu()), x.to(gpu()), prefix(gamma.to(gpu())), gpu_out.save_mean,
                                         gpu_out.save_invstd, training);
-      test::check_close_scaled(gg.dx, gc.dx, 1e-4, what + " dx");
-      test::check_close_scaled(gg.dgamma, gc.dgamma, 1e-4, what + " dgamma");
-      test::check_close_scaled(gg.dbeta, gc.dbeta, 1e-5, what + " dbeta");
+      test::check_gpu_close_scaled(gg.dx, gc.dx, 1e-4, what + " dx");
+      test::check_gpu_close_scaled(gg.dgamma, gc.dgamma, 1e-4, what + " dgamma");
+      test::check_gpu_close_scaled(gg.dbeta, gc.dbeta, 1e-5, what + " dbeta");
     }
   }
 }

@@ -10,24 +10,24 @@ using test::gpu;
 
 TEST_CASE("cuda: round trips and conversions keep every value") {
   if (!test::gpu_or_skip()) return;
-  Tensor x = test::randn({3, 5, 7}, 1, 10.0);
-  test::check_equal(x.to(gpu()), x, "float32 round trip");
+  Tensor x = test::normal_tensor({3, 5, 7}, 1, DType::f32, 10.0);
+  test::check_gpu_equal(x.to(gpu()), x, "float32 round trip");
   Tensor strided = x.to(gpu()).transpose(0, 2);
-  test::check_equal(strided.contiguous(), x.transpose(0, 2).contiguous(), "transposed contiguous()");
-  test::check_equal(x.to(gpu()).slice(1, 1, 4).contiguous(), x.slice(1, 1, 4).contiguous(), "slice");
+  test::check_gpu_equal(strided.contiguous(), x.transpose(0, 2).contiguous(), "transposed contiguous()");
+  test::check_gpu_equal(x.to(gpu()).slice(1, 1, 4).contiguous(), x.slice(1, 1, 4).contiguous(), "slice");
   for (DType dt : {DType::f64, DType::i64, DType::u8}) {
     Tensor host = ops::clamp(x, 0, 200).to(dt);
     INFO(dtype_name(dt));
-    test::check_equal(host.to(gpu()).to(DType::f32), host.to(DType::f32), "converted on the device");
+    test::check_gpu_equal(host.to(gpu()).to(DType::f32), host.to(DType::f32), "converted on the device");
     // Out-of-range float -> integer casts are undefined in C++; convert in-range values only.
     Tensor in_range = dt == DType::u8 ? ops::clamp(x, 0, 255) : x;
-    test::check_equal(in_range.to(gpu()).to(dt), in_range.to(dt), "converted from float32 on the device");
+    test::check_gpu_equal(in_range.to(gpu()).to(dt), in_range.to(dt), "converted from float32 on the device");
   }
   // bf16 / f16 exist only on the GPU: a round trip through them keeps 8 / 11 significant bits.
   Tensor bf = x.to(gpu()).to(DType::bf16).to(DType::f32);
-  test::check_close(bf, x, 1.0 / 128, 0, "through bfloat16");
+  test::check_gpu_close(bf, x, 1.0 / 128, 0, "through bfloat16");
   Tensor hf = x.to(gpu()).to(DType::f16).to(DType::f32);
-  test::check_close(hf, x, 1.0 / 1024, 0, "through float16");
+  test::check_gpu_close(hf, x, 1.0 / 1024, 0, "through float16");
 }
 
 TEST_CASE("cuda: fill in every dtype, contiguous and strided") {
@@ -103,7 +103,7 @@ TEST_CASE("cuda: ops reject dtypes the GPU does not compute in, naming op and dt
 
 TEST_CASE("cuda: pinned batches copy asynchronously and arrive intact") {
   if (!test::gpu_or_skip()) return;
-  Tensor expected = test::randn({64, 3, 32, 32}, 7);
+  Tensor expected = test::normal_tensor({64, 3, 32, 32}, 7);
   std::vector<Tensor> on_gpu;
   for (int step = 0; step < 4; ++step) {
     Tensor pinned = Tensor::empty_pinned({64, 3, 32, 32});
@@ -115,7 +115,7 @@ TEST_CASE("cuda: pinned batches copy asynchronously and arrive intact") {
   }
   Tensor overwrite = Tensor::empty_pinned({64, 3, 32, 32});
   std::memset(overwrite.data_ptr(), 0, overwrite.numel() * sizeof(float));
-  for (const Tensor& t : on_gpu) test::check_equal(t, expected, "async batch");
+  for (const Tensor& t : on_gpu) test::check_gpu_equal(t, expected, "async batch");
   Tensor labels = Tensor::empty_pinned({64}, DType::i64);
   for (int i = 0; i < 64; ++i) labels.data<int64_t>()[i] = i % 10;
   Tensor labels_gpu = to_device_async(labels, gpu());

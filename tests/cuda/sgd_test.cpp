@@ -20,7 +20,7 @@ TEST_CASE("cuda: the fused SGD step matches the CPU") {
     for (int i = 0; i < 150; ++i) {  // > 64 parameters: several launches
       const int64_t n = i % 10 == 0 ? 40000 + i : 1 + i * 37;
       SgdParam p;
-      p.param = test::randn({n}, 140 + i);
+      p.param = test::normal_tensor({n}, 140 + i);
       p.momentum_buffer = Tensor::zeros({n});
       p.weight_decay = i % 3 == 0 ? 0.0 : 5e-4 * (i % 3);
       cpu.push_back(p);
@@ -32,7 +32,7 @@ TEST_CASE("cuda: the fused SGD step matches the CPU") {
     for (int step = 0; step < 3; ++step) {
       for (size_t i = 0; i < cpu.size(); ++i) {
         if (i % 17 == 5) continue;  // no gradient this step: left alone
-        cpu[i].grad = test::randn(cpu[i].param.shape(), 1000 * step + i);
+        cpu[i].grad = test::normal_tensor(cpu[i].param.shape(), 1000 * step + i);
         gpu_params[i].grad = cpu[i].grad.to(gpu());
       }
       SgdArgs a;
@@ -47,9 +47,10 @@ TEST_CASE("cuda: the fused SGD step matches the CPU") {
       for (auto& p : gpu_params) p.grad = Tensor();
     }
     for (size_t i = 0; i < cpu.size(); ++i) {
-      test::check_close(gpu_params[i].param, cpu[i].param, 1e-5, 1e-6, cat(c.name, " param ", i));
+      test::check_gpu_close(gpu_params[i].param, cpu[i].param, 1e-5, 1e-6, cat(c.name, " param ", i));
       if (c.momentum != 0)
-        test::check_close(gpu_params[i].momentum_buffer, cpu[i].momentum_buffer, 1e-5, 1e-6, cat(c.name, " buffer ", i));
+        test::check_gpu_close(gpu_params[i].momentum_buffer, cpu[i].momentum_buffer, 1e-5, 1e-6,
+                              cat(c.name, " buffer ", i));
     }
   }
 }

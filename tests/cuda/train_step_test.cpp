@@ -30,17 +30,18 @@ struct Net {
 
   static Variable param(const Tensor& t, Device d) { return Variable(t.to(d), true); }
   static Bn bn(int64_t c, uint64_t seed, Device d) {
-    return {param(ops::add_scalar(test::randn({c}, seed, 0.1), 1.0), d), param(test::randn({c}, seed + 1, 0.1), d),
+    return {param(ops::add_scalar(test::normal_tensor({c}, seed, DType::f32, 0.1), 1.0), d),
+            param(test::normal_tensor({c}, seed + 1, DType::f32, 0.1), d),
             Tensor::zeros({c}, DType::f32, d), Tensor::ones({c}, DType::f32, d)};
   }
 
   explicit Net(Device d)
-      : stem(param(test::randn({kStem, 3, 3, 3}, 1, 0.3), d)),
-        conv1(param(test::randn({kWide, kStem, 3, 3}, 2, 0.1), d)),
-        conv2(param(test::randn({kWide, kWide, 3, 3}, 3, 0.08), d)),
-        shortcut(param(test::randn({kWide, kStem, 1, 1}, 4, 0.25), d)),
-        fc_w(param(test::randn({kClasses, kWide}, 5, 0.2), d)),
-        fc_b(param(test::randn({kClasses}, 6, 0.1), d)),
+      : stem(param(test::normal_tensor({kStem, 3, 3, 3}, 1, DType::f32, 0.3), d)),
+        conv1(param(test::normal_tensor({kWide, kStem, 3, 3}, 2, DType::f32, 0.1), d)),
+        conv2(param(test::normal_tensor({kWide, kWide, 3, 3}, 3, DType::f32, 0.08), d)),
+        shortcut(param(test::normal_tensor({kWide, kStem, 1, 1}, 4, DType::f32, 0.25), d)),
+        fc_w(param(test::normal_tensor({kClasses, kWide}, 5, DType::f32, 0.2), d)),
+        fc_b(param(test::normal_tensor({kClasses}, 6, DType::f32, 0.1), d)),
         bn1(bn(kStem, 10, d)), bn2(bn(kWide, 20, d)), bn_out(bn(kWide, 30, d)) {}
 
   std::vector<Variable> params() const {
@@ -53,20 +54,14 @@ struct Net {
                       b.var.slice(0, 0, c), true, 0.1, 1e-5);
   }
   static Variable weight(const Variable& w, int64_t o, int64_t i) { return w.slice(0, 0, o).slice(1, 0, i); }
-  static Conv2dArgs conv(int stride, int pad) {
-    Conv2dArgs a;
-    a.stride_h = a.stride_w = stride;
-    a.pad_h = a.pad_w = pad;
-    return a;
-  }
 
   Variable forward(const Variable& x, double width) const {
     const int64_t c0 = make_divisible(kStem * width), c1 = make_divisible(kWide * width);
-    Variable h = conv2d(x, weight(stem, c0, 3), std::nullopt, conv(1, 1));
+    Variable h = conv2d(x, weight(stem, c0, 3), std::nullopt, test::conv_args(1, 1));
     Variable a = relu(norm(h, bn1, c0));
-    Variable out = conv2d(a, weight(conv1, c1, c0), std::nullopt, conv(2, 1));
-    out = conv2d(relu(norm(out, bn2, c1)), weight(conv2, c1, c1), std::nullopt, conv(1, 1));
-    h = out + conv2d(a, weight(shortcut, c1, c0), std::nullopt, conv(2, 0));
+    Variable out = conv2d(a, weight(conv1, c1, c0), std::nullopt, test::conv_args(2, 1));
+    out = conv2d(relu(norm(out, bn2, c1)), weight(conv2, c1, c1), std::nullopt, test::conv_args(1, 1));
+    h = out + conv2d(a, weight(shortcut, c1, c0), std::nullopt, test::conv_args(2, 0));
     h = adaptive_avg_pool2d(relu(norm(h, bn_out, c1)), 1, 1).flatten(1);
     return linear(h, fc_w.slice(1, 0, c1), fc_b);
   }
@@ -102,7 +97,7 @@ TEST_CASE("cuda: a MutualNet step through autograd matches the CPU: losses, grad
   if (!test::gpu_or_skip()) return;
   backend(gpu()).set_allow_tf32(false);
   Net cpu(Device::cpu()), dev(gpu());
-  const Tensor images = test::randn({8, 3, 16, 16}, 40);
+  const Tensor images = test::normal_tensor({8, 3, 16, 16}, 40);
   std::vector<int64_t> label_values{0, 3, 9, 1, 4, 4, 7, 2};
   const Tensor labels = Tensor::from_vector<int64_t>(label_values, {8});
 
@@ -114,11 +109,11 @@ TEST_CASE("cuda: a MutualNet step through autograd matches the CPU: losses, grad
   const auto pc = cpu.params(), pg = dev.params();
   for (size_t i = 0; i < pc.size(); ++i) {
     REQUIRE(pg[i].grad().defined());
-    test::check_close_scaled(pg[i].grad(), pc[i].grad(), 2e-3, cat("gradient of parameter ", i));
+    test::check_gpu_close_scaled(pg[i].grad(), pc[i].grad(), 2e-3, cat("gradient of parameter ", i));
   }
   for (auto [bc, bg] : {std::pair{&cpu.bn1, &dev.bn1}, std::pair{&cpu.bn2, &dev.bn2}, std::pair{&cpu.bn_out, &dev.bn_out}}) {
-    test::check_close(bg->mean, bc->mean, 1e-3, 1e-5, "running mean");
-    test::check_close(bg->var, bc->var, 1e-3, 1e-5, "running var");
+    test::check_gpu_close(bg->mean, bc->mean, 1e-3, 1e-5, "running mean");
+    test::check_gpu_close(bg->var, bc->var, 1e-3, 1e-5, "running var");
   }
 
   SgdArgs a;
@@ -134,6 +129,6 @@ TEST_CASE("cuda: a MutualNet step through autograd matches the CPU: losses, grad
   ops::sgd_step(sc, a);
   ops::sgd_step(sg, a);
   for (size_t i = 0; i < pc.size(); ++i)
-    test::check_close_scaled(pg[i].data(), pc[i].data(), 1e-4, cat("updated parameter ", i));
+    test::check_gpu_close_scaled(pg[i].data(), pc[i].data(), 1e-4, cat("updated parameter ", i));
   backend(gpu()).set_allow_tf32(true);
 }

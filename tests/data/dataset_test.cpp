@@ -4,14 +4,15 @@
 #include <zlib.h>
 
 #include <filesystem>
-#include <functional>
 
 #include "data/dataset.h"
+#include "tests/common/test_util.h"
 #include "tests/data/helpers.h"
 
 using namespace mn;
 using namespace mn::data;
 using namespace mn::data::testing;
+using test::error_of;
 namespace fs = std::filesystem;
 
 namespace {
@@ -35,7 +36,7 @@ void write_gzip(const std::string& path, const std::vector<uint8_t>& bytes) {
 }
 
 // 5 images of 4x4, pixel (y, x) of image i = 16 * i + 4 * y + x; labels 3, 1, 4, 1, 5.
-void write_idx(const TempDir& dir, const std::string& prefix, bool gzip) {
+void write_idx(const test::TempDir& dir, const std::string& prefix, bool gzip) {
   std::vector<uint8_t> pixels(5 * 16), labels = {3, 1, 4, 1, 5};
   for (size_t i = 0; i < pixels.size(); ++i) pixels[i] = uint8_t(i);
   const auto images = idx_file(0x803, {5, 4, 4}, pixels);
@@ -47,15 +48,6 @@ void write_idx(const TempDir& dir, const std::string& prefix, bool gzip) {
     write_file(dir.file(prefix + "-images-idx3-ubyte"), images);
     write_file(dir.file(prefix + "-labels-idx1-ubyte"), label_file);
   }
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
 }
 
 // CIFAR record i: label(s), then R, G, B planes with R = i, G = pixel index % 256, B = 255 - i.
@@ -75,7 +67,7 @@ std::vector<uint8_t> cifar_file(int records, int label_bytes, int first_label) {
 
 TEST_CASE("IDX files load raw or gzipped, pixels and labels in order") {
   for (bool gzip : {false, true}) {
-    TempDir dir;
+    const test::TempDir dir("mn_data_idx");
     write_idx(dir, "train", gzip);
     write_idx(dir, "t10k", gzip);
     auto ds = make_dataset({.format = Format::idx, .root = dir.path, .split = Split::test});
@@ -93,7 +85,7 @@ TEST_CASE("IDX files load raw or gzipped, pixels and labels in order") {
 }
 
 TEST_CASE("IDX errors name the file and what was expected") {
-  TempDir dir;
+  const test::TempDir dir("mn_data_idx_errors");
   CHECK(error_of([&] { load_idx(dir.path + "/nowhere", Split::train); })
             .find("idx dataset: directory " + dir.path + "/nowhere not found") == 0);
   CHECK(error_of([&] { load_idx(dir.path + "/nowhere", Split::train); }).find("apt-get install dataset-fashion-mnist") !=
@@ -119,9 +111,9 @@ TEST_CASE("IDX errors name the file and what was expected") {
   write_file(dir.file("train-images-idx3-ubyte"), idx_file(0x803, {4, 4, 4}, std::vector<uint8_t>(64)));
   CHECK(error_of([&] { load_idx(dir.path, Split::train); }).find("holds 4 images but") != std::string::npos);
   // A corrupt gzip stream.
-  std::vector<uint8_t> gz = read_file(dir.file("train-labels-idx1-ubyte"));
+  std::vector<uint8_t> gz = read_file<std::vector<uint8_t>>(dir.file("train-labels-idx1-ubyte"));
   write_gzip(dir.file("t10k-images-idx3-ubyte.gz"), idx_file(0x803, {5, 4, 4}, pixels));
-  std::vector<uint8_t> broken = read_file(dir.file("t10k-images-idx3-ubyte.gz"));
+  std::vector<uint8_t> broken = read_file<std::vector<uint8_t>>(dir.file("t10k-images-idx3-ubyte.gz"));
   broken.resize(broken.size() / 2);
   write_file(dir.file("t10k-images-idx3-ubyte.gz"), broken);
   write_file(dir.file("t10k-labels-idx1-ubyte"), gz);
@@ -149,7 +141,7 @@ TEST_CASE("the real Fashion-MNIST test set: 10000 images, 1000 per class") {
 }
 
 TEST_CASE("CIFAR-10 and CIFAR-100 binaries: planes to pixels, fine labels, archive folders") {
-  TempDir dir;
+  const test::TempDir dir("mn_data_cifar");
   fs::create_directory(dir.file("cifar-10-batches-bin"));
   for (int b = 1; b <= 5; ++b)
     write_file(dir.file("cifar-10-batches-bin/data_batch_" + std::to_string(b) + ".bin"), cifar_file(2, 1, b));
@@ -177,7 +169,7 @@ TEST_CASE("CIFAR-10 and CIFAR-100 binaries: planes to pixels, fine labels, archi
 }
 
 TEST_CASE("CIFAR errors: missing files say where to get them, wrong sizes and labels name the file") {
-  TempDir dir;
+  const test::TempDir dir("mn_data_cifar_errors");
   const std::string missing = error_of([&] { load_cifar(dir.path, Split::test, 100); });
   CHECK(missing.find("cifar100 dataset: " + dir.path + "/test.bin not found") == 0);
   CHECK(missing.find("https://www.cs.toronto.edu/~kriz/cifar-100-binary.tar.gz") != std::string::npos);
@@ -198,7 +190,7 @@ TEST_CASE("CIFAR errors: missing files say where to get them, wrong sizes and la
 }
 
 TEST_CASE("image folders: sorted classes, nested files, image extensions only") {
-  TempDir dir;
+  const test::TempDir dir("mn_data_folder");
   for (const char* d : {"train/zebra", "train/ant/sub", "train/.hidden", "val/ant", "val/zebra"})
     fs::create_directories(dir.file(d));
   const ImageU8 img = natural_image(20, 30, 3, 1);

@@ -9,19 +9,15 @@
 
 #include "data/decode.h"
 #include "data/resample.h"
+#include "tests/common/test_util.h"
 #include "tests/data/helpers.h"
 
 using namespace mn::data;
 using namespace mn::data::testing;
 
 namespace {
-std::string error_of(const std::vector<uint8_t>& bytes, const std::string& name, int channels = 3) {
-  try {
-    decode_image(bytes, channels, name);
-  } catch (const ImageError& e) {
-    return e.what();
-  }
-  return "";
+std::string decode_error(const std::vector<uint8_t>& bytes, const std::string& name, int channels = 3) {
+  return mn::test::error_of<ImageError>([&] { decode_image(bytes, channels, name); });
 }
 // Luma of an RGB image with Pillow's "L" weights, to compare gray decodes against.
 ImageU8 to_gray(const ImageU8& rgb) {
@@ -138,27 +134,27 @@ TEST_CASE("broken images are ImageErrors naming the file, never a crash") {
 
   // Truncated JPEG: libjpeg warns "premature end" and fills gray; treated as corrupt.
   std::vector<uint8_t> cut(jpeg.begin(), jpeg.begin() + ptrdiff_t(jpeg.size() / 2));
-  std::string e = error_of(cut, "cut.jpg");
+  std::string e = decode_error(cut, "cut.jpg");
   CHECK(e.find("cut.jpg") != std::string::npos);
   CHECK(e.find("JPEG") != std::string::npos);
   // Only the header survives.
   std::vector<uint8_t> header_only(jpeg.begin(), jpeg.begin() + 200);
-  CHECK(error_of(header_only, "h.jpg").find("h.jpg") != std::string::npos);
+  CHECK(decode_error(header_only, "h.jpg").find("h.jpg") != std::string::npos);
   // JPEG magic then garbage: a fatal libjpeg error.
   std::vector<uint8_t> garbage = {0xFF, 0xD8, 0xFF, 0x00, 0x13, 0x37};
-  CHECK(error_of(garbage, "garbage.jpg").find("garbage.jpg: bad JPEG header") == 0);
+  CHECK(decode_error(garbage, "garbage.jpg").find("garbage.jpg: bad JPEG header") == 0);
   CHECK_THROWS_AS(read_image_header(garbage, "garbage.jpg"), ImageError);
   // Corrupt entropy-coded data in the middle.
   std::vector<uint8_t> scrambled = jpeg;
   for (size_t i = jpeg.size() / 3; i < jpeg.size() / 3 + 64; ++i) scrambled[i] = uint8_t(scrambled[i] * 31 + 7);
-  CHECK(error_of(scrambled, "scrambled.jpg").find("scrambled.jpg") != std::string::npos);
+  CHECK(decode_error(scrambled, "scrambled.jpg").find("scrambled.jpg") != std::string::npos);
   // Truncated PNG, not an image at all, empty file.
   std::vector<uint8_t> png_cut(png.begin(), png.begin() + ptrdiff_t(png.size() / 2));
-  CHECK(error_of(png_cut, "cut.png").find("cut.png: cannot decode image") == 0);
+  CHECK(decode_error(png_cut, "cut.png").find("cut.png: cannot decode image") == 0);
   std::vector<uint8_t> text = {'h', 'e', 'l', 'l', 'o'};
-  CHECK(error_of(text, "notes.txt").find("notes.txt") == 0);
+  CHECK(decode_error(text, "notes.txt").find("notes.txt") == 0);
   CHECK_THROWS_AS(read_image_header(text, "notes.txt"), ImageError);
-  CHECK(error_of({}, "empty.jpg") == "empty.jpg: empty file");
+  CHECK(decode_error({}, "empty.jpg") == "empty.jpg: empty file");
   // Garbage between the entropy-coded data and the end marker only draws a libjpeg warning about
   // extraneous bytes: the pixels are intact, so the image is accepted.
   std::vector<uint8_t> padded = jpeg;
@@ -172,7 +168,8 @@ TEST_CASE("broken images are ImageErrors naming the file, never a crash") {
       huge[i + 6] = huge[i + 8] = 0x60;
       break;
     }
-  CHECK(error_of(huge, "huge.jpg") == "huge.jpg: 60000x60000 pixels is larger than the 268435456-pixel limit");
+  CHECK(decode_error(huge, "huge.jpg") ==
+        "huge.jpg: 60000x60000 pixels is larger than the 268435456-pixel limit");
   // The decoder is still usable afterwards (TurboJPEG recovered from each error).
   CHECK(psnr(decode_image(jpeg, 3, "ok.jpg").image, rgb) > 30);
 }

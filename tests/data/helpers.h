@@ -1,23 +1,14 @@
-// Shared helpers of the data tests: temporary folders, synthetic images with known content and
-// encoders to write them as JPEG (TurboJPEG) or PNG (stb_image_write). Defined in helpers_test.cpp.
+// Shared helpers of the data tests: synthetic images with known content and encoders to write
+// them as JPEG (TurboJPEG) or PNG (stb_image_write). Defined in helpers_test.cpp.
 #pragma once
 #include <cstdint>
 #include <string>
 #include <vector>
 
 #include "data/image.h"
+#include "io/files.h"
 
 namespace mn::data::testing {
-
-// A fresh directory under /tmp, removed with everything in it when the object goes away.
-struct TempDir {
-  std::string path;
-  TempDir();
-  ~TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  std::string file(const std::string& name) const { return path + "/" + name; }
-};
 
 // Smooth gradients, a few discs and mild noise: compresses like a photograph, not like noise.
 ImageU8 natural_image(int height, int width, int channels, uint32_t seed);
@@ -28,8 +19,9 @@ std::vector<uint8_t> encode_jpeg(const ImageU8& image, int quality, int subsamp,
 std::vector<uint8_t> encode_jpeg_cmyk(const ImageU8& rgb, int quality);
 std::vector<uint8_t> encode_png(const ImageU8& image);  // 1, 3 or 4 channels
 
-void write_file(const std::string& path, const std::vector<uint8_t>& bytes);
-std::vector<uint8_t> read_file(const std::string& path);
+inline void write_file(const std::string& path, const std::vector<uint8_t>& bytes) {
+  write_file_atomic(path, std::string(bytes.begin(), bytes.end()));
+}
 
 double psnr(const ImageU8& a, const ImageU8& b);  // dB, 8-bit peak; requires equal shapes
 

@@ -6,26 +6,12 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
-#include <filesystem>
-#include <fstream>
 #include <random>
 
 #define STB_IMAGE_WRITE_IMPLEMENTATION
 #include <stb_image_write.h>
 
 namespace mn::data::testing {
-
-TempDir::TempDir() {
-  char pattern[] = "/tmp/mn_data_test_XXXXXX";
-  MN_CHECK(mkdtemp(pattern), "cannot create a temporary directory");
-  path = pattern;
-}
-
-TempDir::~TempDir() {
-  std::error_code ec;
-  std::filesystem::remove_all(path, ec);
-}
 
 ImageU8 natural_image(int height, int width, int channels, uint32_t seed) {
   std::mt19937 rng(seed);
@@ -103,17 +89,6 @@ std::vector<uint8_t> encode_png(const ImageU8& image) {
                                   image.width * image.channels),
            "stbi_write_png_to_func failed");
   return bytes;
-}
-
-void write_file(const std::string& path, const std::vector<uint8_t>& bytes) {
-  std::ofstream out(path, std::ios::binary);
-  out.write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
-  MN_CHECK(out.good(), path, ": write failed");
-}
-
-std::vector<uint8_t> read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
 double psnr(const ImageU8& a, const ImageU8& b) {

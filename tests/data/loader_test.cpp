@@ -7,6 +7,7 @@
 #include <set>
 
 #include "data/loader.h"
+#include "tests/common/test_util.h"
 #include "tests/data/helpers.h"
 
 using namespace mn;
@@ -39,7 +40,7 @@ class Synthetic : public Dataset {
 };
 
 Pipeline augment() {
-  return Pipeline({PadRandomCrop{12, 2, PadMode::reflect}, HorizontalFlip{}, ColorJitter{0.4, 0.4, 0.4},
+  return Pipeline({PadRandomCrop{12, 2, data::PadMode::reflect}, HorizontalFlip{}, ColorJitter{0.4, 0.4, 0.4},
                    Normalize{{0.5, 0.4, 0.3}, {0.2, 0.25, 0.3}}});
 }
 
@@ -167,7 +168,7 @@ TEST_CASE("loader configuration errors") {
 }
 
 TEST_CASE("bad images: skipped and reported, or an error naming the file") {
-  TempDir dir;
+  const test::TempDir dir("mn_loader_bad_images");
   fs::create_directories(dir.file("train/a"));
   fs::create_directories(dir.file("train/b"));
   for (int i = 0; i < 10; ++i) {
@@ -237,7 +238,7 @@ TEST_CASE("the three dataset kinds through one loader") {
     CHECK(histogram == std::vector<int>(10, 1000));
   }
   SUBCASE("CIFAR-10 binary with the CIFAR recipe") {
-    TempDir dir;
+    const test::TempDir dir("mn_loader_cifar");
     std::vector<uint8_t> records;
     for (int i = 0; i < 20; ++i) {
       records.push_back(uint8_t(i % 10));
@@ -253,7 +254,7 @@ TEST_CASE("the three dataset kinds through one loader") {
     CHECK(batches[0].images[3].shape() == Shape{8, 3, 20, 20});
   }
   SUBCASE("an image folder of JPEGs and PNGs with the ImageNet recipe") {
-    TempDir dir;
+    const test::TempDir dir("mn_loader_folder");
     for (int i = 0; i < 6; ++i) {
       const std::string d = dir.file(cat("val/class", i % 3));
       fs::create_directories(d);

@@ -2,7 +2,7 @@
 #include <doctest/doctest.h>
 
 #include "io/json.h"
-#include "tests/mutualnet/test_util.h"
+#include "tests/common/test_util.h"
 
 using namespace mn;
 using test::error_of;

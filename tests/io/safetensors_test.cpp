@@ -7,19 +7,19 @@
 
 #include "io/files.h"
 #include "io/safetensors.h"
-#include "tests/mutualnet/test_util.h"
+#include "tests/common/test_util.h"
 
 using namespace mn;
 namespace fs = std::filesystem;
 
 using test::error_of;
-using test::temp_dir;
+using test::TempDir;
 
 TEST_CASE("safetensors: layout is u64 header length, JSON header padded to 8, raw bytes") {
-  std::string dir = temp_dir("mn_st_layout");
+  const TempDir dir("mn_st_layout");
   Tensor a = Tensor::from_vector(std::vector<float>{1.5f, -2.0f, 3.25f}, {3});
-  save_safetensors(dir + "/a.safetensors", {{"w", a}}, {{"format", "pt"}});
-  std::string bytes = read_file(dir + "/a.safetensors");
+  save_safetensors(dir.path + "/a.safetensors", {{"w", a}}, {{"format", "pt"}});
+  std::string bytes = read_file(dir.path + "/a.safetensors");
   uint64_t n = 0;
   std::memcpy(&n, bytes.data(), 8);
   CHECK(n % 8 == 0);
@@ -31,12 +31,11 @@ TEST_CASE("safetensors: layout is u64 header length, JSON header padded to 8, ra
   std::memcpy(back, bytes.data() + 8 + n, 12);
   CHECK(back[0] == 1.5f);
   CHECK(back[2] == 3.25f);
-  CHECK_FALSE(fs::exists(dir + "/a.safetensors.tmp"));
-  fs::remove_all(dir);
+  CHECK_FALSE(fs::exists(dir.path + "/a.safetensors.tmp"));
 }
 
 TEST_CASE("safetensors: round trip of every dtype, views and empty tensors") {
-  std::string dir = temp_dir("mn_st_roundtrip");
+  const TempDir dir("mn_st_roundtrip");
   Tensor f32 = Tensor::from_vector(std::vector<float>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}, {3, 4});
   Tensor view = f32.slice(1, 1, 3);  // (3, 2), strided: written contiguously
   Tensor f64 = Tensor::from_vector(std::vector<double>{3.141592653589793, -1e-300}, {2});
@@ -44,11 +43,11 @@ TEST_CASE("safetensors: round trip of every dtype, views and empty tensors") {
   Tensor u8 = Tensor::from_vector(std::vector<uint8_t>{0, 255}, {2});
   Tensor scalar = Tensor::scalar(7, DType::i64);
   Tensor empty = Tensor::empty({0, 3});
-  save_safetensors(dir + "/x.safetensors",
+  save_safetensors(dir.path + "/x.safetensors",
                    {{"f32", f32}, {"view", view}, {"f64", f64}, {"i64", i64}, {"u8", u8},
                     {"scalar", scalar}, {"empty", empty}},
                    {{"note", "round trip"}});
-  SafetensorsFile f = load_safetensors(dir + "/x.safetensors");
+  SafetensorsFile f = load_safetensors(dir.path + "/x.safetensors");
   REQUIRE(f.tensors.size() == 7);
   CHECK(f.metadata.at("note") == "round trip");
   CHECK(f.tensors[0].first == "f32");  // file order is kept
@@ -62,8 +61,7 @@ TEST_CASE("safetensors: round trip of every dtype, views and empty tensors") {
   CHECK(f.at("scalar").shape() == Shape{});
   CHECK(f.at("scalar").item() == 7);
   CHECK(f.at("empty").shape() == Shape{0, 3});
-  CHECK(error_of([&] { f.at("nope"); }) == dir + "/x.safetensors: no tensor named 'nope'");
-  fs::remove_all(dir);
+  CHECK(error_of([&] { f.at("nope"); }) == dir.path + "/x.safetensors: no tensor named 'nope'");
 }
 
 TEST_CASE("safetensors: reads a file written by the Python safetensors package") {
@@ -82,20 +80,19 @@ TEST_CASE("safetensors: reads a file written by the Python safetensors package")
 }
 
 TEST_CASE("safetensors: truncated and corrupt files are errors naming the file") {
-  std::string dir = temp_dir("mn_st_corrupt");
+  const TempDir dir("mn_st_corrupt");
   Tensor a = Tensor::zeros({4, 4});
-  save_safetensors(dir + "/a.safetensors", {{"w", a}});
-  std::string bytes = read_file(dir + "/a.safetensors");
-  write_file_atomic(dir + "/short.safetensors", bytes.substr(0, bytes.size() - 4));
-  CHECK(error_of([&] { load_safetensors(dir + "/short.safetensors"); }) ==
-        dir + "/short.safetensors: tensor 'w': data_offsets [0, 64] outside the 60 data bytes");
-  write_file_atomic(dir + "/tiny.safetensors", "abc");
-  CHECK(error_of([&] { load_safetensors(dir + "/tiny.safetensors"); }) ==
-        dir + "/tiny.safetensors: not a safetensors file (3 bytes)");
-  write_file_atomic(dir + "/huge.safetensors", std::string("\xff\xff\0\0\0\0\0\0{}", 10));
-  CHECK(error_of([&] { load_safetensors(dir + "/huge.safetensors"); }).find("exceeds the file size") !=
+  save_safetensors(dir.path + "/a.safetensors", {{"w", a}});
+  std::string bytes = read_file(dir.path + "/a.safetensors");
+  write_file_atomic(dir.path + "/short.safetensors", bytes.substr(0, bytes.size() - 4));
+  CHECK(error_of([&] { load_safetensors(dir.path + "/short.safetensors"); }) ==
+        dir.path + "/short.safetensors: tensor 'w': data_offsets [0, 64] outside the 60 data bytes");
+  write_file_atomic(dir.path + "/tiny.safetensors", "abc");
+  CHECK(error_of([&] { load_safetensors(dir.path + "/tiny.safetensors"); }) ==
+        dir.path + "/tiny.safetensors: not a safetensors file (3 bytes)");
+  write_file_atomic(dir.path + "/huge.safetensors", std::string("\xff\xff\0\0\0\0\0\0{}", 10));
+  CHECK(error_of([&] { load_safetensors(dir.path + "/huge.safetensors"); }).find("exceeds the file size") !=
         std::string::npos);
-  CHECK(error_of([&] { load_safetensors(dir + "/missing.safetensors"); })
-            .rfind("cannot read " + dir + "/missing.safetensors", 0) == 0);
-  fs::remove_all(dir);
+  CHECK(error_of([&] { load_safetensors(dir.path + "/missing.safetensors"); })
+            .rfind("cannot read " + dir.path + "/missing.safetensors", 0) == 0);
 }

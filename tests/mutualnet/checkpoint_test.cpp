@@ -7,16 +7,16 @@
 #include "mutualnet/checkpoint.h"
 #include "io/files.h"
 #include "io/safetensors.h"
-#include "tests/mutualnet/test_util.h"
+#include "tests/common/test_util.h"
 
 using namespace mn;
 namespace fs = std::filesystem;
 
 using test::error_of;
-using test::temp_dir;
+using test::TempDir;
 
 TEST_CASE("checkpoint: directory round trip and replacement") {
-  std::string root = temp_dir("mn_ckpt");
+  const TempDir root("mn_ckpt");
   TrainerState s;
   s.step = 1234;
   s.epoch = 2;
@@ -29,10 +29,10 @@ TEST_CASE("checkpoint: directory round trip and replacement") {
   s.train_seconds = 12.5;
   Tensor w = Tensor::from_vector(std::vector<float>{1, 2}, {2});
   Tensor m = Tensor::from_vector(std::vector<float>{0.5, 0.25}, {2});
-  save_checkpoint(root + "/last", {{"fc.weight", w}}, {{"momentum_buffer.fc.weight", m}}, s);
-  CHECK(checkpoint_exists(root + "/last"));
+  save_checkpoint(root.path + "/last", {{"fc.weight", w}}, {{"momentum_buffer.fc.weight", m}}, s);
+  CHECK(checkpoint_exists(root.path + "/last"));
 
-  Checkpoint c = load_checkpoint(root + "/last");
+  Checkpoint c = load_checkpoint(root.path + "/last");
   CHECK(c.state.step == 1234);
   CHECK(c.state.epoch == 2);
   CHECK(c.state.batch == 17);
@@ -45,17 +45,16 @@ TEST_CASE("checkpoint: directory round trip and replacement") {
 
   // Replacing keeps exactly one directory; no temporary is left behind.
   s.step = 2000;
-  save_checkpoint(root + "/last", {{"fc.weight", w}}, {}, s);
-  CHECK(load_checkpoint(root + "/last").state.step == 2000);
-  CHECK_FALSE(fs::exists(root + "/last.tmp"));
-  CHECK_FALSE(fs::exists(root + "/last.old"));
+  save_checkpoint(root.path + "/last", {{"fc.weight", w}}, {}, s);
+  CHECK(load_checkpoint(root.path + "/last").state.step == 2000);
+  CHECK_FALSE(fs::exists(root.path + "/last.tmp"));
+  CHECK_FALSE(fs::exists(root.path + "/last.old"));
 
   // A crash between the renames leaves <dir>.old, which is still loadable.
-  fs::rename(root + "/last", root + "/last.old");
-  CHECK(checkpoint_exists(root + "/last"));
-  CHECK(load_checkpoint(root + "/last").state.step == 2000);
-  CHECK(error_of([&] { load_checkpoint(root + "/nothing"); }) ==
-        "no checkpoint in " + root +
+  fs::rename(root.path + "/last", root.path + "/last.old");
+  CHECK(checkpoint_exists(root.path + "/last"));
+  CHECK(load_checkpoint(root.path + "/last").state.step == 2000);
+  CHECK(error_of([&] { load_checkpoint(root.path + "/nothing"); }) ==
+        "no checkpoint in " + root.path +
             "/nothing (expected model.safetensors, trainer.safetensors and trainer.json there)");
-  fs::remove_all(root);
 }

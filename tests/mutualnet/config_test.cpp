@@ -6,7 +6,7 @@
 
 #include "mutualnet/config.h"
 #include "tensor/error.h"
-#include "tests/mutualnet/test_util.h"
+#include "tests/common/test_util.h"
 
 using namespace mn;
 

@@ -10,6 +10,7 @@
 #include "mutualnet/experiment.h"
 #include "nn/conv2d.h"
 #include "tensor/ops.h"
+#include "tests/common/test_util.h"
 
 using namespace mn;
 
@@ -116,16 +117,9 @@ TEST_CASE("sweep grid: widths and resolutions from the command line") {
   CHECK(parse_widths("1.0:0.9:0.025") == std::vector<double>{1.0, 0.975, 0.95, 0.925, 0.9});
   CHECK(parse_widths("0.5,1,0.25") == std::vector<double>{1.0, 0.5, 0.25});
   CHECK(parse_resolutions("16,28,24,24") == std::vector<int64_t>{28, 24, 16});
-  auto error_of = [](auto f) -> std::string {
-    try {
-      f();
-    } catch (const Error& e) {
-      return e.what();
-    }
-    return "";
-  };
-  CHECK(error_of([] { parse_widths("0.25:1.0"); }) == "--widths: expected start:stop:step, got '0.25:1.0'");
-  CHECK(error_of([] { parse_widths("1.5"); }) == "--widths: width 1.5 is outside (0, 1]");
-  CHECK(error_of([] { parse_resolutions("28,x"); }) ==
+  CHECK(test::error_of([] { parse_widths("0.25:1.0"); }) ==
+        "--widths: expected start:stop:step, got '0.25:1.0'");
+  CHECK(test::error_of([] { parse_widths("1.5"); }) == "--widths: width 1.5 is outside (0, 1]");
+  CHECK(test::error_of([] { parse_resolutions("28,x"); }) ==
         "--resolutions: 'x' is not a positive integer (expected e.g. 28,24,20,16)");
 }

@@ -5,26 +5,18 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
-#include <cstdlib>
 
 #include "autograd/functions.h"
 #include "mutualnet/models/zoo.h"
 #include "nn/batchnorm.h"
 #include "nn/optim.h"
-#include "tests/fixtures/fixtures.h"
+#include "tests/cuda/cuda_test_util.h"
 
 using namespace mn;
 using models::Model;
 using test::relative_error;
 
 namespace {
-
-bool have_gpu() {
-  if (cuda_available()) return true;
-  if (std::getenv("MN_REQUIRE_GPU")) FAIL("MN_REQUIRE_GPU is set but no CUDA device is available");
-  MESSAGE("skipped: no CUDA device (mn built without CUDA or no GPU present)");
-  return false;
-}
 
 struct Pass {
   double width;
@@ -90,9 +82,7 @@ void compare(const models::ModelSpec& spec, int64_t resolution, const Pass& narr
   };
   nn::Sgd opt_ref = optimizer(ref), opt_cpu = optimizer(cpu), opt_gpu = optimizer(gpu);
 
-  Generator gen(5);
-  Tensor x = Tensor::empty({8, spec.in_channels, resolution, resolution});
-  ops::normal_(x, 0, 1, gen);
+  Tensor x = test::normal_tensor({8, spec.in_channels, resolution, resolution}, 5);
   Tensor labels = Tensor::from_vector<int64_t>({0, 1, 2, 3, 4, 5, 6, 7}, {8});
   std::vector<Tensor> r = sandwich(ref, x.to(DType::f64), labels, narrow, opt_ref);
   std::vector<Tensor> a = sandwich(cpu, x, labels, narrow, opt_cpu);
@@ -133,7 +123,7 @@ void compare(const models::ModelSpec& spec, int64_t resolution, const Pass& narr
 }  // namespace
 
 TEST_CASE("CUDA: models match the CPU through a sandwich step") {
-  if (!have_gpu()) return;
+  if (!test::gpu_or_skip()) return;
   models::ModelSpec wrn = models::parse_model_name("wrn-16-2");
   wrn.in_channels = 1;
   wrn.classes = 10;

@@ -12,6 +12,7 @@
 #include "mutualnet/flops.h"
 #include "mutualnet/models/zoo.h"
 #include "nn/optim.h"
+#include "tests/common/test_util.h"
 
 using namespace mn;
 using models::Model;
@@ -68,9 +69,7 @@ void train_step(Model& m, double width, int64_t resolution, uint64_t seed) {
   INFO(m.spec.name(), " at width ", width, ", resolution ", resolution);
   m.width->set(width);
   m.net->train();
-  Generator gen(seed);
-  Tensor x = Tensor::empty({2, m.spec.in_channels, resolution, resolution});
-  ops::normal_(x, 0, 1, gen);
+  Tensor x = test::normal_tensor({2, m.spec.in_channels, resolution, resolution}, seed);
   Tensor labels = Tensor::from_vector<int64_t>({1, int64_t(m.spec.classes - 1)}, {2});
   nn::Sgd opt(nn::weight_decay_groups(*m.net, 1e-4, nn::DecayRule::all),
               {.lr = 0.01, .momentum = 0.9, .nesterov = true});

@@ -2,16 +2,12 @@
 // frontier (checked against a brute-force definition) with the budgets it serves, and the SVG is
 // well-formed with one series per resolution.
 #include <doctest/doctest.h>
-#include <unistd.h>
 
-#include "tensor/error.h"
-
-#include <cstdlib>
-#include <filesystem>
 #include <sstream>
 
 #include "io/files.h"
 #include "mutualnet/sweep_report.h"
+#include "tests/common/test_util.h"
 
 using namespace mn;
 
@@ -71,12 +67,10 @@ TEST_CASE("sweep: the frontier is exactly the set of non-dominated points") {
 
 TEST_CASE("sweep: files parse back and the query table is the frontier") {
   auto pts = grid();
-  std::string dir = (std::filesystem::temp_directory_path() / mn::cat("mn_sweep_report_test_", ::getpid())).string();
-  std::filesystem::remove_all(dir);
-  make_dirs(dir);
-  write_sweep_report(dir, pts, "demo");
+  const test::TempDir dir("mn_sweep_report_test");
+  write_sweep_report(dir.path, pts, "demo");
 
-  auto csv = split(read_file(dir + "/sweep.csv"), '\n');
+  auto csv = split(read_file(dir.path + "/sweep.csv"), '\n');
   REQUIRE(csv.size() == pts.size() + 1);
   CHECK(csv[0] == "width,resolution,mflops,params_m,top1,top5");
   for (size_t i = 0; i < pts.size(); ++i) {
@@ -88,7 +82,7 @@ TEST_CASE("sweep: files parse back and the query table is the frontier") {
     CHECK(std::stod(f[4]) == doctest::Approx(pts[i].top1).epsilon(1e-4));
   }
 
-  auto back = parse_sweep_json(read_file(dir + "/sweep.json"), "sweep.json");
+  auto back = parse_sweep_json(read_file(dir.path + "/sweep.json"), "sweep.json");
   REQUIRE(back.size() == pts.size());
   for (size_t i = 0; i < pts.size(); ++i) {
     CHECK(back[i].width == pts[i].width);
@@ -101,7 +95,7 @@ TEST_CASE("sweep: files parse back and the query table is the frontier") {
   // serving budgets from its own MFLOPs up to the next row's.
   auto frontier = pareto_frontier(pts);
   std::vector<std::string> rows;
-  for (const auto& line : split(read_file(dir + "/query_table.md"), '\n'))
+  for (const auto& line : split(read_file(dir.path + "/query_table.md"), '\n'))
     if (line.rfind("| ", 0) == 0 && line.rfind("| ---", 0) != 0) rows.push_back(line);
   REQUIRE(rows.size() == frontier.size() + 1);
   CHECK(rows[0].find("width-resolution") != std::string::npos);
@@ -117,7 +111,7 @@ TEST_CASE("sweep: files parse back and the query table is the frontier") {
     else CHECK(cells[1].find("≥") != std::string::npos);
   }
 
-  std::string svg = read_file(dir + "/tradeoff.svg");
+  std::string svg = read_file(dir.path + "/tradeoff.svg");
   CHECK(svg.rfind("<svg", 0) == 0);
   CHECK(svg.find("</svg>") != std::string::npos);
   for (const char* label : {"28×28", "24×24", "20×20", "16×16", "Pareto frontier", "MFLOPs",
@@ -132,7 +126,6 @@ TEST_CASE("sweep: files parse back and the query table is the frontier") {
     else if (svg[end - 1] != '/') ++opens;
   }
   CHECK(opens == closes);
-  std::filesystem::remove_all(dir);
 }
 
 TEST_CASE("sweep: width labels read like the paper's") {

@@ -12,7 +12,7 @@
 #include "io/files.h"
 #include "io/json.h"
 #include "mutualnet/trainer.h"
-#include "tests/mutualnet/test_util.h"
+#include "tests/common/test_util.h"
 
 using namespace mn;
 namespace fs = std::filesystem;
@@ -43,10 +43,10 @@ std::vector<Json> metrics_of(const std::string& run) {
 }  // namespace
 
 using test::error_of;
-using test::temp_dir;
+using test::TempDir;
 
 TEST_CASE("train run: a few hundred images bring the loss well below chance") {
-  const std::string run = temp_dir("mn_train_e2e", false);
+  const TempDir run("mn_train_e2e", false);
   // 256 images seen 20 times without augmentation (160 steps). Over seeds 1995-2004 the widest
   // network ends at 64-71% top-1 on the 200 test images and a logged loss of 0.52-0.81, far from
   // the bounds below; at 10 epochs the same seeds spread over 44-63% and 0.91-1.24, across them.
@@ -55,7 +55,7 @@ TEST_CASE("train run: a few hundred images bring the loss well below chance") {
                                  "train.epochs=20", "augment.crop=\"none\"", "augment.flip=false",
                                  "train.log_every=8"});
   TrainOptions o;
-  o.run_dir = run;
+  o.run_dir = run.path;
   o.quiet = true;
   const TrainSummary s = train(c, o);
   CHECK(s.steps == 160);
@@ -63,7 +63,7 @@ TEST_CASE("train run: a few hundred images bring the loss well below chance") {
   CHECK_FALSE(s.interrupted);
 
   const double chance = std::log(10.0);
-  std::vector<Json> m = metrics_of(run);
+  std::vector<Json> m = metrics_of(run.path);
   double first = -1, last = -1;
   int vals = 0;
   for (const Json& line : m) {
@@ -79,17 +79,16 @@ TEST_CASE("train run: a few hundred images bring the loss well below chance") {
   CHECK(vals == 40);  // widest and narrowest, every epoch
   CHECK(m.back().at("kind").as_string() == "summary");
   CHECK(s.val_top1_max > 50);  // 10 classes: chance is 10%
-  CHECK(fs::exists(run + "/config.toml"));
-  CHECK(fs::exists(run + "/last/model.safetensors"));
-  CHECK(fs::exists(run + "/best/model.safetensors"));
+  CHECK(fs::exists(run.path + "/config.toml"));
+  CHECK(fs::exists(run.path + "/last/model.safetensors"));
+  CHECK(fs::exists(run.path + "/best/model.safetensors"));
   // The run directory's config is the resolved one and reads back to the same config.
-  CHECK(config_hash(load_config(run + "/config.toml")) == config_hash(c));
+  CHECK(config_hash(load_config(run.path + "/config.toml")) == config_hash(c));
 
   // Training again into the same directory is refused rather than overwriting it.
   CHECK(error_of([&] { train(c, o); }) ==
-        run + " already holds a run; continue it with --resume " + run +
-            ", or start another with --set name=NEW (or delete " + run + ")");
-  fs::remove_all(run);
+        run.path + " already holds a run; continue it with --resume " + run.path +
+            ", or start another with --set name=NEW (or delete " + run.path + ")");
 }
 
 TEST_CASE("train run: interrupted and resumed ends bitwise equal to an uninterrupted run") {
@@ -97,20 +96,19 @@ TEST_CASE("train run: interrupted and resumed ends bitwise equal to an uninterru
   const std::vector<std::string> tiny{"data.train_limit=128", "data.test_limit=100", "train.batch_size=32",
                                       "train.epochs=2", "model.dropout=0.3"};
   const Config c = parse_config(kTiny, "tiny.toml", tiny);
-  const std::string whole = temp_dir("mn_train_whole", false),
-                    parts = temp_dir("mn_train_parts", false);
+  const TempDir whole("mn_train_whole", false), parts("mn_train_parts", false);
 
   TrainOptions o;
   o.quiet = true;
-  o.run_dir = whole;
+  o.run_dir = whole.path;
   CHECK(train(c, o).steps == 8);
 
-  o.run_dir = parts;
+  o.run_dir = parts.path;
   o.stop_after_steps = 5;  // mid-way through the second epoch, as a Ctrl-C would stop it
   TrainSummary first = train(c, o);
   CHECK(first.interrupted);
   CHECK(first.steps == 5);
-  Checkpoint mid = load_checkpoint(parts + "/last");
+  Checkpoint mid = load_checkpoint(parts.path + "/last");
   CHECK(mid.state.step == 5);
   CHECK(mid.state.epoch == 1);
   CHECK(mid.state.batch == 1);
@@ -125,7 +123,7 @@ TEST_CASE("train run: interrupted and resumed ends bitwise equal to an uninterru
     return v;
   }());
   CHECK(error_of([&] { train(other, o); }) ==
-        "cannot resume " + parts + ": the config differs from the run's in mutualnet.num_random_widths: 2 -> 3, "
+        "cannot resume " + parts.path + ": the config differs from the run's in mutualnet.num_random_widths: 2 -> 3, "
         "optim.lr: 0.1 -> 0.2 (resume with the run's own settings, or start a new run with --set name=NEW)");
 
   const TrainSummary rest = train(c, o);
@@ -133,20 +131,18 @@ TEST_CASE("train run: interrupted and resumed ends bitwise equal to an uninterru
   CHECK_FALSE(rest.interrupted);
   for (const char* file : {"/last/model.safetensors", "/last/trainer.safetensors"}) {
     CAPTURE(file);
-    CHECK(read_file(whole + file) == read_file(parts + file));
+    CHECK(read_file(whole.path + file) == read_file(parts.path + file));
   }
-  Checkpoint a = load_checkpoint(whole + "/last"), b = load_checkpoint(parts + "/last");
+  Checkpoint a = load_checkpoint(whole.path + "/last"), b = load_checkpoint(parts.path + "/last");
   CHECK(a.state.sampler_rng == b.state.sampler_rng);
   CHECK(a.state.dropout_rng == b.state.dropout_rng);
   CHECK(a.state.best_top1 == b.state.best_top1);
 
   // A checkpoint without the dropout streams (as mn wrote them before) cannot continue exactly.
-  std::string json = read_file(parts + "/last/trainer.json");
+  std::string json = read_file(parts.path + "/last/trainer.json");
   const size_t from = json.find("\"dropout_rng\":{"), to = json.find('}', from);
   REQUIRE(to != std::string::npos);
-  write_file_atomic(parts + "/last/trainer.json", json.erase(from, to + 2 - from));
+  write_file_atomic(parts.path + "/last/trainer.json", json.erase(from, to + 2 - from));
   CHECK(error_of([&] { train(c, o); }).find("its checkpoint has no random state for the dropout module blocks.0.") !=
         std::string::npos);
-  fs::remove_all(whole);
-  fs::remove_all(parts);
 }

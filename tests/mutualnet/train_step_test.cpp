@@ -9,6 +9,7 @@
 #include "autograd/functions.h"
 #include "mutualnet/train_step.h"
 #include "tensor/ops.h"
+#include "tests/common/test_util.h"
 
 using namespace mn;
 
@@ -23,13 +24,6 @@ models::Model tiny_model() {
   spec.in_channels = 1;
   spec.divisor = 4;
   return models::build_model(spec, 7, 0);
-}
-
-Tensor random_images(int64_t n, int64_t r, uint64_t seed) {
-  Generator g(seed);
-  Tensor t = Tensor::empty({n, 1, r, r});
-  ops::normal_(t, 0, 1, g);
-  return t;
 }
 
 // Plain SGD with lr 0 leaves the weights alone and the accumulated gradients in place.
@@ -85,7 +79,7 @@ TEST_CASE("train step: sandwich sampling draws widest, narrowest and N random wi
 
 TEST_CASE("train step: the gradient is the sum of every sub-network's loss term") {
   const std::vector<int64_t> res{16, 12, 8};
-  const Tensor x16 = random_images(6, 16, 1);
+  const Tensor x16 = test::normal_tensor({6, 1, 16, 16}, 1);
   const std::vector<Tensor> images{x16, ops::resize_bilinear_forward(x16, 12, 12, true),
                                    ops::resize_bilinear_forward(x16, 8, 8, true)};
   const Tensor labels = Tensor::from_vector(std::vector<int64_t>{0, 3, 9, 1, 1, 5}, {6});
@@ -139,7 +133,7 @@ TEST_CASE("train step: the gradient is the sum of every sub-network's loss term"
 
 TEST_CASE("train step: one SGD step follows the accumulated gradient; NaN stops before it") {
   const std::vector<int64_t> res{16};
-  const Tensor x = random_images(4, 16, 3);
+  const Tensor x = test::normal_tensor({4, 1, 16, 16}, 3);
   const Tensor labels = Tensor::from_vector(std::vector<int64_t>{2, 2, 7, 0}, {4});
   StepOptions o;
   o.random_resolution = false;

@@ -15,7 +15,7 @@
 using namespace mn;
 using namespace mn::nn;
 using test::max_abs_diff;
-using test::random_tensor;
+using test::uniform_tensor;
 
 namespace {
 
@@ -23,7 +23,7 @@ constexpr double kTol = 2e-5;
 
 // L = sum(y * R) for a fixed random R: every output element gets a distinct upstream gradient.
 Variable weighted_sum(const Variable& y, uint64_t seed) {
-  return sum(y * Variable(random_tensor(y.shape(), seed)));
+  return sum(y * Variable(uniform_tensor(y.shape(), seed)));
 }
 
 // A copy of the leading block of t: the parameter of an ordinary layer of the smaller width.
@@ -43,7 +43,7 @@ void check_zero_outside(const Tensor& grad, const Shape& sizes) {
 }
 
 void randomize(Module& m, uint64_t seed) {
-  for (auto& [name, t] : m.state_dict()) t.copy_(random_tensor(t.shape(), seed++));
+  for (auto& [name, t] : m.state_dict()) t.copy_(uniform_tensor(t.shape(), seed++));
 }
 
 }  // namespace
@@ -60,7 +60,7 @@ TEST_CASE("Linear at several widths equals an ordinary Linear of the sliced weig
     plain.weight.data().copy_(leading(slim.weight.data(), {out, in}));
     plain.bias.data().copy_(leading(slim.bias.data(), {out}));
 
-    Tensor x = random_tensor({5, in}, 10);
+    Tensor x = uniform_tensor({5, in}, 10);
     Variable xs(x, true), xp(x.clone(), true);
     slim.zero_grad();
     Variable ys = slim(xs), yp = plain(xp);
@@ -88,7 +88,7 @@ TEST_CASE("Conv2d at several widths equals an ordinary Conv2d of the sliced weig
     plain.weight.data().copy_(leading(slim.weight.data(), {out, in}));
     plain.bias.data().copy_(leading(slim.bias.data(), {out}));
 
-    Tensor x = random_tensor({2, in, 7, 6}, 11);
+    Tensor x = uniform_tensor({2, in, 7, 6}, 11);
     Variable xs(x, true), xp(x.clone(), true);
     slim.zero_grad();
     Variable ys = slim(xs), yp = plain(xp);
@@ -112,7 +112,7 @@ TEST_CASE("a depthwise Conv2d follows the width of its input") {
     INFO(c, " channels");
     Conv2d plain(c, c, 3, {.padding = 1, .groups = static_cast<int>(c)});
     plain.weight.data().copy_(leading(slim.weight.data(), {c}));
-    Tensor x = random_tensor({2, c, 5, 5}, 12);
+    Tensor x = uniform_tensor({2, c, 5, 5}, 12);
     Variable xs(x, true), xp(x.clone(), true);
     slim.zero_grad();
     Variable ys = slim(xs), yp = plain(xp);
@@ -139,7 +139,7 @@ TEST_CASE("BatchNorm2d normalises the channels that arrive with the leading stat
     plain.running_var.copy_(leading(slim.running_var, {c}));
     Tensor untouched_mean = slim.running_mean.slice(0, c, 10).clone();
 
-    Tensor x = random_tensor({4, c, 3, 3}, 13);
+    Tensor x = uniform_tensor({4, c, 3, 3}, 13);
     Variable xs(x, true), xp(x.clone(), true);
     slim.zero_grad();
     slim.train();
@@ -169,7 +169,7 @@ TEST_CASE("gradients from two widths accumulate into the right regions") {
   Linear fc(8, 4, {.slim_out = false}, width);
   randomize(conv, 5);
   randomize(fc, 6);
-  Tensor x_full = random_tensor({2, 8, 4, 4}, 14);
+  Tensor x_full = uniform_tensor({2, 8, 4, 4}, 14);
   auto run = [&](double w, uint64_t seed) {
     width->width = w;
     const int64_t in = width->active(8);
@@ -260,12 +260,12 @@ TEST_CASE("every layer's shape walk agrees with its forward") {
       std::make_shared<ReLU6>(),
       std::make_shared<Dropout>(0.5)};
   for (auto& layer : layers) {
-    Tensor x = random_tensor({2, 4, 11, 9}, 40);
+    Tensor x = uniform_tensor({2, 4, 11, 9}, 40);
     Shape walked = layer->trace(Probe{x.shape(), nullptr}).shape;
     CHECK((*layer)(Variable(x)).shape() == walked);
   }
   Linear fc(8, 6, {}, width);
-  CHECK(fc(Variable(random_tensor({3, 5}, 41))).shape() == fc.trace(Probe{{3, 5}, nullptr}).shape);
+  CHECK(fc(Variable(uniform_tensor({3, 5}, 41))).shape() == fc.trace(Probe{{3, 5}, nullptr}).shape);
 }
 
 TEST_CASE("Dropout: identity in eval mode, inverted scaling in training") {

@@ -59,7 +59,7 @@ std::vector<std::string> names(const StateDict& sd) {
 }
 
 void randomize(Module& m, uint64_t seed) {
-  for (auto& [name, t] : m.state_dict()) t.copy_(test::random_tensor(t.shape(), seed++));
+  for (auto& [name, t] : m.state_dict()) t.copy_(test::uniform_tensor(t.shape(), seed++));
 }
 
 }  // namespace

@@ -9,7 +9,11 @@
 
 using namespace mn;
 using mn::test::check_close;
+using mn::test::conv_args;
+using mn::test::corner_of_larger;
+using mn::test::normal_tensor;
 using mn::test::relative_error;
+using mn::test::strided;
 using mn::test::tol;
 
 namespace {
@@ -24,22 +28,6 @@ Conv2dArgs args_of(const test::FixtureCase& c) {
   a.dil_w = c.iparam("dil_w");
   a.groups = c.iparam("groups");
   return a;
-}
-
-Tensor random(const Shape& s, uint64_t seed, DType dtype = DType::f64) {
-  Generator g(seed);
-  Tensor t = Tensor::empty(s, dtype);
-  ops::normal_(t, 0, 1, g);
-  return t;
-}
-
-// `t` copied into the leading corner of a larger random tensor: returns the corner view, whose
-// rows are further apart than its own width (as W[:o, :i] of a full-width weight).
-Tensor embed_in_larger(const Tensor& t, int64_t extra0, int64_t extra1) {
-  Tensor big = random({t.size(0) + extra0, t.size(1) + extra1, t.size(2), t.size(3)}, 99, t.dtype());
-  Tensor view = big.slice(0, 0, t.size(0)).slice(1, 0, t.size(1));
-  view.copy_(t);
-  return view;
 }
 
 }  // namespace
@@ -67,7 +55,7 @@ TEST_CASE("conv2d reads a sliced weight and writes a sliced weight gradient in p
   for (const auto& c : test::load_fixture("conv2d")) {
     const Conv2dArgs a = args_of(c);
     Tensor x = c.tensor("x"), dy = c.tensor("dy");
-    Tensor w = embed_in_larger(c.tensor("w"), 3, 2);
+    Tensor w = corner_of_larger(c.tensor("w"), 3, 2);
     REQUIRE(!w.is_contiguous());
     check_close(ops::conv2d_forward(x, w, a), c.tensor("y"), 1e-10, 1e-10, c.name + " sliced w y");
     check_close(ops::conv2d_backward_data(dy, w, x.shape(), a), c.tensor("dx"), 1e-10, 1e-10,
@@ -93,14 +81,11 @@ TEST_CASE("conv2d takes non-contiguous inputs and weights of any layout") {
   const auto cases = test::load_fixture("conv2d");
   const auto& c = cases.front();
   const Conv2dArgs a = args_of(c);
-  // Same values, transposed memory layout.
-  auto scrambled = [](const Tensor& t) { return t.transpose(2, 3).contiguous().transpose(2, 3); };
-  Tensor x = scrambled(c.tensor("x")), w = scrambled(c.tensor("w")), dy = scrambled(c.tensor("dy"));
+  Tensor x = strided(c.tensor("x")), w = strided(c.tensor("w")), dy = strided(c.tensor("dy"));
   REQUIRE(!x.is_contiguous());
   check_close(ops::conv2d_forward(x, w, a), c.tensor("y"), 1e-10, 1e-10, "y");
   check_close(ops::conv2d_backward_data(dy, w, x.shape(), a), c.tensor("dx"), 1e-10, 1e-10, "dx");
-  Tensor dw_storage = Tensor::zeros(c.shape("w"), DType::f64);
-  Tensor dw = dw_storage.transpose(2, 3).contiguous().transpose(2, 3);  // not row-packed
+  Tensor dw = strided(Tensor::zeros(c.shape("w"), DType::f64));  // not row-packed
   dw.zero_();
   ops::conv2d_backward_weight(x, dy, dw, a, true);
   check_close(dw, c.tensor("dw"), 1e-10, 1e-10, "dw");
@@ -108,11 +93,9 @@ TEST_CASE("conv2d takes non-contiguous inputs and weights of any layout") {
 
 TEST_CASE("conv2d gives the same result for any thread count") {
   // Big enough that images are split across threads and several share one GEMM.
-  Tensor x = random({9, 6, 10, 10}, 1), w = random({8, 3, 3, 3}, 2);
-  Conv2dArgs a;
-  a.pad_h = a.pad_w = 1;
-  a.groups = 2;
-  Tensor dy = random(ops::conv2d_output_shape(x.shape(), w.shape(), a), 3);
+  Tensor x = normal_tensor({9, 6, 10, 10}, 1, DType::f64), w = normal_tensor({8, 3, 3, 3}, 2, DType::f64);
+  const Conv2dArgs a = conv_args(1, 1, 1, 2);
+  Tensor dy = normal_tensor(ops::conv2d_output_shape(x.shape(), w.shape(), a), 3, DType::f64);
   const int saved = omp_get_max_threads();
   omp_set_num_threads(1);
   Tensor y1 = ops::conv2d_forward(x, w, a), dx1 = ops::conv2d_backward_data(dy, w, x.shape(), a);
@@ -222,11 +205,9 @@ TEST_CASE("conv2d matches plain loops on deep inputs, strides, pointwise and man
                         {2, 48, 8, 20, 1, 2, 0},  {7, 12, 10, 5, 3, 1, 1},  {3, 64, 8, 9, 3, 1, 0}};
   for (const Case& c : cases) {
     for (DType dt : {DType::f32, DType::f64}) {
-      Conv2dArgs a;
-      a.stride_h = a.stride_w = c.s;
-      a.pad_h = a.pad_w = c.p;
-      Tensor x = random({c.N, c.C, c.H, c.H}, 5, dt), w = random({c.O, c.C, c.k, c.k}, 6, dt);
-      Tensor dy = random(ops::conv2d_output_shape(x.shape(), w.shape(), a), 7, dt);
+      const Conv2dArgs a = conv_args(c.s, c.p);
+      Tensor x = normal_tensor({c.N, c.C, c.H, c.H}, 5, dt), w = normal_tensor({c.O, c.C, c.k, c.k}, 6, dt);
+      Tensor dy = normal_tensor(ops::conv2d_output_shape(x.shape(), w.shape(), a), 7, dt);
       const NaiveConv ref = naive_conv(x, w, dy, c.s, c.p);
       const std::string what = "N" + std::to_string(c.N) + " C" + std::to_string(c.C) + " H" +
                                std::to_string(c.H) + " k" + std::to_string(c.k) + " s" +
@@ -243,12 +224,11 @@ TEST_CASE("conv2d matches plain loops on deep inputs, strides, pointwise and man
 
 TEST_CASE("conv2d float32 3x3 with a width-sliced weight: outputs, and gradients into the region") {
   // 32 of 40 output and 24 of 30 input channels: the path oneDNN takes when mn is built with it.
-  Conv2dArgs a;
-  a.pad_h = a.pad_w = 1;
-  Tensor x = random({2, 24, 9, 9}, 8, DType::f32);
-  Tensor w = embed_in_larger(random({32, 24, 3, 3}, 9, DType::f32), 8, 6);
+  const Conv2dArgs a = conv_args(1, 1);
+  Tensor x = normal_tensor({2, 24, 9, 9}, 8, DType::f32);
+  Tensor w = corner_of_larger(normal_tensor({32, 24, 3, 3}, 9, DType::f32), 8, 6);
   REQUIRE(!w.is_contiguous());
-  Tensor dy = random({2, 32, 9, 9}, 10, DType::f32);
+  Tensor dy = normal_tensor({2, 32, 9, 9}, 10, DType::f32);
   const NaiveConv ref = naive_conv(x, w, dy, 1, 1);
   check_close(ops::conv2d_forward(x, w, a), ref.y, 1e-4, 1e-4, "y");
   check_close(ops::conv2d_backward_data(dy, w, x.shape(), a), ref.dx, 1e-4, 1e-4, "dx");
@@ -264,10 +244,10 @@ TEST_CASE("conv2d float32 3x3 with a width-sliced weight: outputs, and gradients
 
 TEST_CASE("conv2d float32 3x3 gives bitwise the same result on every call") {
   // Exact resume needs it; 32 channels take the oneDNN path when mn is built with it.
-  Conv2dArgs a;
-  a.pad_h = a.pad_w = 1;
-  Tensor x = random({16, 32, 14, 14}, 11, DType::f32), w = random({32, 32, 3, 3}, 12, DType::f32);
-  Tensor dy = random({16, 32, 14, 14}, 13, DType::f32);
+  const Conv2dArgs a = conv_args(1, 1);
+  Tensor x = normal_tensor({16, 32, 14, 14}, 11, DType::f32),
+         w = normal_tensor({32, 32, 3, 3}, 12, DType::f32);
+  Tensor dy = normal_tensor({16, 32, 14, 14}, 13, DType::f32);
   Tensor dw1 = Tensor::empty(w.shape(), DType::f32), dw2 = Tensor::empty(w.shape(), DType::f32);
   ops::conv2d_backward_weight(x, dy, dw1, a, false);
   ops::conv2d_backward_weight(x, dy, dw2, a, false);
@@ -278,14 +258,13 @@ TEST_CASE("conv2d float32 3x3 gives bitwise the same result on every call") {
 }
 
 TEST_CASE("conv2d float32 3x3 on the channel counts of MutualNet widths (not multiples of 16)") {
-  Conv2dArgs a;
-  a.pad_h = a.pad_w = 1;
+  const Conv2dArgs a = conv_args(1, 1);
   const int64_t channels[][2] = {{16, 20}, {20, 28}, {28, 44}, {44, 52}, {52, 100}, {100, 124}, {36, 36}};
   for (const auto& co : channels) {
     for (int64_t H : {7, 12}) {
-      Tensor x = random({3, co[0], H, H}, 20 + H, DType::f32);
-      Tensor w = random({co[1], co[0], 3, 3}, 21, DType::f32);
-      Tensor dy = random({3, co[1], H, H}, 22, DType::f32);
+      Tensor x = normal_tensor({3, co[0], H, H}, 20 + H, DType::f32);
+      Tensor w = normal_tensor({co[1], co[0], 3, 3}, 21, DType::f32);
+      Tensor dy = normal_tensor({3, co[1], H, H}, 22, DType::f32);
       const NaiveConv ref = naive_conv(x, w, dy, 1, 1);
       const std::string what = std::to_string(co[0]) + "->" + std::to_string(co[1]) + " at " + std::to_string(H);
       check_close(ops::conv2d_forward(x, w, a), ref.y, 1e-4, 1e-4, what + " y");
@@ -302,10 +281,10 @@ TEST_CASE("conv2d float32 over a whole training batch stays within float32's rou
   // products. mn's GEMM path stays near 4e-7 of the float64 result in all three directions;
   // oneDNN's weight gradient measured 3.8e-6 here (its forward and input gradient ~2e-7), and the
   // default training run lost 0.3-0.6 points with it, so it is not used for weight gradients.
-  Conv2dArgs a;
-  a.pad_h = a.pad_w = 1;
-  Tensor x = random({128, 32, 28, 28}, 30, DType::f32), w = random({32, 32, 3, 3}, 31, DType::f32);
-  Tensor dy = random({128, 32, 28, 28}, 32, DType::f32);
+  const Conv2dArgs a = conv_args(1, 1);
+  Tensor x = normal_tensor({128, 32, 28, 28}, 30, DType::f32),
+         w = normal_tensor({32, 32, 3, 3}, 31, DType::f32);
+  Tensor dy = normal_tensor({128, 32, 28, 28}, 32, DType::f32);
   Tensor x64 = x.to(DType::f64), w64 = w.to(DType::f64), dy64 = dy.to(DType::f64);
   CHECK(relative_error(ops::conv2d_forward(x, w, a), ops::conv2d_forward(x64, w64, a)) < 1e-6);
   CHECK(relative_error(ops::conv2d_backward_data(dy, w, x.shape(), a),
