@@ -7,7 +7,7 @@
 
 #include "mutualnet/experiment.h"
 #include "nn/activation.h"
-#include "tests/mutualnet/test_util.h"
+#include "tests/common/test_util.h"
 
 using namespace mn;
 using test::error_of;
@@ -85,7 +85,8 @@ TEST_CASE("experiment: a missing dataset or checkpoint is an error naming the pa
   CHECK(error_of([] { Experiment(tiny({"data.root=/nonexistent/fm"}), {.train_data = true}); })
             .find("/nonexistent/fm") != std::string::npos);
   Experiment ex(tiny(), {});
-  const std::string dir = test::temp_dir("mn_experiment_ckpt");
+  const test::TempDir tmp("mn_experiment_ckpt");
+  const std::string& dir = tmp.path;
   CHECK(error_of([&] { ex.load_weights(dir, "last"); }) ==
         "no checkpoint at " + dir + "/last/model.safetensors (training writes one after every epoch)");
   CHECK(error_of([&] { ex.load_weights(dir, "first"); }) == "--checkpoint: expected last or best, got 'first'");

@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "tests/mutualnet/test_util.h"
+#include "tests/common/test_util.h"
 #include "tools/args.h"
 
 using namespace mn;
