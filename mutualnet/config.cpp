@@ -74,9 +74,11 @@ ConfigField not_result(ConfigField f) {
 
 const char* loss_name(LossKind k) { return k == LossKind::kl ? "kl" : "cross_entropy"; }
 
-std::vector<ConfigField> config_fields(Config& c) {
+namespace {
+
+// The run (name, device, seed) and the network.
+std::vector<ConfigField> run_and_model_fields(Config& c) {
   using models::Arch;
-  using Schedule = nn::LrSchedule::Kind;
   return {
       not_result(text("name", &c.name, "run directory runs/<name> (default: the config file's stem)")),
       not_result(choice("device", &c.device, {{"auto", DevicePolicy::automatic}, {"cpu", DevicePolicy::cpu}, {"cuda", DevicePolicy::cuda}},
@@ -90,7 +92,12 @@ std::vector<ConfigField> config_fields(Config& c) {
       num("model.num_classes", &c.model.num_classes, 2, 100000, "classifier outputs"),
       num("model.in_channels", &c.model.in_channels, 1, 4, "image channels"),
       num("model.dropout", &c.model.dropout, 0, 0.99, "dropout probability where the model has dropout"),
+  };
+}
 
+// The dataset, its loaders and the augmentation.
+std::vector<ConfigField> data_fields(Config& c) {
+  return {
       choice("data.dataset", &c.data.dataset, {{"fashion_mnist", DatasetKind::fashion_mnist}, {"mnist", DatasetKind::mnist},
              {"cifar10", DatasetKind::cifar10}, {"cifar100", DatasetKind::cifar100}, {"folder", DatasetKind::folder}},
              "dataset format"),
@@ -116,7 +123,13 @@ std::vector<ConfigField> config_fields(Config& c) {
       num("augment.color_jitter", &c.augment.color_jitter, 0, 1, "brightness, contrast and saturation jitter"),
       num("augment.lighting", &c.augment.lighting, 0, 1, "PCA lighting noise std"),
       num("augment.eval_resize", &c.augment.eval_resize, 0, 8192, "evaluation: resize the shorter side to this, then centre-crop R0 (0 = off)"),
+  };
+}
 
+// MutualNet's sub-network sampling, the optimizer and schedule, training and the sweep.
+std::vector<ConfigField> training_fields(Config& c) {
+  using Schedule = nn::LrSchedule::Kind;
+  return {
       num("mutualnet.width_min", &c.mutualnet.width_min, 0.01, 1, "narrowest width multiplier"),
       num("mutualnet.width_max", &c.mutualnet.width_max, 0.01, 1, "widest width multiplier"),
       num("mutualnet.divisor", &c.mutualnet.divisor, 1, 64, "channel counts are multiples of this"),
@@ -147,6 +160,17 @@ std::vector<ConfigField> config_fields(Config& c) {
       not_result(list("sweep.widths", &c.sweep.widths, 0.01, 1, 1, 1000, "widths of the sweep grid")),
       not_result(list("sweep.resolutions", &c.sweep.resolutions, 4, 4096, 0, 64, "resolutions of the sweep grid (empty: data.resolutions)")),
   };
+}
+
+}  // namespace
+
+std::vector<ConfigField> config_fields(Config& c) {
+  std::vector<ConfigField> fields = run_and_model_fields(c);
+  for (auto* part : {data_fields, training_fields}) {
+    std::vector<ConfigField> more = part(c);
+    fields.insert(fields.end(), more.begin(), more.end());
+  }
+  return fields;
 }
 
 namespace {
