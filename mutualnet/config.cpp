@@ -153,6 +153,8 @@ std::vector<ConfigField> training_fields(Config& c) {
       num("train.epochs", &c.train.epochs, 1, 100000, "passes over the training set"),
       num("train.batch_size", &c.train.batch_size, 1, 65536, "images per step"),
       not_result(num("train.log_every", &c.train.log_every, 1, 1e9, "steps between metrics lines")),
+      not_result(num("train.checkpoint_every", &c.train.checkpoint_every, 0, 1e9,
+                     "steps between checkpoints of last/ within an epoch (0 = at epoch ends only)")),
       num("train.bn_calib_batches", &c.train.bn_calib_batches, 1, 10000, "training batches that recalibrate BN before an evaluation"),
       not_result(num("train.eval_batch_size", &c.train.eval_batch_size, 1, 65536, "images per evaluation batch")),
       not_result(flag("train.validate", &c.train.validate, "BN-recalibrated validation after every epoch")),

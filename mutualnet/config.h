@@ -86,6 +86,7 @@ struct TrainConfig {
   int64_t epochs = 3;
   int64_t batch_size = 128;
   int64_t log_every = 50;         // steps between metrics lines
+  int64_t checkpoint_every = 1000;  // steps between mid-epoch checkpoints of last/ (0 = epoch ends only)
   int64_t bn_calib_batches = 8;   // training batches that recalibrate BN before an evaluation
   int64_t eval_batch_size = 500;
   bool validate = true;           // BN-recalibrated validation after every epoch

@@ -276,6 +276,9 @@ class Run {
       metrics_.train(state_, lr, interval_, seconds_before_ + seconds_since(session_start_));
       interval_ = Interval();
     }
+    // A killed run resumes from here, bitwise as if uninterrupted; the epoch's end writes its own.
+    const int64_t every = c_.train.checkpoint_every;
+    if (every > 0 && state_.step % every == 0 && state_.batch < steps_per_epoch_) checkpoint_last();
     const double rate = double(session_images_) / std::max(1e-9, seconds_since(session_start_));
     if (!o_.quiet)
       progress_.update(state_.epoch, state_.batch, state_.step, c_.train.epochs * steps_per_epoch_, terms[0].loss,
