@@ -11,7 +11,7 @@ PACKAGES := g++ cmake libopenblas-dev libdnnl-dev libturbojpeg0-dev libstb-dev d
 FUZZ_PACKAGES := clang libclang-rt-14-dev libomp-dev
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 10
-FUZZ_TARGETS := $(patsubst tests/fuzz/%_fuzz.cpp,%,$(wildcard tests/fuzz/*_fuzz.cpp))
+FUZZ_TARGETS := $(sort $(patsubst tests/fuzz/%_fuzz.cpp,%,$(wildcard tests/fuzz/*_fuzz.cpp)))
 
 # Installs the Debian packages of $(1) that are missing.
 install_missing = @missing=$$(for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
