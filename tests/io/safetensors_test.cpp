@@ -97,7 +97,7 @@ TEST_CASE("safetensors: truncated and corrupt files are errors naming the file")
   const std::string header = R"({"w":{"dtype":"F32","shape":[4611686018427387904,4],"data_offsets":[0,0]}})";
   write_file_atomic(dir.path + "/wrap.safetensors", std::string(1, char(header.size())) + std::string(7, '\0') + header);
   CHECK(error_of([&] { load_safetensors(dir.path + "/wrap.safetensors"); }) ==
-        dir.path + "/wrap.safetensors: tensor 'w': shape [4611686018427387904, 4] of float32 is too large to address");
+        dir.path + "/wrap.safetensors: tensor 'w': shape (4611686018427387904, 4) of float32 is too large to address");
   CHECK(error_of([&] { load_safetensors(dir.path + "/missing.safetensors"); })
             .rfind("cannot read " + dir.path + "/missing.safetensors", 0) == 0);
 }
