@@ -2,12 +2,27 @@
 # command line (what ./mn needs: a minute less on a fresh clone than everything with the tests);
 # `make test` runs the suite; `make test-gpu` runs it requiring a GPU (CUDA tests fail instead of
 # skipping); `make test-asan` / `make test-tsan` run it under sanitizers in build-asan/, build-tsan/.
+# `make fuzz` builds the libFuzzer targets of tests/fuzz with clang, ASan and UBSan in
+# build-fuzz/ and runs each for FUZZ_SECONDS from its seed corpus (tests/fuzz/corpus/<target>/);
+# new corpus entries and crash inputs go to build-fuzz/, never into the repository.
 BUILD ?= build
 CMAKE_FLAGS ?=
 PACKAGES := g++ cmake libopenblas-dev libdnnl-dev libturbojpeg0-dev libstb-dev doctest-dev \
             libtomlplusplus-dev zlib1g-dev dataset-fashion-mnist
+FUZZ_PACKAGES := clang libclang-rt-14-dev libomp-dev
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 10
+FUZZ_TARGETS := $(sort $(patsubst tests/fuzz/%_fuzz.cpp,%,$(wildcard tests/fuzz/*_fuzz.cpp)))
 
-.PHONY: all mn setup configure test test-gpu test-asan test-tsan clean
+# Installs the Debian packages of $(1) that are missing.
+install_missing = @missing=$$(for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:" $$missing; \
+	  SUDO=$$( [ $$(id -u) -eq 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+.PHONY: all mn setup configure test test-gpu test-asan test-tsan fuzz clean
 all: configure
 	cmake --build $(BUILD) -j$$(nproc)
 
@@ -15,12 +30,7 @@ mn: configure
 	cmake --build $(BUILD) -j$$(nproc) --target mn
 
 setup:
-	@missing=$$(for p in $(PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
-	if [ -n "$$missing" ]; then \
-	  echo "installing:" $$missing; \
-	  SUDO=$$( [ $$(id -u) -eq 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
-	fi
+	$(call install_missing,$(PACKAGES))
 
 configure: setup
 	@[ -f $(BUILD)/CMakeCache.txt ] || cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS)
@@ -47,5 +57,22 @@ test-tsan: setup
 	cd build-tsan && OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
 	  ctest --output-on-failure -R '^(data|io|mutualnet)$$'
 
+# Each target's log is build-fuzz/logs/<target>.log; a crash stops the run with the log's tail and
+# leaves the input in build-fuzz/crashes/.
+fuzz: setup
+	$(call install_missing,$(FUZZ_PACKAGES))
+	@[ -f $(FUZZ_BUILD)/CMakeCache.txt ] || CC=clang CXX=clang++ cmake -S . -B $(FUZZ_BUILD) -DMN_FUZZ=ON \
+	  -DMN_CUDA=OFF -DMN_DNNL=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo
+	cmake --build $(FUZZ_BUILD) -j$$(nproc) --target fuzz_targets
+	@mkdir -p $(FUZZ_BUILD)/logs $(FUZZ_BUILD)/crashes
+	@for t in $(FUZZ_TARGETS); do \
+	  mkdir -p $(FUZZ_BUILD)/corpus/$$t; \
+	  echo "fuzz $$t: $(FUZZ_SECONDS) s"; \
+	  $(FUZZ_BUILD)/$${t}_fuzz $(FUZZ_BUILD)/corpus/$$t tests/fuzz/corpus/$$t -max_total_time=$(FUZZ_SECONDS) \
+	    -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 -artifact_prefix=$(FUZZ_BUILD)/crashes/$$t- \
+	    > $(FUZZ_BUILD)/logs/$$t.log 2>&1 || { tail -n 60 $(FUZZ_BUILD)/logs/$$t.log; exit 1; }; \
+	  grep -E 'stat::(number_of_executed_units|average_exec_per_sec)' $(FUZZ_BUILD)/logs/$$t.log; \
+	done
+
 clean:
-	rm -rf $(BUILD) build-asan build-tsan
+	rm -rf $(BUILD) build-asan build-tsan $(FUZZ_BUILD)

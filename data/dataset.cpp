@@ -97,7 +97,12 @@ std::vector<uint32_t> parse_idx(const std::string& path, const std::vector<uint8
   MN_CHECK(bytes.size() >= header, path, ": ", bytes.size(), " bytes is too short for an IDX header");
   std::vector<uint32_t> sizes(static_cast<size_t>(dims));
   size_t count = 1;
-  for (int d = 0; d < dims; ++d) count *= sizes[size_t(d)] = big_endian_u32(bytes.data() + 4 + 4 * d);
+  for (int d = 0; d < dims; ++d) {
+    sizes[size_t(d)] = big_endian_u32(bytes.data() + 4 + 4 * d);
+    // A wrapped-around product could match the file's size and pass the check below.
+    MN_CHECK(!__builtin_mul_overflow(count, size_t(sizes[size_t(d)]), &count), path,
+             ": IDX header sizes overflow the value count (corrupt header)");
+  }
   MN_CHECK(bytes.size() == header + count, path, ": ", bytes.size(), " bytes, but its header announces ",
            header + count, " (", header, "-byte header + ", count, " values): truncated or not an IDX file");
   data.assign(bytes.begin() + ptrdiff_t(header), bytes.end());

@@ -138,6 +138,8 @@ DecodedImage decode_stb(std::span<const uint8_t> bytes, int channels, const std:
       stbi_load_from_memory(bytes.data(), int(bytes.size()), &w, &h, &file_channels, channels),
       stbi_image_free);
   if (!pixels) throw ImageError(cat(name, ": cannot decode image (", stbi_failure_reason(), ")"));
+  // stb_image decodes a PNM header of 0 rows (found by tests/fuzz/image_fuzz.cpp)
+  if (w <= 0 || h <= 0) throw ImageError(cat(name, ": image of ", w, "x", h, " pixels"));
   DecodedImage out;
   out.image = ImageU8(h, w, channels);
   std::memcpy(out.image.pixels.data(), pixels.get(), out.image.pixels.size());

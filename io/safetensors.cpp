@@ -124,7 +124,11 @@ SafetensorsFile load_safetensors(const std::string& path) {
     const auto& offs = entry.at("data_offsets").items(where + " data_offsets");
     MN_CHECK(offs.size() == 2, where, ": data_offsets must have two entries");
     int64_t begin = offs[0].as_int(where), end = offs[1].as_int(where);
-    const uint64_t expected = static_cast<uint64_t>(shape_numel(shape)) * dtype_size(dtype);
+    // A corrupt shape's product could overflow (undefined in shape_numel) or wrap around to the size.
+    uint64_t expected = dtype_size(dtype);
+    for (int64_t d : shape)
+      MN_CHECK(!__builtin_mul_overflow(expected, static_cast<uint64_t>(d), &expected), where, ": shape ",
+               shape_str(shape), " of ", dtype_name(dtype), " is too large to address");
     MN_CHECK(begin >= 0 && begin <= end && static_cast<uint64_t>(end) <= data_size, where,
              ": data_offsets [", begin, ", ", end, "] outside the ", data_size, " data bytes");
     MN_CHECK(static_cast<uint64_t>(end - begin) == expected, where, ": ", end - begin,

@@ -404,8 +404,20 @@ void walk(const toml::table& t, const std::string& prefix, const Schema& schema,
   }
 }
 
+// toml++ 3.3.0 (Debian 12's) reaches __builtin_unreachable on some non-ASCII characters where it
+// looks for whitespace (found by tests/fuzz/config_fuzz.cpp; marzer/tomlplusplus#295, fixed after
+// 3.3.0), so configs are ASCII: other characters are written as \uXXXX escapes in strings.
+void check_ascii(const std::string& text, const std::string& source) {
+  const auto bad = std::find_if(text.begin(), text.end(), [](char ch) { return static_cast<unsigned char>(ch) >= 0x80; });
+  if (bad == text.end()) return;
+  fail(source, ":", std::count(text.begin(), bad, '\n') + 1, ": non-ASCII byte 0x", std::hex,
+       int(static_cast<unsigned char>(*bad)), std::dec, "; configs are ASCII (write other characters as \\uXXXX "
+       "escapes in strings)");
+}
+
 void apply_override(const std::string& arg, const Schema& schema) {
   const std::string where = "--set " + arg;
+  check_ascii(arg, "--set");
   size_t eq = arg.find('=');
   MN_CHECK(eq != std::string::npos && eq > 0, where, ": expected key=value (e.g. train.epochs=5)");
   const std::string key = arg.substr(0, eq), value = arg.substr(eq + 1);
@@ -456,6 +468,7 @@ Config parse_config(const std::string& text, const std::string& source,
   Config c;
   Schema schema(c);
   toml::table root;
+  check_ascii(text, source);
   try {
     root = toml::parse(std::string_view(text), std::string_view(source));
   } catch (const toml::parse_error& e) {

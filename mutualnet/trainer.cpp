@@ -88,7 +88,8 @@ void restore_dropout_rng(models::Model& model, const std::vector<std::pair<std::
   for (auto& [name, module] : model.net->named_modules()) {
     auto* d = dynamic_cast<nn::Dropout*>(module);
     if (!d) continue;
-    auto it = std::find_if(saved.begin(), saved.end(), [&](const auto& s) { return s.first == name; });
+    const std::string& key = name;  // clang before 16 (make fuzz) cannot capture a structured binding
+    auto it = std::find_if(saved.begin(), saved.end(), [&](const auto& s) { return s.first == key; });
     if (it != saved.end())
       d->generator().set_state(it->second);
     else

@@ -110,6 +110,12 @@ TEST_CASE("IDX errors name the file and what was expected") {
   // Counts that disagree.
   write_file(dir.file("train-images-idx3-ubyte"), idx_file(0x803, {4, 4, 4}, std::vector<uint8_t>(64)));
   CHECK(error_of([&] { load_idx(dir.path, Split::train); }).find("holds 4 images but") != std::string::npos);
+  // Sizes whose product wraps around to 0 (4 x 2^31 x 2^31 = 2^64): was a 0-byte dataset of 4 images
+  // of 2^31 x 2^31 pixels.
+  write_file(dir.file("train-images-idx3-ubyte"), idx_file(0x803, {4, 1u << 31, 1u << 31}, {}));
+  write_file(dir.file("train-labels-idx1-ubyte"), idx_file(0x801, {4}, {0, 1, 2, 3}));
+  CHECK(error_of([&] { load_idx(dir.path, Split::train); }) ==
+        dir.file("train-images-idx3-ubyte") + ": IDX header sizes overflow the value count (corrupt header)");
   // A corrupt gzip stream.
   std::vector<uint8_t> gz = read_file<std::vector<uint8_t>>(dir.file("train-labels-idx1-ubyte"));
   write_gzip(dir.file("t10k-images-idx3-ubyte.gz"), idx_file(0x803, {5, 4, 4}, pixels));

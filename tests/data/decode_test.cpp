@@ -155,6 +155,9 @@ TEST_CASE("broken images are ImageErrors naming the file, never a crash") {
   CHECK(decode_error(text, "notes.txt").find("notes.txt") == 0);
   CHECK_THROWS_AS(read_image_header(text, "notes.txt"), ImageError);
   CHECK(decode_error({}, "empty.jpg") == "empty.jpg: empty file");
+  // A PGM of 0 rows, which stb_image decodes (found by tests/fuzz/image_fuzz.cpp: was a memcpy to null).
+  const std::string pgm = "P5 4 0 255\n";
+  CHECK(decode_error({pgm.begin(), pgm.end()}, "flat.pgm") == "flat.pgm: image of 4x0 pixels");
   // Garbage between the entropy-coded data and the end marker only draws a libjpeg warning about
   // extraneous bytes: the pixels are intact, so the image is accepted.
   std::vector<uint8_t> padded = jpeg;

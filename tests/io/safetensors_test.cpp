@@ -93,6 +93,12 @@ TEST_CASE("safetensors: truncated and corrupt files are errors naming the file")
   write_file_atomic(dir.path + "/huge.safetensors", std::string("\xff\xff\0\0\0\0\0\0{}", 10));
   CHECK(error_of([&] { load_safetensors(dir.path + "/huge.safetensors"); }).find("exceeds the file size") !=
         std::string::npos);
+  // (2^40)^3 floats is 2^122 bytes: the byte count used to wrap around to 0 and match the offsets.
+  const std::string header =
+      R"({"w":{"dtype":"F32","shape":[1099511627776,1099511627776,1099511627776],"data_offsets":[0,0]}})";
+  write_file_atomic(dir.path + "/wrap.safetensors", std::string(1, char(header.size())) + std::string(7, '\0') + header);
+  CHECK(error_of([&] { load_safetensors(dir.path + "/wrap.safetensors"); }) ==
+        dir.path + "/wrap.safetensors: tensor 'w': shape (1099511627776, 1099511627776, 1099511627776) of float32 is too large to address");
   CHECK(error_of([&] { load_safetensors(dir.path + "/missing.safetensors"); })
             .rfind("cannot read " + dir.path + "/missing.safetensors", 0) == 0);
 }

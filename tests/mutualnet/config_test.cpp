@@ -64,6 +64,17 @@ TEST_CASE("config: TOML syntax errors and cross-key checks") {
         "x.toml: model.depth = 12 is not 6n + 4 (WRN depths: 10, 16, 22, 28, 40, ...)");
 }
 
+// Found by tests/fuzz/config_fuzz.cpp: a non-ASCII character where toml++ 3.3.0 looks for
+// whitespace was undefined behaviour (UBSan: unreachable in is_non_ascii_horizontal_whitespace).
+TEST_CASE("config: non-ASCII bytes are an error naming the line, in the file and in --set") {
+  CHECK(error_of([] { parse_config("\xef\xbb\xbeR 0.2]\ncropcr\x7fp\"\npaj = ", "x.toml"); }) ==
+        "x.toml:1: non-ASCII byte 0xef; configs are ASCII (write other characters as \\uXXXX escapes in strings)");
+  CHECK(error_of([] { parse_config("[data]\n\xcc\xaa", "x.toml"); }).rfind("x.toml:2: non-ASCII byte 0xcc; ", 0) == 0);
+  CHECK(error_of([] { parse_config("", "x.toml", {"data.root=/data/caf\xc3\xa9"}); })
+            .rfind("--set:1: non-ASCII byte 0xc3; ", 0) == 0);
+  CHECK(parse_config("[data]\nroot = \"/data/caf\\u00e9\"\n", "x.toml").data.root == "/data/caf\xc3\xa9");
+}
+
 TEST_CASE("config: --set overrides any key, with the same validation") {
   Config c = parse_config("[train]\nepochs = 3\n", "x.toml",
                           {"train.epochs=7", "data.root=/data/fm", "data.resolutions=[32, 16]",
