@@ -36,14 +36,16 @@ int cmd_flops(int argc, char** argv) {
 
   // A config gives the model and its MutualNet grid: the width range in steps of 0.05 and its
   // resolutions; a model name, its reference recipe's.
-  models::ModelSpec spec = config.empty() ? models::parse_model_name(model) : model_spec(load_config(config));
+  models::ModelSpec spec;
   std::vector<double> widths;
   std::vector<int64_t> resolutions;
   if (!config.empty()) {
     const Config c = load_config(config);
+    spec = model_spec(c);
     widths = parse_widths(cat(c.mutualnet.width_max, ":", c.mutualnet.width_min, ":0.05"));
     resolutions = c.data.resolutions;
   } else {
+    spec = models::parse_model_name(model);
     auto [lo, hi] = models::recipe_width_range(spec);
     widths = parse_widths(cat(hi, ":", lo, ":0.05"));
     resolutions = models::recipe_resolutions(spec);
