@@ -194,6 +194,24 @@ bool is_image_file(const fs::path& p) {
   return false;
 }
 
+// Sorted names of the visible sub-folders of dir.
+std::vector<std::string> sub_folders(const std::string& dir) {
+  std::vector<std::string> out;
+  for (const auto& entry : fs::directory_iterator(dir))
+    if (entry.is_directory() && entry.path().filename().string()[0] != '.') out.push_back(entry.path().filename().string());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// Sorted paths of the image files under dir, recursively.
+std::vector<std::string> image_files_under(const std::string& dir) {
+  std::vector<std::string> files;
+  for (const auto& entry : fs::recursive_directory_iterator(dir))
+    if (entry.is_regular_file() && is_image_file(entry.path())) files.push_back(entry.path().string());
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
 class FolderDataset : public Dataset {
  public:
   FolderDataset(std::string dir, int channels) : dir_(std::move(dir)), channels_(channels) {}
@@ -242,23 +260,22 @@ std::shared_ptr<const Dataset> load_folder(const std::string& root, Split split,
            candidates.size() > 1 ? " (or " + root + "/test)" : std::string(), " not found. ", layout);
 
   auto ds = std::make_shared<FolderDataset>(dir, channels);
-  for (const auto& entry : fs::directory_iterator(dir))
-    if (entry.is_directory() && entry.path().filename().string()[0] != '.')
-      ds->classes_.push_back(entry.path().filename().string());
-  std::sort(ds->classes_.begin(), ds->classes_.end());
+  ds->classes_ = sub_folders(dir);
   MN_CHECK(!ds->classes_.empty(), "folder dataset: no class folders in ", dir, ". ", layout);
   for (size_t c = 0; c < ds->classes_.size(); ++c) {
-    std::vector<std::string> files;
-    for (const auto& entry : fs::recursive_directory_iterator(dir + "/" + ds->classes_[c]))
-      if (entry.is_regular_file() && is_image_file(entry.path())) files.push_back(entry.path().string());
-    std::sort(files.begin(), files.end());
-    for (std::string& f : files) {
+    for (std::string& f : image_files_under(dir + "/" + ds->classes_[c])) {
       ds->files_.push_back(std::move(f));
       ds->labels_.push_back(int32_t(c));
     }
   }
   MN_CHECK(!ds->files_.empty(), "folder dataset: no image files under ", dir, ". ", layout);
   return ds;
+}
+
+std::vector<std::string> folder_classes(const std::string& root) {
+  const std::string dir = root + "/train";
+  MN_CHECK(fs::is_directory(dir), "folder dataset: ", dir, " not found (its sub-folders name the classes)");
+  return sub_folders(dir);
 }
 
 namespace {

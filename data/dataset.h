@@ -50,5 +50,7 @@ std::shared_ptr<const Dataset> load_cifar(const std::string& root, Split split, 
 // ImageNet layout: <root>/train/<class>/**/<image>, <root>/val (or test)/<class>/**/<image>;
 // classes sorted by folder name, files sorted by path.
 std::shared_ptr<const Dataset> load_folder(const std::string& root, Split split, int channels);
+// The class names of that layout: <root>/train's sub-folders, sorted (label order).
+std::vector<std::string> folder_classes(const std::string& root);
 
 }  // namespace mn::data

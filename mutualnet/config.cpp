@@ -92,6 +92,7 @@ std::vector<ConfigField> run_and_model_fields(Config& c) {
       num("model.num_classes", &c.model.num_classes, 2, 100000, "classifier outputs"),
       num("model.in_channels", &c.model.in_channels, 1, 4, "image channels"),
       num("model.dropout", &c.model.dropout, 0, 0.99, "dropout probability where the model has dropout"),
+      num("model.base_width", &c.model.base_width, 0.01, 1, "mn export: width 1.0 is this width of the network it was cut from"),
   };
 }
 
@@ -155,7 +156,7 @@ std::vector<ConfigField> training_fields(Config& c) {
       not_result(num("train.log_every", &c.train.log_every, 1, 1e9, "steps between metrics lines")),
       not_result(num("train.checkpoint_every", &c.train.checkpoint_every, 0, 1e9,
                      "steps between checkpoints of last/ within an epoch (0 = at epoch ends only)")),
-      num("train.bn_calib_batches", &c.train.bn_calib_batches, 1, 10000, "training batches that recalibrate BN before an evaluation"),
+      num("train.bn_calib_batches", &c.train.bn_calib_batches, 0, 10000, "training batches that recalibrate BN before an evaluation (0 = use the stored statistics, as mn export writes)"),
       not_result(num("train.eval_batch_size", &c.train.eval_batch_size, 1, 65536, "images per evaluation batch")),
       not_result(flag("train.validate", &c.train.validate, "BN-recalibrated validation after every epoch")),
 

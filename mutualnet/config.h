@@ -32,6 +32,7 @@ struct ModelConfig {
   int64_t num_classes = 10;
   int64_t in_channels = 1;
   double dropout = 0;
+  double base_width = 1.0;   // mn export: the width of the network this one was cut from
 };
 
 struct DataConfig {

@@ -46,7 +46,9 @@ std::vector<EvalResult> evaluate_points(models::Model& model, const std::vector<
   const double was_width = model.width->get();
   std::vector<BnStats> stats;
   for (size_t i = 0; i < points.size(); ++i) {
-    recalibrate_bn(model, points[i].width, points[i].resolution, calib, calib_batches, device);
+    // No calibration batches: the statistics stored with the weights are already the point's
+    // (an exported sub-network).
+    if (calib_batches > 0) recalibrate_bn(model, points[i].width, points[i].resolution, calib, calib_batches, device);
     stats.push_back(save_bn_stats(model));
     if (on_point) on_point(i);
   }

@@ -136,6 +136,7 @@ models::ModelSpec model_spec(const Config& c) {
   s.in_channels = c.model.in_channels;
   s.divisor = c.mutualnet.divisor;
   s.max_width = c.mutualnet.width_max;
+  s.base_width = c.model.base_width;
   return s;
 }
 
@@ -178,7 +179,8 @@ Experiment::Experiment(Config config_, const ExperimentParts& parts)
 void Experiment::load_weights(const std::string& run_dir, const std::string& checkpoint) {
   MN_CHECK(checkpoint == "last" || checkpoint == "best", "--checkpoint: expected last or best, got '",
            checkpoint, "'");
-  const std::string path = run_dir + "/" + checkpoint + "/model.safetensors";
+  std::string path = run_dir + "/" + checkpoint + "/model.safetensors";
+  if (!path_exists(path) && path_exists(run_dir + "/model.safetensors")) path = run_dir + "/model.safetensors";
   MN_CHECK(path_exists(path), "no checkpoint at ", path, " (training writes one after every epoch)");
   NamedTensors tensors;
   for (auto& [name, t] : load_safetensors(path).tensors) tensors.emplace_back(name, t.to(device));
@@ -196,6 +198,45 @@ Config load_run_config(const std::string& run_dir, const std::vector<std::string
   MN_CHECK(path_exists(run_dir + "/config.toml"), run_dir,
            " is not a run directory (no config.toml); runs are made by: mn train CONFIG");
   return load_config(run_dir + "/config.toml", overrides);
+}
+
+void check_point(const Config& c, double width, int64_t resolution) {
+  const double lo = c.mutualnet.width_min, hi = c.mutualnet.width_max;
+  MN_CHECK(width >= lo - 1e-9 && width <= hi + 1e-9, "width ", width, " is outside the run's trained range [", lo,
+           ", ", hi, "]");
+  const int64_t r0 = c.data.resolutions[0];
+  MN_CHECK(resolution <= r0, "resolution ", resolution, " is larger than the run's largest resolution ", r0,
+           " (evaluation downscales from R0)");
+}
+
+std::vector<int64_t> carried_resolutions(const Config& c, const std::vector<int64_t>& resolutions) {
+  std::vector<int64_t> carried = resolutions;
+  const int64_t r0 = c.data.resolutions[0];
+  if (carried.empty() || carried[0] != r0) carried.insert(carried.begin(), r0);
+  return carried;
+}
+
+std::vector<std::string> class_names(const Config& c) {
+  switch (c.data.dataset) {
+    case DatasetKind::fashion_mnist:
+      return {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"};
+    case DatasetKind::mnist: return {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"};
+    case DatasetKind::cifar10:
+      return {"airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"};
+    case DatasetKind::cifar100:
+      return {"apple", "aquarium_fish", "baby", "bear", "beaver", "bed", "bee", "beetle", "bicycle", "bottle",
+              "bowl", "boy", "bridge", "bus", "butterfly", "camel", "can", "castle", "caterpillar", "cattle",
+              "chair", "chimpanzee", "clock", "cloud", "cockroach", "couch", "crab", "crocodile", "cup", "dinosaur",
+              "dolphin", "elephant", "flatfish", "forest", "fox", "girl", "hamster", "house", "kangaroo", "keyboard",
+              "lamp", "lawn_mower", "leopard", "lion", "lizard", "lobster", "man", "maple_tree", "motorcycle", "mountain",
+              "mouse", "mushroom", "oak_tree", "orange", "orchid", "otter", "palm_tree", "pear", "pickup_truck", "pine_tree",
+              "plain", "plate", "poppy", "porcupine", "possum", "rabbit", "raccoon", "ray", "road", "rocket",
+              "rose", "sea", "seal", "shark", "shrew", "skunk", "skyscraper", "snail", "snake", "spider",
+              "squirrel", "streetcar", "sunflower", "sweet_pepper", "table", "tank", "telephone", "television", "tiger", "tractor",
+              "train", "trout", "tulip", "turtle", "wardrobe", "whale", "willow_tree", "wolf", "woman", "worm"};
+    case DatasetKind::folder: break;
+  }
+  return data::folder_classes(c.data.root);
 }
 
 std::vector<Tensor> images_on(const data::Batch& batch, Device device) {

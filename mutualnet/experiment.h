@@ -57,7 +57,8 @@ class Experiment {
   Experiment(const Experiment&) = delete;
   Experiment& operator=(const Experiment&) = delete;
 
-  // Replaces the weights with those of a finished run's `last` or `best` checkpoint.
+  // Replaces the weights with those of a finished run's `last` or `best` checkpoint (an exported
+  // model, mn export, has one model.safetensors, used for either).
   void load_weights(const std::string& run_dir, const std::string& checkpoint);
 
   // Evaluates the points on the test set, each with its own BN recalibration (evaluate.h).
@@ -79,6 +80,15 @@ class Experiment {
 
 // A finished run's resolved config with `--set` overrides applied (device, data.root, ...).
 Config load_run_config(const std::string& run_dir, const std::vector<std::string>& overrides);
+
+// Checks that (width, resolution) is a point of the run: the width inside its trained range
+// [mutualnet.width_min, width_max], the resolution at most R0 (evaluation downscales from it).
+void check_point(const Config& c, double width, int64_t resolution);
+// What the evaluation loaders must carry for these resolutions (largest first): R0, then them.
+std::vector<int64_t> carried_resolutions(const Config& c, const std::vector<int64_t>& resolutions);
+// The names of the classes, in label order: the dataset's published label names (Fashion-MNIST,
+// MNIST digits, CIFAR-10, CIFAR-100 fine labels) or an image folder's class folders.
+std::vector<std::string> class_names(const Config& c);
 
 // The images of a batch on `device`, one tensor (N, C, R, R) per resolution, largest first.
 std::vector<Tensor> images_on(const data::Batch& batch, Device device);

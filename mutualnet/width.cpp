@@ -15,8 +15,9 @@ int64_t make_divisible(double v, int64_t divisor, int64_t min_value) {
   return n;
 }
 
-Width::Width(int64_t divisor, double max_width)
-    : divisor_(divisor), max_width_(max_width), width_(max_width) {
+Width::Width(int64_t divisor, double max_width, double base)
+    : divisor_(divisor), max_width_(max_width), base_(base), width_(max_width) {
+  MN_CHECK(base > 0 && base <= 1, "width: base width ", base, " must be in (0, 1]");
   MN_CHECK(divisor >= 1, "width: divisor ", divisor, " must be >= 1");
   MN_CHECK(max_width > 0, "width: largest width ", max_width, " must be > 0");
 }
@@ -29,7 +30,7 @@ void Width::set(double width) {
 
 int64_t Width::channels_at(int64_t channels, double ratio, double width) const {
   MN_CHECK(ratio > 0, "width: channel ratio ", ratio, " must be > 0");
-  const double v = static_cast<double>(channels) * width / ratio;
+  const double v = static_cast<double>(channels) * (width * base_) / ratio;
   return static_cast<int64_t>(static_cast<double>(make_divisible(v, divisor_)) * ratio);
 }
 

@@ -16,15 +16,17 @@ int64_t make_divisible(double v, int64_t divisor, int64_t min_value = 1);
 
 class Width : public nn::Slimming {
  public:
-  // Parameters are allocated for max_width; the active width starts there.
-  explicit Width(int64_t divisor = 8, double max_width = 1.0);
+  // Parameters are allocated for max_width; the active width starts there. `base` rescales every
+  // width: an exported sub-network (mn export) is the original network with base = the exported
+  // width, so its width 1.0 has exactly the sub-network's channel counts.
+  explicit Width(int64_t divisor = 8, double max_width = 1.0, double base = 1.0);
 
   void set(double width);  // in (0, max_width]
   double get() const { return width_; }
   double max() const { return max_width_; }
   int64_t divisor() const { return divisor_; }
 
-  // int(make_divisible(channels * width / ratio) * ratio), as the public code sizes its layers.
+  // int(make_divisible(channels * width * base / ratio) * ratio), as the public code sizes its layers.
   int64_t channels_at(int64_t channels, double ratio, double width) const;
   int64_t active(int64_t channels, double ratio = 1) const override {
     return channels_at(channels, ratio, width_);
@@ -36,6 +38,7 @@ class Width : public nn::Slimming {
  private:
   int64_t divisor_;
   double max_width_;
+  double base_;
   double width_;
 };
 

@@ -39,7 +39,12 @@ Variable BatchNorm2d::forward(const Variable& x) {
 Probe BatchNorm2d::trace(const Probe& x) {
   const int64_t c = check_channels(x.size(1), x.shape);
   x.count(0, 2 * c);
-  return x;
+  std::vector<std::string> constants;
+  if (x.graph)
+    for (auto [name, t] : {std::pair{".weight", weight.data()}, {".bias", bias.data()},
+                           {".running_mean", running_mean}, {".running_var", running_var}})
+      constants.push_back(x.graph->constant(path() + name, t.slice(0, 0, c)));
+  return x.record(x.shape, "BatchNormalization", constants, {GraphAttr::real("epsilon", eps)});
 }
 
 void BatchNorm2d::reset_running_stats() {

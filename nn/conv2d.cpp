@@ -91,7 +91,16 @@ Probe Conv2d::trace(const Probe& x) {
   const int64_t k2 = int64_t(kernel_) * kernel_;
   x.count(x.shape[0] * in * out * k2 * ho * wo / groups,
           out * (in / groups) * k2 + (bias.defined() ? out : 0));
-  return {{x.shape[0], out, ho, wo}, x.tally};
+  std::vector<std::string> constants;
+  if (x.graph) {
+    constants.push_back(x.graph->constant(path() + ".weight", weight.data().slice(0, 0, out).slice(1, 0, in / groups)));
+    if (bias.defined()) constants.push_back(x.graph->constant(path() + ".bias", bias.data().slice(0, 0, out)));
+  }
+  const int64_t k = kernel_, s = options_.stride, p = options_.padding, d = options_.dilation;
+  return x.record({x.shape[0], out, ho, wo}, "Conv", constants,
+                  {GraphAttr::integers("kernel_shape", {k, k}), GraphAttr::integers("strides", {s, s}),
+                   GraphAttr::integers("pads", {p, p, p, p}), GraphAttr::integers("dilations", {d, d}),
+                   GraphAttr::integer("group", groups)});
 }
 
 }  // namespace mn::nn

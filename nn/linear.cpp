@@ -54,7 +54,12 @@ Variable Linear::forward(const Variable& x) {
 Probe Linear::trace(const Probe& x) {
   const int64_t in = check_in(x.shape), out = active_out();
   x.count(x.shape[0] * in * out, in * out + (bias.defined() ? out : 0));
-  return {{x.shape[0], out}, x.tally};
+  std::vector<std::string> constants;
+  if (x.graph) {
+    constants.push_back(x.graph->constant(path() + ".weight", weight.data().slice(0, 0, out).slice(1, 0, in)));
+    if (bias.defined()) constants.push_back(x.graph->constant(path() + ".bias", bias.data().slice(0, 0, out)));
+  }
+  return x.record({x.shape[0], out}, "Gemm", constants, {GraphAttr::integer("transB", 1)});
 }
 
 }  // namespace mn::nn

@@ -33,8 +33,19 @@ MaxPool2d::MaxPool2d(int kernel, int stride, int padding)
 
 Variable MaxPool2d::forward(const Variable& x) { return max_pool2d(x, args_); }
 
+namespace {
+
+// The window attributes of ONNX's MaxPool and AveragePool.
+std::vector<GraphAttr> window_attrs(const Pool2dArgs& a) {
+  return {GraphAttr::integers("kernel_shape", {a.kernel_h, a.kernel_w}),
+          GraphAttr::integers("strides", {a.stride_h, a.stride_w}),
+          GraphAttr::integers("pads", {a.pad_h, a.pad_w, a.pad_h, a.pad_w})};
+}
+
+}  // namespace
+
 Probe MaxPool2d::trace(const Probe& x) {
-  return {pooled_shape(label("MaxPool2d"), x.shape, args_), x.tally};
+  return x.record(pooled_shape(label("MaxPool2d"), x.shape, args_), "MaxPool", {}, window_attrs(args_));
 }
 
 AvgPool2d::AvgPool2d(int kernel, int stride, int padding)
@@ -45,7 +56,9 @@ Variable AvgPool2d::forward(const Variable& x) { return avg_pool2d(x, args_); }
 Probe AvgPool2d::trace(const Probe& x) {
   Shape out = pooled_shape(label("AvgPool2d"), x.shape, args_);
   x.count(shape_numel(x.shape), 0);
-  return {out, x.tally};
+  std::vector<GraphAttr> attrs = window_attrs(args_);
+  attrs.push_back(GraphAttr::integer("count_include_pad", 1));  // as PyTorch and mn count padding
+  return x.record(out, "AveragePool", {}, attrs);
 }
 
 Variable AdaptiveAvgPool2d::forward(const Variable& x) {

@@ -6,9 +6,14 @@
 //
 // Model code that is written once as a template over Variable and Probe uses these functions
 // under the same names as the differentiable ops (relu(x), x + y, adaptive_avg_pool2d(x, 1, 1)).
+// A probe that carries a Graph also records each operator it passes (nn/graph.h: export).
 #pragma once
 #include <cstdint>
 
+#include <string>
+#include <vector>
+
+#include "nn/graph.h"
 #include "tensor/tensor.h"
 
 namespace mn::nn {
@@ -21,11 +26,17 @@ struct Tally {
 struct Probe {
   Shape shape;
   Tally* tally = nullptr;
+  Graph* graph = nullptr;  // when recording: the graph, and the value this probe stands for
+  std::string value = "";
 
   int64_t size(int dim) const;
   int dim() const { return static_cast<int>(shape.size()); }
   Probe flatten(int start_dim = 1) const;
   void count(int64_t macs, int64_t params) const;
+  // The probe of an operator's output of shape `out`; when recording, adds the node `op` reading
+  // this value and then `inputs` (constants, or other values).
+  Probe record(Shape out, std::string op, std::vector<std::string> inputs = {},
+               std::vector<GraphAttr> attrs = {}) const;
 };
 
 Probe relu(const Probe& x);

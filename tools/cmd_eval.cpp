@@ -28,20 +28,18 @@ int cmd_eval(int argc, char** argv) {
   const double width = parse_widths(args.get("--width")).at(0);
   const int64_t resolution = parse_resolutions(args.get("--resolution")).at(0);
   const Config c = load_run_config(run_dir, overrides);
-  const int64_t r0 = c.data.resolutions[0];
-  MN_CHECK(resolution <= r0, "--resolution ", resolution, " is larger than the run's largest resolution ", r0,
-           " (evaluation downscales from R0)");
-  const std::vector<int64_t> resolutions = resolution == r0 ? std::vector<int64_t>{r0} : std::vector<int64_t>{r0, resolution};
-  Experiment ex(c, {.eval_resolutions = resolutions});
+  check_point(c, width, resolution);
+  Experiment ex(c, {.eval_resolutions = carried_resolutions(c, {resolution})});
   ex.load_weights(run_dir, checkpoint);
   const EvalResult r = ex.evaluate({{width, resolution}}).at(0);
   const SubnetCost cost = subnet_cost(ex.model, width, resolution);
   std::printf("%s %s-%lld (%s checkpoint): top-1 %.2f%%  top-5 %.2f%%  loss %.4f  %.2f MFLOPs  %.3f M params\n",
               ex.model.spec.name().c_str(), width_label(width).c_str(), static_cast<long long>(resolution),
               checkpoint.c_str(), r.top1, r.top5, r.loss, cost.mflops(), double(cost.params) / 1e6);
-  std::printf("(%lld test images of %s; BN recalibrated on %lld training batches)\n",
-              static_cast<long long>(r.images), ex.test_set->describe().c_str(),
-              static_cast<long long>(c.train.bn_calib_batches));
+  const std::string bn = c.train.bn_calib_batches > 0 ? cat("BN recalibrated on ", c.train.bn_calib_batches, " training batches")
+                                                      : std::string("BN statistics as stored");
+  std::printf("(%lld test images of %s; %s)\n", static_cast<long long>(r.images), ex.test_set->describe().c_str(),
+              bn.c_str());
   return 0;
 }
 

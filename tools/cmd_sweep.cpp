@@ -39,11 +39,7 @@ int cmd_sweep(int argc, char** argv) {
   const int64_t r0 = c.data.resolutions[0];
   MN_CHECK(resolutions[0] <= r0, "sweep: resolution ", resolutions[0], " is larger than the run's largest (", r0,
            "); evaluation downscales from it");
-  // The loaders carry R0 plus every swept resolution, largest first.
-  std::vector<int64_t> carried = resolutions;
-  if (carried[0] != r0) carried.insert(carried.begin(), r0);
-
-  Experiment ex(c, {.eval_resolutions = carried});
+  Experiment ex(c, {.eval_resolutions = carried_resolutions(c, resolutions)});
   ex.load_weights(run_dir, checkpoint);
 
   std::vector<Subnet> points;

@@ -20,6 +20,7 @@ const Command kCommands[] = {
     {kTrainSpec, cmd_train},
     {kEvalSpec, cmd_eval},
     {kSweepSpec, cmd_sweep},
+    {kExportSpec, cmd_export},
     {kFlopsSpec, cmd_flops},
     {kBenchTrainSpec, bench_train},
     {kBenchOpsSpec, bench_ops},

@@ -52,7 +52,7 @@ std::pair<double, double> recipe_width_range(const ModelSpec& spec) {
 }
 
 Model make_model(const ModelSpec& spec) {
-  Model model{spec, std::make_shared<Width>(spec.divisor, spec.max_width), nullptr};
+  Model model{spec, std::make_shared<Width>(spec.divisor, spec.max_width, spec.base_width), nullptr};
   switch (spec.arch) {
     case Arch::wrn: model.net = wide_resnet(spec, model.width); break;
     case Arch::mobilenet_v1: model.net = mobilenet_v1(spec, model.width); break;

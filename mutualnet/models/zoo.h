@@ -32,6 +32,7 @@ struct ModelSpec {
   int64_t in_channels = 3;
   int64_t divisor = 8;         // make_divisible's divisor
   double max_width = 1.0;      // parameters are allocated for this width
+  double base_width = 1.0;     // an exported sub-network: its width w is the original's w * base_width
 
   std::string name() const;  // "wrn-28-10", "mobilenet_v2", ...
 };
