@@ -27,6 +27,10 @@ std::string mflops_text(double m) {
   return m >= 100 ? fmt("%.0f", m) : m >= 10 ? fmt("%.1f", m) : fmt("%.2f", m);
 }
 
+std::string ms_text(double ms) { return ms >= 100 ? fmt("%.0f", ms) : ms >= 1 ? fmt("%.2f", ms) : fmt("%.3f", ms); }
+
+std::string cost_text(double v, Cost by) { return by == Cost::mflops ? mflops_text(v) : ms_text(v); }
+
 std::string xml_escape(const std::string& s) {
   std::string out;
   for (char c : s) {
@@ -67,12 +71,18 @@ std::string width_label(double width) {
   return s;
 }
 
-std::vector<size_t> pareto_frontier(const std::vector<SweepPoint>& points) {
+double cost_of(const SweepPoint& p, Cost by) { return by == Cost::mflops ? p.mflops : p.latency_ms; }
+
+bool has_latency(const std::vector<SweepPoint>& points) {
+  return !points.empty() && std::all_of(points.begin(), points.end(), [](const SweepPoint& p) { return p.latency_ms > 0; });
+}
+
+std::vector<size_t> pareto_frontier(const std::vector<SweepPoint>& points, Cost by) {
   std::vector<size_t> order(points.size());
   std::iota(order.begin(), order.end(), 0);
   // Cheapest first; at equal cost the most accurate first, so it is the one kept.
   std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-    if (points[a].mflops != points[b].mflops) return points[a].mflops < points[b].mflops;
+    if (cost_of(points[a], by) != cost_of(points[b], by)) return cost_of(points[a], by) < cost_of(points[b], by);
     return points[a].top1 > points[b].top1;
   });
   std::vector<size_t> frontier;
@@ -85,27 +95,53 @@ std::vector<size_t> pareto_frontier(const std::vector<SweepPoint>& points) {
   return frontier;
 }
 
+size_t best_within(const std::vector<SweepPoint>& points, Cost by, double budget) {
+  MN_CHECK(by == Cost::mflops || has_latency(points), "no latencies in the sweep results (mn sweep RUN --latency measures them)");
+  const std::vector<size_t> frontier = pareto_frontier(points, by);
+  MN_CHECK(!frontier.empty(), "no sweep points");
+  const SweepPoint& cheapest = points[frontier[0]];
+  const char* unit = by == Cost::mflops ? " MFLOPs" : " ms";
+  MN_CHECK(cost_of(cheapest, by) <= budget, "budget ", budget, unit, " is below the cheapest point, ", width_label(cheapest.width),
+           "-", cheapest.resolution, " at ", cost_text(cost_of(cheapest, by), by), unit);
+  size_t best = frontier[0];
+  for (size_t i : frontier)
+    if (cost_of(points[i], by) <= budget) best = i;
+  return best;
+}
+
 std::string sweep_csv(const std::vector<SweepPoint>& points) {
-  std::string out = "width,resolution,mflops,params_m,top1,top5\n";
+  const bool latency = has_latency(points);
+  std::string out = std::string("width,resolution,mflops,params_m,top1,top5") + (latency ? ",latency_ms" : "") + "\n";
   for (const auto& p : points)
     out += width_label(p.width) + "," + std::to_string(p.resolution) + "," +
            fmt("%.6g", p.mflops) + "," + fmt("%.6g", p.params_m) + "," + fmt("%.2f", p.top1) +
-           "," + fmt("%.2f", p.top5) + "\n";
+           "," + fmt("%.2f", p.top5) + (latency ? "," + fmt("%.4g", p.latency_ms) : "") + "\n";
   return out;
 }
 
-std::string sweep_json(const std::vector<SweepPoint>& points, const std::string& run_name) {
+std::string sweep_json(const std::vector<SweepPoint>& points, const std::string& run_name,
+                       const std::string& latency_setup) {
+  const bool latency = has_latency(points);
   Json arr = Json::array();
   for (const auto& p : points) {
-    arr.push(Json::object({{"width", p.width}, {"resolution", p.resolution}, {"mflops", p.mflops},
-                           {"params_m", p.params_m}, {"top1", p.top1}, {"top5", p.top5}}));
+    Json o = Json::object({{"width", p.width}, {"resolution", p.resolution}, {"mflops", p.mflops},
+                           {"params_m", p.params_m}, {"top1", p.top1}, {"top5", p.top5}});
+    if (latency) o.set("latency_ms", p.latency_ms);
+    arr.push(o);
   }
-  Json frontier = Json::array();
-  for (size_t i : pareto_frontier(points)) frontier.push(static_cast<int64_t>(i));
+  auto frontier_json = [&](Cost by) {
+    Json frontier = Json::array();
+    for (size_t i : pareto_frontier(points, by)) frontier.push(static_cast<int64_t>(i));
+    return frontier;
+  };
   Json root = Json::object();
   root.set("run", run_name);
   root.set("points", arr);
-  root.set("pareto_frontier", frontier);
+  root.set("pareto_frontier", frontier_json(Cost::mflops));
+  if (latency) {
+    root.set("latency_setup", latency_setup);
+    root.set("latency_frontier", frontier_json(Cost::latency));
+  }
   return root.dump() + "\n";
 }
 
@@ -120,12 +156,14 @@ std::vector<SweepPoint> parse_sweep_json(const std::string& text, const std::str
     p.params_m = o.at("params_m").as_number(what + " params_m");
     p.top1 = o.at("top1").as_number(what + " top1");
     p.top5 = o.at("top5").as_number(what + " top5");
+    if (const Json* l = o.find("latency_ms")) p.latency_ms = l->as_number(what + " latency_ms");
     out.push_back(p);
   }
   return out;
 }
 
-std::string query_table_md(const std::vector<SweepPoint>& points, const std::string& run_name) {
+std::string query_table_md(const std::vector<SweepPoint>& points, const std::string& run_name,
+                           const std::string& latency_setup) {
   std::vector<size_t> frontier = pareto_frontier(points);
   std::string out = "# Query table: " + run_name + "\n\n";
   out += "The most accurate width-resolution configuration for each FLOPs budget (the Pareto\n"
@@ -143,22 +181,42 @@ std::string query_table_md(const std::vector<SweepPoint>& points, const std::str
            " | " + mflops_text(p.mflops) + " | " + fmt("%.3f", p.params_m) + " | " +
            fmt("%.2f", p.top1) + " | " + fmt("%.2f", p.top5) + " |\n";
   }
+  if (!has_latency(points)) return out;
+  frontier = pareto_frontier(points, Cost::latency);
+  out += "\n## By latency budget\n\n"
+         "Measured on this machine (" + latency_setup + "): the median time of one forward pass\n"
+         "after warm-up. A budget in [latency, next row's latency) is best served by that row. Latency\n"
+         "is not proportional to MFLOPs: small sub-networks pay fixed per-layer costs, so the frontier\n"
+         "can differ from the FLOPs one. Measure again on the device that will run the model.\n\n";
+  out += "| latency budget (ms) | width-resolution | latency (ms) | MFLOPs | top-1 (%) | top-5 (%) |\n";
+  out += "| --- | --- | ---: | ---: | ---: | ---: |\n";
+  for (size_t k = 0; k < frontier.size(); ++k) {
+    const SweepPoint& p = points[frontier[k]];
+    std::string budget = k + 1 < frontier.size()
+                             ? ms_text(p.latency_ms) + " – " + ms_text(points[frontier[k + 1]].latency_ms)
+                             : "≥ " + ms_text(p.latency_ms);
+    out += "| " + budget + " | " + width_label(p.width) + "-" + std::to_string(p.resolution) + " | " +
+           ms_text(p.latency_ms) + " | " + mflops_text(p.mflops) + " | " + fmt("%.2f", p.top1) + " | " +
+           fmt("%.2f", p.top5) + " |\n";
+  }
   return out;
 }
 
 namespace {
 
-// The plot's geometry and its data -> pixel mapping (x on a log axis when FLOPs span over 20x).
+// The plot's geometry and its data -> pixel mapping (x, MFLOPs or latency, on a log axis when it
+// spans over 20x).
 struct Plot {
   static constexpr double W = 760, H = 520, left = 78, right = 200, top = 50, bottom = 62;
   static constexpr double pw = W - left - right, ph = H - top - bottom;
   double xmin, xmax, ymin, ymax, x0, x1, y0, y1, xpad;
   bool logx;
+  Cost by;
 
-  explicit Plot(const std::vector<SweepPoint>& points) {
-    xmin = xmax = points[0].mflops, ymin = ymax = points[0].top1;
+  Plot(const std::vector<SweepPoint>& points, Cost by) : by(by) {
+    xmin = xmax = cost_of(points[0], by), ymin = ymax = points[0].top1;
     for (const auto& p : points) {
-      xmin = std::min(xmin, p.mflops), xmax = std::max(xmax, p.mflops);
+      xmin = std::min(xmin, cost_of(p, by)), xmax = std::max(xmax, cost_of(p, by));
       ymin = std::min(ymin, p.top1), ymax = std::max(ymax, p.top1);
     }
     // A wide FLOPs range (Fashion-MNIST spans 50x) reads better on a log axis.
@@ -171,6 +229,7 @@ struct Plot {
   }
   double tx(double v) const { return logx ? std::log10(v) : v; }
   double sx(double v) const { return left + (tx(v) - x0) / (x1 - x0) * pw; }
+  double px(const SweepPoint& p) const { return sx(cost_of(p, by)); }
   double sy(double v) const { return top + (1 - (v - y0) / (y1 - y0)) * ph; }
   double legend_x() const { return left + pw + 18; }
 };
@@ -218,7 +277,8 @@ std::string svg_axes(const Plot& pl, const std::string& title) {
   s += fmt("<rect x=\"%.1f\"", left) + fmt(" y=\"%.1f\"", top) + fmt(" width=\"%.1f\"", pw) +
        fmt(" height=\"%.1f\" fill=\"none\" stroke=\"black\"/>\n", ph);
   s += fmt("<text x=\"%.1f\"", left + pw / 2) + fmt(" y=\"%.1f\" text-anchor=\"middle\">", Plot::H - 18) +
-       std::string(pl.logx ? "MFLOPs (multiply-adds, log scale)" : "MFLOPs (multiply-adds)") + "</text>\n";
+       std::string(pl.by == Cost::mflops ? "MFLOPs (multiply-adds" : "latency (ms, median") +
+       (pl.logx ? ", log scale)" : ")") + "</text>\n";
   s += fmt("<text x=\"18\" y=\"%.1f\" text-anchor=\"middle\"", top + ph / 2) +
        fmt(" transform=\"rotate(-90 18 %.1f)\">Top-1 accuracy (%%)</text>\n", top + ph / 2);
   return s;
@@ -235,14 +295,15 @@ std::string svg_series(const Plot& pl, const std::vector<SweepPoint>& points, do
   int k = 0;
   for (auto& [res, pts] : series) {
     const std::string color = kColors[k++ % 10];
-    std::sort(pts.begin(), pts.end(), [](auto* a, auto* b) { return a->mflops < b->mflops; });
+    std::sort(pts.begin(), pts.end(), [&](auto* a, auto* b) { return cost_of(*a, pl.by) < cost_of(*b, pl.by); });
     std::string path;
-    for (const SweepPoint* p : pts) path += fmt(path.empty() ? "M%.1f" : " L%.1f", pl.sx(p->mflops)) + fmt(",%.1f", pl.sy(p->top1));
+    for (const SweepPoint* p : pts) path += fmt(path.empty() ? "M%.1f" : " L%.1f", pl.px(*p)) + fmt(",%.1f", pl.sy(p->top1));
     s += "<path d=\"" + path + "\" fill=\"none\" stroke=\"" + color + "\" stroke-width=\"1.5\"/>\n";
     for (const SweepPoint* p : pts)
-      s += fmt("<circle cx=\"%.1f\"", pl.sx(p->mflops)) + fmt(" cy=\"%.1f\" r=\"3.5\"", pl.sy(p->top1)) + " fill=\"" +
+      s += fmt("<circle cx=\"%.1f\"", pl.px(*p)) + fmt(" cy=\"%.1f\" r=\"3.5\"", pl.sy(p->top1)) + " fill=\"" +
            color + "\"><title>" + width_label(p->width) + "-" + std::to_string(p->resolution) + ": " +
-           mflops_text(p->mflops) + " MFLOPs, " + fmt("%.2f%%", p->top1) + "</title></circle>\n";
+           mflops_text(p->mflops) + " MFLOPs, " + (p->latency_ms > 0 ? ms_text(p->latency_ms) + " ms, " : "") +
+           fmt("%.2f%%", p->top1) + "</title></circle>\n";
     const double lx = pl.legend_x(), ly = legend_y;
     s += svg_line(lx, ly, lx + 24, ly, "stroke=\"" + color + "\" stroke-width=\"1.5\"");
     s += fmt("<circle cx=\"%.1f\"", lx + 12) + fmt(" cy=\"%.1f\" r=\"3.5\" fill=\"", ly) + color + "\"/>\n";
@@ -257,14 +318,14 @@ std::string svg_series(const Plot& pl, const std::vector<SweepPoint>& points, do
 std::string svg_frontier(const Plot& pl, const std::vector<SweepPoint>& points, double legend_y) {
   const char* style = "fill=\"none\" stroke=\"black\" stroke-width=\"1.2\"";
   std::string s, path;
-  const std::vector<size_t> frontier = pareto_frontier(points);
+  const std::vector<size_t> frontier = pareto_frontier(points, pl.by);
   for (size_t i : frontier)
-    path += fmt(path.empty() ? "M%.1f" : " L%.1f", pl.sx(points[i].mflops)) + fmt(",%.1f", pl.sy(points[i].top1));
+    path += fmt(path.empty() ? "M%.1f" : " L%.1f", pl.px(points[i])) + fmt(",%.1f", pl.sy(points[i].top1));
   s += "<path d=\"" + path + "\" " + style + " stroke-dasharray=\"5,3\"/>\n";
   for (size_t i : frontier) {
     const SweepPoint& p = points[i];
-    s += fmt("<circle cx=\"%.1f\"", pl.sx(p.mflops)) + fmt(" cy=\"%.1f\" r=\"6\" ", pl.sy(p.top1)) + style + "/>\n";
-    s += fmt("<text x=\"%.1f\"", pl.sx(p.mflops) + 7) + fmt(" y=\"%.1f\" font-size=\"10\"", pl.sy(p.top1) + 14) +
+    s += fmt("<circle cx=\"%.1f\"", pl.px(p)) + fmt(" cy=\"%.1f\" r=\"6\" ", pl.sy(p.top1)) + style + "/>\n";
+    s += fmt("<text x=\"%.1f\"", pl.px(p) + 7) + fmt(" y=\"%.1f\" font-size=\"10\"", pl.sy(p.top1) + 14) +
          " fill=\"#333\">" + width_label(p.width) + "-" + std::to_string(p.resolution) + "</text>\n";
   }
   const double lx = pl.legend_x(), ly = legend_y;
@@ -278,9 +339,9 @@ std::string svg_frontier(const Plot& pl, const std::vector<SweepPoint>& points, 
 
 }  // namespace
 
-std::string tradeoff_svg(const std::vector<SweepPoint>& points, const std::string& title) {
+std::string tradeoff_svg(const std::vector<SweepPoint>& points, const std::string& title, Cost x) {
   MN_CHECK(!points.empty(), "tradeoff plot: no points");
-  const Plot plot(points);
+  const Plot plot(points, x);
   double legend_y = Plot::top + 10;
   std::string s = svg_axes(plot, title);
   s += svg_series(plot, points, legend_y);
@@ -289,12 +350,15 @@ std::string tradeoff_svg(const std::vector<SweepPoint>& points, const std::strin
 }
 
 void write_sweep_report(const std::string& dir, const std::vector<SweepPoint>& points,
-                        const std::string& run_name) {
+                        const std::string& run_name, const std::string& latency_setup) {
   write_file_atomic(dir + "/sweep.csv", sweep_csv(points));
-  write_file_atomic(dir + "/sweep.json", sweep_json(points, run_name));
-  write_file_atomic(dir + "/query_table.md", query_table_md(points, run_name));
+  write_file_atomic(dir + "/sweep.json", sweep_json(points, run_name, latency_setup));
+  write_file_atomic(dir + "/query_table.md", query_table_md(points, run_name, latency_setup));
   write_file_atomic(dir + "/tradeoff.svg",
                     tradeoff_svg(points, run_name + ": top-1 accuracy vs. MFLOPs"));
+  if (has_latency(points))
+    write_file_atomic(dir + "/tradeoff_latency.svg",
+                      tradeoff_svg(points, run_name + ": top-1 accuracy vs. latency (" + latency_setup + ")", Cost::latency));
 }
 
 }  // namespace mn

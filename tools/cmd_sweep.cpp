@@ -1,6 +1,10 @@
-// `mn sweep RUN [--widths 0.25:1.0:0.05] [--resolutions 28,24,20,16]`: evaluates every point of
-// the width x resolution grid (each with its own BN recalibration) and writes sweep.csv,
-// sweep.json, query_table.md and tradeoff.svg into the run directory.
+// `mn sweep RUN [--widths 0.25:1.0:0.05] [--resolutions 28,24,20,16] [--latency]`: evaluates every
+// point of the width x resolution grid (each with its own BN recalibration) and writes sweep.csv,
+// sweep.json, query_table.md and tradeoff.svg into the run directory; --latency also times every
+// point's forward pass on this machine (mutualnet/latency.h) for a query table by latency.
+#include <cblas.h>
+#include <omp.h>
+
 #include <chrono>
 #include <cstdio>
 #include <string>
@@ -8,6 +12,7 @@
 
 #include "mutualnet/evaluate.h"
 #include "mutualnet/experiment.h"
+#include "mutualnet/latency.h"
 #include "io/files.h"
 #include "io/progress.h"
 #include "mutualnet/sweep_report.h"
@@ -24,13 +29,26 @@ const Spec kSweepSpec{
      option("--resolutions", "LIST",
             "the resolutions, e.g. 28,24,20,16 (default: sweep.resolutions, else data.resolutions)"),
      option("--checkpoint", "last|best", "which checkpoint of the run", "last"),
+     flag("--latency", "also measure every point's inference latency here (median of 15 passes after 3 warm-up)"),
+     option("--device", "cpu|cuda", "where the sweep runs and latency is measured (default: the config's device)"),
+     option("--threads", "N", "CPU threads for OpenMP and OpenBLAS (default: all cores)"),
+     option("--batch", "B", "images per timed forward pass", "1"),
      repeated("--set", "key=value", "overrides a config key that does not change the model, e.g. --set device=cpu")}};
 
 int cmd_sweep(int argc, char** argv) {
   const Args args(kSweepSpec, argc, argv);
   const std::string run_dir = args.get("RUN"), checkpoint = args.get("--checkpoint"),
                     widths_arg = args.get("--widths"), resolutions_arg = args.get("--resolutions");
-  const std::vector<std::string> overrides = args.all("--set");
+  std::vector<std::string> overrides = args.all("--set");
+  if (args.has("--device")) overrides.push_back("device=" + args.get("--device"));
+  if (args.has("--threads")) {
+    const int64_t threads = args.integer("--threads");
+    if (threads < 1) args.fail("--threads must be at least 1");
+    omp_set_num_threads(int(threads));
+    openblas_set_num_threads(int(threads));
+  }
+  const LatencyOptions latency{.batch = args.integer("--batch")};
+  if (latency.batch < 1) args.fail("--batch must be at least 1");
   const Config c = load_run_config(run_dir, overrides);
   const std::vector<double> widths = widths_arg.empty() ? c.sweep.widths : parse_widths(widths_arg);
   std::vector<int64_t> resolutions = !resolutions_arg.empty()  ? parse_resolutions(resolutions_arg)
@@ -52,14 +70,27 @@ int cmd_sweep(int argc, char** argv) {
     if (i + 1 == points.size() || (i + 1) % 8 == 0) std::printf("  BN recalibrated for %zu/%zu points\n", i + 1, points.size());
     std::fflush(stdout);
   });
-  const std::vector<SweepPoint> sweep = with_costs(ex.model, results);
-  write_sweep_report(run_dir, sweep, c.name);
+  std::vector<SweepPoint> sweep = with_costs(ex.model, results);
+  std::string latency_setup;
+  if (args.has("--latency")) {
+    latency_setup = ex.device.is_cuda() ? cat("cuda, batch ", latency.batch)
+                                        : cat("cpu, ", omp_get_max_threads(), omp_get_max_threads() == 1 ? " thread" : " threads",
+                                              ", batch ", latency.batch);
+    std::printf("  timing %zu points (%s)\n", sweep.size(), latency_setup.c_str());
+    std::fflush(stdout);
+    for (SweepPoint& p : sweep) p.latency_ms = latency_ms(ex.model, p.width, p.resolution, ex.device, latency);
+  }
+  write_sweep_report(run_dir, sweep, c.name, latency_setup);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
-  std::printf("\n  width  resolution    MFLOPs  params (M)   top-1 (%%)  top-5 (%%)\n");
-  for (const SweepPoint& p : sweep)
-    std::printf("  %5s  %10lld  %8.2f  %10.3f  %10.2f  %9.2f\n", width_label(p.width).c_str(),
+  const bool timed = !latency_setup.empty();
+  std::printf("\n  width  resolution    MFLOPs  params (M)   top-1 (%%)  top-5 (%%)%s\n", timed ? "  latency (ms)" : "");
+  for (const SweepPoint& p : sweep) {
+    std::printf("  %5s  %10lld  %8.2f  %10.3f  %10.2f  %9.2f", width_label(p.width).c_str(),
                 static_cast<long long>(p.resolution), p.mflops, p.params_m, p.top1, p.top5);
+    if (timed) std::printf("  %12.3f", p.latency_ms);
+    std::printf("\n");
+  }
   std::printf("\nswept %zu points in %s; query table: %s/query_table.md, plot: %s/tradeoff.svg "
               "(also sweep.csv, sweep.json)\n", points.size(), Progress::duration(seconds).c_str(),
               run_dir.c_str(), run_dir.c_str());

@@ -134,3 +134,39 @@ TEST_CASE("sweep: width labels read like the paper's") {
   CHECK(width_label(0.975) == "0.975");
   CHECK(width_label(0.5000000001) == "0.5");
 }
+
+TEST_CASE("sweep: budgets pick the most accurate point within them, by MFLOPs or latency") {
+  std::vector<SweepPoint> pts = grid();
+  // Latency with a fixed cost per pass: the order of cost is the same as FLOPs except that the
+  // two narrowest widths cost about the same, so the latency frontier skips 0.25 at 28.
+  for (SweepPoint& p : pts) p.latency_ms = 0.1 + p.mflops / 10 + (p.width == 0.25 ? 0.05 : 0);
+  const std::vector<size_t> by_flops = pareto_frontier(pts), by_ms = pareto_frontier(pts, Cost::latency);
+  for (size_t k = 0; k < by_flops.size(); ++k) {
+    const SweepPoint& p = pts[by_flops[k]];
+    CHECK(best_within(pts, Cost::mflops, p.mflops) == by_flops[k]);  // a budget exactly at a point buys it
+    if (k + 1 < by_flops.size())
+      CHECK(best_within(pts, Cost::mflops, (p.mflops + pts[by_flops[k + 1]].mflops) / 2) == by_flops[k]);
+  }
+  CHECK(best_within(pts, Cost::mflops, 1e9) == by_flops.back());
+  for (size_t i : by_ms) CHECK(best_within(pts, Cost::latency, pts[i].latency_ms) == i);
+  const SweepPoint& cheapest = pts[by_flops[0]];
+  CHECK(test::error_of([&] { best_within(pts, Cost::mflops, cheapest.mflops / 2); }) ==
+        cat("budget ", cheapest.mflops / 2, " MFLOPs is below the cheapest point, 0.25-16 at 0.18 MFLOPs"));
+  CHECK(test::error_of([&] { best_within(grid(), Cost::latency, 5); }) ==
+        "no latencies in the sweep results (mn sweep RUN --latency measures them)");
+
+  // The files carry latency only when measured: a column, a field, a second table and plot.
+  CHECK(sweep_csv(grid()).find("latency") == std::string::npos);
+  CHECK(split(sweep_csv(pts), '\n')[0] == "width,resolution,mflops,params_m,top1,top5,latency_ms");
+  const std::vector<SweepPoint> back = parse_sweep_json(sweep_json(pts, "t", "cpu, 2 threads, batch 1"), "t");
+  for (size_t i = 0; i < pts.size(); ++i) CHECK(back[i].latency_ms == pts[i].latency_ms);
+  const std::string md = query_table_md(pts, "t", "cpu, 2 threads, batch 1");
+  CHECK(query_table_md(grid(), "t").find("latency") == std::string::npos);
+  const size_t section = md.find("## By latency budget");
+  REQUIRE(section != std::string::npos);
+  CHECK(md.find("(cpu, 2 threads, batch 1)", section) != std::string::npos);
+  size_t table_lines = 0;  // the header, the rule, one row per frontier point
+  for (const std::string& line : split(md.substr(section), '\n')) table_lines += line.starts_with("| ");
+  CHECK(table_lines == 2 + by_ms.size());
+  CHECK(tradeoff_svg(pts, "t", Cost::latency).find("latency (ms, median") != std::string::npos);
+}
