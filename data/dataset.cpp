@@ -278,6 +278,24 @@ std::vector<std::string> folder_classes(const std::string& root) {
   return sub_folders(dir);
 }
 
+std::vector<std::string> image_files(const std::vector<std::string>& paths) {
+  std::vector<std::string> files;
+  for (const std::string& p : paths) {
+    MN_CHECK(fs::exists(p), p, ": no such file or folder");
+    for (std::string& f : fs::is_directory(p) ? image_files_under(p) : std::vector<std::string>{p}) files.push_back(std::move(f));
+  }
+  MN_CHECK(!files.empty(), "no image files (jpg, png, bmp, ppm, pgm, tga, gif) in ", paths.at(0), paths.size() > 1 ? " ..." : "");
+  return files;
+}
+
+std::shared_ptr<const Dataset> load_image_files(const std::vector<std::string>& files, int channels) {
+  auto ds = std::make_shared<FolderDataset>("of the given images", channels);
+  ds->classes_ = {"?"};  // unlabelled
+  ds->files_ = files;
+  ds->labels_.assign(files.size(), 0);
+  return ds;
+}
+
 namespace {
 
 // The first `limit` images of another dataset.

@@ -52,5 +52,10 @@ std::shared_ptr<const Dataset> load_cifar(const std::string& root, Split split, 
 std::shared_ptr<const Dataset> load_folder(const std::string& root, Split split, int channels);
 // The class names of that layout: <root>/train's sub-folders, sorted (label order).
 std::vector<std::string> folder_classes(const std::string& root);
+// Image files to classify (mn predict): each path a file, or a folder whose image files
+// (recursively, sorted) are taken; a missing path, or no image at all, is an error naming it.
+std::vector<std::string> image_files(const std::vector<std::string>& paths);
+// Those files as a dataset, in order, every label 0.
+std::shared_ptr<const Dataset> load_image_files(const std::vector<std::string>& files, int channels);
 
 }  // namespace mn::data

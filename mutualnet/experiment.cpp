@@ -67,12 +67,14 @@ data::Pipeline train_pipeline(const Config& c) {
   return data::Pipeline(std::move(t));
 }
 
-// Evaluation transforms: normalisation only, or resize + centre crop to R0 for image folders.
-data::Pipeline eval_pipeline(const Config& c) {
+// Evaluation transforms: normalisation only, or resize + centre crop to R0 for image folders
+// (and, with any_size, for images of any size: resize the shorter side to R0 itself).
+data::Pipeline eval_pipeline(const Config& c, bool any_size = false) {
   std::vector<data::TransformSpec> t;
-  if (c.augment.eval_resize > 0) {
-    t.push_back(data::Resize{static_cast<int>(c.augment.eval_resize)});
-    t.push_back(data::CenterCrop{static_cast<int>(c.data.resolutions[0])});
+  const int r0 = static_cast<int>(c.data.resolutions[0]);
+  if (c.augment.eval_resize > 0 || any_size) {
+    t.push_back(data::Resize{c.augment.eval_resize > 0 ? static_cast<int>(c.augment.eval_resize) : r0});
+    t.push_back(data::CenterCrop{r0});
   }
   t.push_back(normalize(c));
   return data::Pipeline(std::move(t));
@@ -237,6 +239,12 @@ std::vector<std::string> class_names(const Config& c) {
     case DatasetKind::folder: break;
   }
   return data::folder_classes(c.data.root);
+}
+
+std::unique_ptr<data::Loader> image_loader(const Config& c, std::shared_ptr<const data::Dataset> images,
+                                           const std::vector<int64_t>& resolutions) {
+  data::LoaderConfig lc = loader_config(c, c.train.eval_batch_size, 0, false, carried_resolutions(c, resolutions));
+  return std::make_unique<data::Loader>(std::move(images), eval_pipeline(c, true), lc);
 }
 
 std::vector<Tensor> images_on(const data::Batch& batch, Device device) {

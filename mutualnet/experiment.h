@@ -90,6 +90,12 @@ std::vector<int64_t> carried_resolutions(const Config& c, const std::vector<int6
 // MNIST digits, CIFAR-10, CIFAR-100 fine labels) or an image folder's class folders.
 std::vector<std::string> class_names(const Config& c);
 
+// A loader of other images (mn predict) that prepares them as evaluation does (the config's eval
+// transforms, then R0 downscaled to each resolution); images of any size are first resized
+// (shorter side) and centre-cropped to R0 when the config's evaluation does not do that already.
+std::unique_ptr<data::Loader> image_loader(const Config& c, std::shared_ptr<const data::Dataset> images,
+                                           const std::vector<int64_t>& resolutions);
+
 // The images of a batch on `device`, one tensor (N, C, R, R) per resolution, largest first.
 std::vector<Tensor> images_on(const data::Batch& batch, Device device);
 

@@ -26,6 +26,7 @@ bool parse_whole(const std::string& s, T& v) {
 
 Arg positional(std::string name, std::string help) { return {name, "", help, "", true, false}; }
 Arg optional_positional(std::string name, std::string help) { return {name, "", help, "", false, false}; }
+Arg positionals(std::string name, std::string help) { return {name, "", help, "", true, true}; }
 Arg option(std::string name, std::string value, std::string help, std::string fallback) {
   return {name, value, help, fallback, false, false};
 }
@@ -48,7 +49,9 @@ Args::Args(const Spec& spec, int argc, char** argv) : spec_(spec) {
     if (token == "-h" || token == "--help") throw HelpRequested{};
     if (token.size() < 2 || token[0] != '-') {
       if (next_positional == positionals.size()) fail(cat("unexpected argument '", token, "'"));
-      given_[positionals[next_positional++]->name].push_back(token);
+      const Arg& p = *positionals[next_positional];
+      given_[p.name].push_back(token);
+      if (!p.repeated) ++next_positional;
       continue;
     }
     const size_t eq = token.find('=');  // --name=value

@@ -26,6 +26,7 @@ struct Arg {
 
 Arg positional(std::string name, std::string help);
 Arg optional_positional(std::string name, std::string help);
+Arg positionals(std::string name, std::string help);  // one or more; takes every positional left (declare it last)
 Arg option(std::string name, std::string value, std::string help, std::string fallback = "");
 Arg required_option(std::string name, std::string value, std::string help);
 Arg repeated(std::string name, std::string value, std::string help);  // given any number of times

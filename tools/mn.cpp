@@ -21,6 +21,7 @@ const Command kCommands[] = {
     {kEvalSpec, cmd_eval},
     {kSweepSpec, cmd_sweep},
     {kExportSpec, cmd_export},
+    {kPredictSpec, cmd_predict},
     {kFlopsSpec, cmd_flops},
     {kBenchTrainSpec, bench_train},
     {kBenchOpsSpec, bench_ops},

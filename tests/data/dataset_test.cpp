@@ -228,4 +228,16 @@ TEST_CASE("image folders: sorted classes, nested files, image extensions only") 
   fs::remove_all(dir.file("val"));
   CHECK(error_of([&] { load_folder(dir.path, Split::test, 3); }).find("/val (or " + dir.path + "/test) not found") !=
         std::string::npos);
+  CHECK(folder_classes(dir.path) == std::vector<std::string>{"ant", "zebra"});
+
+  // mn predict's images: files as given, folders expanded (sorted, recursive, images only).
+  const std::vector<std::string> files = image_files({dir.file("train/zebra/b.png"), dir.file("train/ant")});
+  CHECK(files == std::vector<std::string>{dir.file("train/zebra/b.png"), dir.file("train/ant/sub/c.jpeg")});
+  auto given = load_image_files(files, 1);
+  CHECK(given->size() == 2);
+  CHECK(given->load(1).name == dir.file("train/ant/sub/c.jpeg"));
+  CHECK(error_of([&] { image_files({dir.file("missing.jpg")}); }) == dir.file("missing.jpg") + ": no such file or folder");
+  fs::create_directories(dir.file("empty"));
+  CHECK(error_of([&] { image_files({dir.file("empty")}); }) ==
+        "no image files (jpg, png, bmp, ppm, pgm, tga, gif) in " + dir.file("empty"));
 }

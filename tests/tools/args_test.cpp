@@ -45,6 +45,19 @@ TEST_CASE("args: positionals, options, repeated options and switches") {
   CHECK(a.has("--fast"));
 }
 
+TEST_CASE("args: a repeated positional takes every positional left") {
+  const Spec spec{"demo", "Demo.", {positional("RUN", "a run"), positionals("IMAGE", "images"), option("--k", "K", "k", "5")}};
+  std::vector<std::string> words = {"run", "a.jpg", "--k", "3", "b.jpg", "c.jpg"};
+  std::vector<char*> argv;
+  for (std::string& w : words) argv.push_back(w.data());
+  const Args a(spec, static_cast<int>(argv.size()), argv.data());
+  CHECK(a.get("RUN") == "run");
+  CHECK(a.all("IMAGE") == std::vector<std::string>{"a.jpg", "b.jpg", "c.jpg"});
+  CHECK(a.integer("--k") == 3);
+  CHECK(synopsis(spec) == "mn demo RUN IMAGE... [--k K]");
+  CHECK(error_of([&] { Args(spec, 1, argv.data()); }) == "missing IMAGE (see mn demo --help)");
+}
+
 TEST_CASE("args: what is not given has its fallback") {
   const Args a = parse({"in", "--width", "1"});
   CHECK(a.get("OUT") == "");
