@@ -6,6 +6,7 @@
 
 #include "io/files.h"
 #include "io/safetensors.h"
+#include "mutualnet/fetch.h"
 #include "tensor/backend.h"
 
 namespace mn {
@@ -27,14 +28,24 @@ data::Format format_of(DatasetKind d) {
   return data::Format::folder;
 }
 
-// The dataset of a split, cut to data.train_limit / data.test_limit images when set.
+// The dataset of a split, cut to data.train_limit / data.test_limit images when set. When it
+// cannot be opened, the message ends with the mn fetch command that downloads it.
 std::shared_ptr<const data::Dataset> open_dataset(const Config& c, data::Split split) {
-  std::shared_ptr<const data::Dataset> ds = data::make_dataset(
-      {.format = format_of(c.data.dataset),
-       .root = c.data.root,
-       .split = split,
-       .channels = static_cast<int>(c.model.in_channels),
-       .limit = split == data::Split::train ? c.data.train_limit : c.data.test_limit});
+  std::shared_ptr<const data::Dataset> ds;
+  try {
+    ds = data::make_dataset({.format = format_of(c.data.dataset),
+                             .root = c.data.root,
+                             .split = split,
+                             .channels = static_cast<int>(c.model.in_channels),
+                             .limit = split == data::Split::train ? c.data.train_limit : c.data.test_limit});
+  } catch (const data::ImageError&) {
+    throw;  // a bad image in a dataset that is there
+  } catch (const Error& e) {
+    const std::string fetch = fetch_command(c);
+    if (fetch.empty()) throw;
+    const std::string message = e.what();
+    fail(message, message.ends_with('.') ? " " : ". ", "To download it: ", fetch);
+  }
   MN_CHECK(ds->num_classes() <= c.model.num_classes, ds->describe(), " has ", ds->num_classes(),
            " classes but model.num_classes = ", c.model.num_classes);
   return ds;

@@ -13,10 +13,11 @@ int cmd_eval(int argc, char** argv);
 int cmd_sweep(int argc, char** argv);
 int cmd_export(int argc, char** argv);
 int cmd_predict(int argc, char** argv);
+int cmd_fetch(int argc, char** argv);
 int bench_ops(int argc, char** argv);
 int bench_data(int argc, char** argv);
 int bench_train(int argc, char** argv);
 
-extern const Spec kFlopsSpec, kTrainSpec, kEvalSpec, kSweepSpec, kExportSpec, kPredictSpec, kBenchOpsSpec, kBenchDataSpec, kBenchTrainSpec;
+extern const Spec kFlopsSpec, kTrainSpec, kEvalSpec, kSweepSpec, kExportSpec, kPredictSpec, kFetchSpec, kBenchOpsSpec, kBenchDataSpec, kBenchTrainSpec;
 
 }  // namespace mn::cli

@@ -22,6 +22,7 @@ const Command kCommands[] = {
     {kSweepSpec, cmd_sweep},
     {kExportSpec, cmd_export},
     {kPredictSpec, cmd_predict},
+    {kFetchSpec, cmd_fetch},
     {kFlopsSpec, cmd_flops},
     {kBenchTrainSpec, bench_train},
     {kBenchOpsSpec, bench_ops},

@@ -82,8 +82,9 @@ TEST_CASE("experiment: the same config builds the same weights and draws; the se
 }
 
 TEST_CASE("experiment: a missing dataset or checkpoint is an error naming the path") {
-  CHECK(error_of([] { Experiment(tiny({"data.root=/nonexistent/fm"}), {.train_data = true}); })
-            .find("/nonexistent/fm") != std::string::npos);
+  const std::string missing = error_of([] { Experiment(tiny({"data.root=/nonexistent/fm"}), {.train_data = true}); });
+  CHECK(missing.find("/nonexistent/fm") != std::string::npos);
+  CHECK(missing.ends_with(" To download it: mn fetch fashion-mnist --root /nonexistent/fm"));
   Experiment ex(tiny(), {});
   const test::TempDir tmp("mn_experiment_ckpt");
   const std::string& dir = tmp.path;

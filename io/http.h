@@ -1,0 +1,13 @@
+// Downloads over HTTP(S) with libcurl (mn fetch).
+#pragma once
+#include <string>
+
+namespace mn {
+
+// Downloads `url` to `path`: into `path.part`, renamed to `path` only when the transfer is
+// complete, so an interrupted, truncated or failed download (HTTP error status, connection
+// closed early) leaves nothing behind and throws, naming the URL and the cause. Prints a line per
+// 10% of progress when the size is known and `progress` is set.
+void http_download(const std::string& url, const std::string& path, bool progress = true);
+
+}  // namespace mn
