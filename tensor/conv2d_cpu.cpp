@@ -1,8 +1,7 @@
-// CPU conv2d: oneDNN for the forward and input-gradient passes of dense 3x3 stride-1 float32 convs
-// when built with it (conv2d_dnnl.h); otherwise, and for every weight gradient, im2col + OpenBLAS
-// GEMM for dense and grouped convolutions, and a direct kernel when every group has one input
-// channel (depthwise convs, and the image-facing conv of a 1-channel network), where im2col would
-// build a K = kh*kw matrix too thin for GEMM to pay.
+// CPU conv2d: oneDNN for dense 3x3 float32 convs when built with it (conv2d_dnnl.h); otherwise
+// im2col + OpenBLAS GEMM for dense and grouped convolutions, and a direct kernel when every group
+// has one input channel (depthwise convs, and the image-facing conv of a 1-channel network), where
+// im2col would build a K = kh*kw matrix too thin for GEMM to pay.
 //
 // Threading: the batch is split evenly across OpenMP threads and each thread calls a
 // single-threaded GEMM; OpenBLAS's own pool would otherwise fight the OpenMP threads for the same
@@ -432,7 +431,7 @@ void backward_weight(const Tensor& x, const Tensor& dy, const Tensor& dw, const 
 
 void CpuBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& y,
                                 const Conv2dArgs& args) {
-  if (dnnl_conv::applies(x.shape(), w.shape(), x.dtype(), args))
+  if (dnnl_conv::applies(dnnl_conv::Pass::forward, x.shape(), w.shape(), x.dtype(), args))
     dnnl_conv::forward(x, w, y, args);
   else if (x.dtype() == DType::f32)
     forward<float>(x, w, y, args);
@@ -442,7 +441,7 @@ void CpuBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& 
 
 void CpuBackend::conv2d_backward_data(const Tensor& dy, const Tensor& w, const Tensor& dx,
                                       const Conv2dArgs& args) {
-  if (dnnl_conv::applies(dx.shape(), w.shape(), dy.dtype(), args))
+  if (dnnl_conv::applies(dnnl_conv::Pass::backward_data, dx.shape(), w.shape(), dy.dtype(), args))
     dnnl_conv::backward_data(dy, w, dx, args);
   else if (dy.dtype() == DType::f32)
     backward_data<float>(dy, w, dx, args);
@@ -450,12 +449,11 @@ void CpuBackend::conv2d_backward_data(const Tensor& dy, const Tensor& w, const T
     backward_data<double>(dy, w, dx, args);
 }
 
-// Never oneDNN: its weight gradient sums the batch's N*H*W products with 10x the rounding error of
-// the GEMM path (3.8e-6 against 3.8e-7 relative to float64 at 128x32x28x28, tests/tensor), and the
-// default Fashion-MNIST run ended 0.3-0.6 points lower with it on three seeds (BENCHMARKS.md).
 void CpuBackend::conv2d_backward_weight(const Tensor& x, const Tensor& dy, const Tensor& dw,
                                         const Conv2dArgs& args, bool accumulate) {
-  if (x.dtype() == DType::f32)
+  if (dnnl_conv::applies(dnnl_conv::Pass::backward_weight, x.shape(), dw.shape(), x.dtype(), args))
+    dnnl_conv::backward_weight(x, dy, dw, args, accumulate);
+  else if (x.dtype() == DType::f32)
     backward_weight<float>(x, dy, dw, args, accumulate);
   else
     backward_weight<double>(x, dy, dw, args, accumulate);

@@ -1,11 +1,21 @@
 // oneDNN convolutions (see conv2d_dnnl.h). Tensors stay NCHW / OIHW in mn; each call reorders its
 // operands into the layouts oneDNN picks, runs the primitive and reorders the result back.
-// Primitives come from oneDNN's own cache, so a shape seen before costs no JIT compilation.
+//
+// Building a primitive descriptor (oneDNN walks its list of implementations) and each reorder
+// costs tens of microseconds, as much as a small layer's whole pass, so every pass of every shape
+// is planned once and kept (a Plan).
 #ifdef MN_HAVE_DNNL
 #include "tensor/conv2d_dnnl.h"
 
 #include <dnnl.hpp>
+#include <omp.h>
 
+#include <algorithm>
+#include <array>
+#include <exception>
+#include <map>
+#include <mutex>
+#include <optional>
 #include <unordered_map>
 #include <vector>
 
@@ -21,44 +31,120 @@ dnnl::engine& engine() {
 }
 
 memory::dims dims_of(const Shape& s) { return memory::dims(s.begin(), s.end()); }
+memory::desc plain_desc(const Shape& s, tag layout) {
+  return {dims_of(s), memory::data_type::f32, layout};
+}
 
-// The three descriptors of one convolution, layouts left to oneDNN.
-struct Descs {
-  memory::desc x, w, y;
-  memory::dims stride, pad;
-  Descs(const Shape& x_shape, const Shape& w_shape, const Shape& y_shape, const Conv2dArgs& a)
-      : x(dims_of(x_shape), memory::data_type::f32, tag::any),
-        w(dims_of(w_shape), memory::data_type::f32, tag::any),
-        y(dims_of(y_shape), memory::data_type::f32, tag::any),
-        stride{a.stride_h, a.stride_w},
-        pad{a.pad_h, a.pad_w} {}
+// One pass of one convolution shape, ready to run: the primitive, and the reorders from mn's
+// plain layouts into the two it reads and from the one it writes (absent where the plain layout
+// is already oneDNN's choice).
+struct Plan {
+  dnnl::primitive prim;
+  int in_arg[2], out_arg;
+  memory::desc in_desc[2], out_desc;      // oneDNN's layouts
+  memory::desc plain_in[2], plain_out;    // mn's
+  std::optional<dnnl::reorder> to_in[2], from_out;
 };
 
-dnnl::convolution_forward::primitive_desc forward_pd(const Descs& d) {
-  return {{dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, d.x, d.w, d.y,
-           d.stride, d.pad, d.pad},
-          engine()};
+std::optional<dnnl::reorder> reorder_between(const memory::desc& from, const memory::desc& to) {
+  if (from == to) return std::nullopt;
+  return dnnl::reorder(dnnl::reorder::primitive_desc(engine(), from, engine(), to));
 }
 
-// A user tensor (contiguous NCHW or OIHW) wrapped without a copy.
-memory plain(const Tensor& t, tag layout) {
-  return memory({dims_of(t.shape()), memory::data_type::f32, layout}, engine(), t.data_ptr());
+// The pass's primitive for input x_shape, weight w_shape and output y_shape, layouts left to
+// oneDNN.
+Plan make_plan(Pass pass, const Shape& x_shape, const Shape& w_shape, const Shape& y_shape,
+               const Conv2dArgs& a) {
+  const memory::desc x(dims_of(x_shape), memory::data_type::f32, tag::any);
+  const memory::desc w(dims_of(w_shape), memory::data_type::f32, tag::any);
+  const memory::desc y(dims_of(y_shape), memory::data_type::f32, tag::any);
+  const memory::dims stride{a.stride_h, a.stride_w}, pad{a.pad_h, a.pad_w};
+  const auto algo = dnnl::algorithm::convolution_direct;
+  const dnnl::convolution_forward::primitive_desc fwd(
+      {dnnl::prop_kind::forward_training, algo, x, w, y, stride, pad, pad}, engine());
+  const memory::desc px = plain_desc(x_shape, tag::nchw), pw = plain_desc(w_shape, tag::oihw),
+                     py = plain_desc(y_shape, tag::nchw);
+  Plan p;
+  switch (pass) {
+    case Pass::forward:
+      p.prim = dnnl::convolution_forward(fwd);
+      p.in_arg[0] = DNNL_ARG_SRC, p.in_desc[0] = fwd.src_desc(), p.plain_in[0] = px;
+      p.in_arg[1] = DNNL_ARG_WEIGHTS, p.in_desc[1] = fwd.weights_desc(), p.plain_in[1] = pw;
+      p.out_arg = DNNL_ARG_DST, p.out_desc = fwd.dst_desc(), p.plain_out = py;
+      break;
+    case Pass::backward_data: {
+      const dnnl::convolution_backward_data::primitive_desc pd(
+          {algo, x, w, y, stride, pad, pad}, engine(), fwd);
+      p.prim = dnnl::convolution_backward_data(pd);
+      p.in_arg[0] = DNNL_ARG_DIFF_DST, p.in_desc[0] = pd.diff_dst_desc(), p.plain_in[0] = py;
+      p.in_arg[1] = DNNL_ARG_WEIGHTS, p.in_desc[1] = pd.weights_desc(), p.plain_in[1] = pw;
+      p.out_arg = DNNL_ARG_DIFF_SRC, p.out_desc = pd.diff_src_desc(), p.plain_out = px;
+      break;
+    }
+    case Pass::backward_weight: {
+      const dnnl::convolution_backward_weights::primitive_desc pd(
+          {algo, x, w, y, stride, pad, pad}, engine(), fwd);
+      p.prim = dnnl::convolution_backward_weights(pd);
+      p.in_arg[0] = DNNL_ARG_SRC, p.in_desc[0] = pd.src_desc(), p.plain_in[0] = px;
+      p.in_arg[1] = DNNL_ARG_DIFF_DST, p.in_desc[1] = pd.diff_dst_desc(), p.plain_in[1] = py;
+      p.out_arg = DNNL_ARG_DIFF_WEIGHTS, p.out_desc = pd.diff_weights_desc(), p.plain_out = pw;
+      break;
+    }
+  }
+  for (int i = 0; i < 2; ++i) p.to_in[i] = reorder_between(p.plain_in[i], p.in_desc[i]);
+  p.from_out = reorder_between(p.out_desc, p.plain_out);
+  return p;
 }
 
-// Memory in layout `d`, its bytes from mn's caching allocator (oneDNN's own would page-fault a
-// fresh buffer per call); `keep` holds them until the stream has finished.
-memory buffer(const memory::desc& d, std::vector<Tensor>& keep) {
-  keep.push_back(Tensor::empty({static_cast<int64_t>(d.get_size() / sizeof(float))}, DType::f32));
-  return memory(d, engine(), keep.back().data_ptr());
+// Plans by pass and shape. MutualNet's widths and resolutions make a few hundred shapes per
+// network; past kMaxPlans (a sweep over many widths) the cache starts again rather than grow.
+constexpr size_t kMaxPlans = 4096;
+
+const Plan& plan(Pass pass, const Shape& x, const Shape& w, const Shape& y, const Conv2dArgs& a) {
+  using Key = std::array<int64_t, 14>;
+  static std::map<Key, Plan> plans;
+  static std::mutex mu;
+  const Key key{static_cast<int64_t>(pass), x[0], x[1], x[2], x[3], w[0], w[1], w[2], w[3],
+                a.stride_h, a.stride_w, a.pad_h, a.pad_w, omp_get_max_threads()};
+  std::lock_guard lock(mu);
+  if (auto it = plans.find(key); it != plans.end()) return it->second;
+  if (plans.size() >= kMaxPlans) plans.clear();
+  return plans.emplace(key, make_plan(pass, x, w, y, a)).first->second;
 }
 
-// `from` in the layout `want`: itself when it already is, else a reordered copy.
-memory in_layout(memory from, const memory::desc& want, dnnl::stream& s,
-                 std::vector<Tensor>& keep) {
-  if (from.get_desc() == want) return from;
-  memory to = buffer(want, keep);
-  dnnl::reorder(from, to).execute(s, from, to);
-  return to;
+// Runs plan `p` reading in[0], in[1] and writing out (all in mn's plain layouts), through buffers
+// from mn's caching allocator where a reorder is needed (oneDNN's own would page-fault a fresh
+// buffer per call).
+void run(const Plan& p, const float* in0, const float* in1, float* out) {
+  dnnl::stream s(engine());
+  std::vector<Tensor> keep;
+  auto buffer = [&](const memory::desc& d) {
+    keep.push_back(Tensor::empty({static_cast<int64_t>(d.get_size() / sizeof(float))}, DType::f32));
+    return memory(d, engine(), keep.back().data_ptr());
+  };
+  std::unordered_map<int, memory> args;
+  const float* in[2] = {in0, in1};
+  for (int i = 0; i < 2; ++i) {
+    if (!p.to_in[i]) {
+      args[p.in_arg[i]] = memory(p.in_desc[i], engine(), const_cast<float*>(in[i]));
+      continue;
+    }
+    memory from(p.plain_in[i], engine(), const_cast<float*>(in[i]));
+    memory to = buffer(p.in_desc[i]);
+    p.to_in[i]->execute(s, from, to);
+    args[p.in_arg[i]] = to;
+  }
+  if (!p.from_out) {
+    args[p.out_arg] = memory(p.out_desc, engine(), out);
+    p.prim.execute(s, args);
+  } else {
+    memory result = buffer(p.out_desc);
+    args[p.out_arg] = result;
+    p.prim.execute(s, args);
+    memory plain(p.plain_out, engine(), out);
+    p.from_out->execute(s, result, plain);
+  }
+  s.wait();
 }
 
 // oneDNN reports failures as dnnl::error; mn's callers expect mn::Error naming the op.
@@ -72,52 +158,85 @@ void guarded(const char* what, const Shape& x, const Shape& w, F&& f) {
   }
 }
 
-// Runs `prim` on `args` plus its output `out_arg`, written straight into the user's plain tensor
-// `out` when oneDNN's layout `out_desc` is that one, else through a buffer reordered into it.
-void run(const dnnl::primitive& prim, std::unordered_map<int, memory> args, int out_arg,
-         const memory::desc& out_desc, memory out, dnnl::stream& s, std::vector<Tensor>& keep) {
-  memory result = out_desc == out.get_desc() ? out : buffer(out_desc, keep);
-  args[out_arg] = result;
-  prim.execute(s, args);
-  if (result != out) dnnl::reorder(result, out).execute(s, result, out);
-  s.wait();
+// Images per weight-gradient call. One oneDNN call sums its N*Ho*Wo products per weight in
+// float32 chains that long: over a 128-image batch at 28x28 that is 10x the float64 distance of
+// mn's GEMM path (3.8e-6 against 3.8e-7), and the default run trained 0.3-0.6 points worse with
+// it. Calls of about kChainPixels output pixels, whose partial gradients are then added in a
+// pairwise tree, keep every chain short.
+constexpr int64_t kChainPixels = 784;
+
+// parts[0] <- the sum of parts[0..n), added pairwise (1+2, 3+4, ..., then pairs of pairs): the
+// rounding grows with log2(n) rather than n, and the order is fixed, so the bits are too.
+void tree_sum(std::vector<float*>& parts, int64_t size) {
+  for (size_t step = 1; step < parts.size(); step *= 2)
+    for (size_t i = 0; i + step < parts.size(); i += 2 * step)
+      for (int64_t k = 0; k < size; ++k) parts[i][k] += parts[i + step][k];
 }
 
 }  // namespace
 
-bool applies(const Shape& x, const Shape& w, DType dtype, const Conv2dArgs& a) {
-  return dtype == DType::f32 && a.groups == 1 && w[2] == 3 && w[3] == 3 && a.stride_h == 1 &&
-         a.stride_w == 1 && a.dil_h == 1 && a.dil_w == 1 && x[1] >= 16 && w[0] >= 16;
+bool applies(Pass pass, const Shape& x, const Shape& w, DType dtype, const Conv2dArgs& a) {
+  if (dtype != DType::f32 || a.groups != 1 || w[2] != 3 || w[3] != 3 || a.dil_h != 1 ||
+      a.dil_w != 1)
+    return false;
+  const bool image_conv = x[1] == 1 && pass != Pass::backward_data;
+  return image_conv || (x[1] >= 16 && w[0] >= 16);
 }
 
 void forward(const Tensor& x, const Tensor& w, const Tensor& y, const Conv2dArgs& a) {
   guarded("forward", x.shape(), w.shape(), [&] {
-    dnnl::stream s(engine());
-    std::vector<Tensor> keep;
     const Tensor wp = w.contiguous();  // a width slice W[:o, :i] has rows stride(0) apart
-    const Descs d(x.shape(), w.shape(), y.shape(), a);
-    const auto pd = forward_pd(d);
-    run(dnnl::convolution_forward(pd),
-        {{DNNL_ARG_SRC, in_layout(plain(x, tag::nchw), pd.src_desc(), s, keep)},
-         {DNNL_ARG_WEIGHTS, in_layout(plain(wp, tag::oihw), pd.weights_desc(), s, keep)}},
-        DNNL_ARG_DST, pd.dst_desc(), plain(y, tag::nchw), s, keep);
+    run(plan(Pass::forward, x.shape(), w.shape(), y.shape(), a), x.data<float>(), wp.data<float>(),
+        y.data<float>());
   });
 }
 
 void backward_data(const Tensor& dy, const Tensor& w, const Tensor& dx, const Conv2dArgs& a) {
   guarded("backward-data", dx.shape(), w.shape(), [&] {
-    dnnl::stream s(engine());
-    std::vector<Tensor> keep;
-    const Tensor wp = w.contiguous();  // a width slice W[:o, :i] has rows stride(0) apart
-    const Descs d(dx.shape(), w.shape(), dy.shape(), a);
-    const dnnl::convolution_backward_data::primitive_desc pd(
-        {dnnl::algorithm::convolution_direct, d.x, d.w, d.y, d.stride, d.pad, d.pad}, engine(),
-        forward_pd(d));
-    run(dnnl::convolution_backward_data(pd),
-        {{DNNL_ARG_DIFF_DST, in_layout(plain(dy, tag::nchw), pd.diff_dst_desc(), s, keep)},
-         {DNNL_ARG_WEIGHTS, in_layout(plain(wp, tag::oihw), pd.weights_desc(), s, keep)}},
-        DNNL_ARG_DIFF_SRC, pd.diff_src_desc(), plain(dx, tag::nchw), s, keep);
+    const Tensor wp = w.contiguous();
+    run(plan(Pass::backward_data, dx.shape(), w.shape(), dy.shape(), a), dy.data<float>(),
+        wp.data<float>(), dx.data<float>());
   });
+}
+
+void backward_weight(const Tensor& x, const Tensor& dy, const Tensor& dw, const Conv2dArgs& a,
+                     bool accumulate) {
+  const int64_t N = x.size(0), O = dw.size(0), K = dw.numel() / O;
+  const int64_t calls = std::clamp<int64_t>(N * dy.size(2) * dy.size(3) / kChainPixels, 1, N);
+  const Tensor parts = Tensor::empty({calls, O, K}, DType::f32);
+  std::vector<float*> part(calls);
+  std::exception_ptr error;
+  // The calls are spread over the threads, each run single-threaded: one oneDNN call of a few
+  // images is too short to pay for waking the other thread (OMP_WAIT_POLICY=passive) for each of
+  // its parallel regions. Which images a call sums does not depend on the thread count, so
+  // neither do the bits.
+#pragma omp parallel num_threads(static_cast<int>(std::min<int64_t>(calls, omp_get_max_threads())))
+  {
+    omp_set_num_threads(1);
+#pragma omp for schedule(static)
+    for (int64_t c = 0; c < calls; ++c) {
+      // An even split: the calls differ by at most one image, so two plans at most.
+      const int64_t n0 = N * c / calls, count = N * (c + 1) / calls - n0;
+      Shape xs = x.shape(), ys = dy.shape();
+      xs[0] = ys[0] = count;
+      part[c] = parts.data<float>() + c * O * K;
+      try {
+        guarded("backward-weight", x.shape(), dw.shape(), [&] {
+          run(plan(Pass::backward_weight, xs, dw.shape(), ys, a), x.data<float>() + n0 * x.stride(0),
+              dy.data<float>() + n0 * dy.stride(0), part[c]);
+        });
+      } catch (...) {
+#pragma omp critical(mn_dnnl_error)
+        if (!error) error = std::current_exception();
+      }
+    }
+  }
+  if (error) std::rethrow_exception(error);
+  tree_sum(part, O * K);
+  float* out = dw.data<float>();
+  for (int64_t o = 0; o < O; ++o)
+    for (int64_t k = 0; k < K; ++k)
+      out[o * dw.stride(0) + k] = (accumulate ? out[o * dw.stride(0) + k] : 0.f) + part[0][o * K + k];
 }
 
 }  // namespace mn::dnnl_conv

@@ -1,24 +1,33 @@
-// The forward and input-gradient passes of dense 3x3 stride-1 float32 convolutions through oneDNN
-// (Debian's libdnnl, the library PyTorch's CPU convolutions use), when mn is built with it
-// (MN_DNNL, on by default when found; see CMakeLists.txt). Its JIT kernels work on channel-blocked
-// layouts and run these layers 1.2-1.5x faster than im2col + OpenBLAS even with the reorders in
-// and out (BENCHMARKS.md), at the same precision; below 16 channels the reorders cost more than
-// they save, and the strided, 1x1, grouped and 1-channel convs are faster on mn's own path. The
-// weight gradient is not offered: oneDNN's is 10x less precise (tensor/conv2d_cpu.cpp).
+// Dense 3x3 float32 convolutions through oneDNN (Debian's libdnnl, the library PyTorch's CPU
+// convolutions use), when mn is built with it (MN_DNNL, on by default when found; see
+// CMakeLists.txt): all three passes when both channel counts are 16 or more, at stride 1 or 2, and
+// the forward and weight-gradient passes of the image-facing conv of a 1-channel network. Its JIT
+// kernels work on channel-blocked layouts and run these layers 1.2-5x faster than im2col +
+// OpenBLAS with the reorders in and out (BENCHMARKS.md). Below 16 channels the reorders cost more
+// than they save, and 1x1 and grouped convs are as fast or faster on mn's own path. The weight
+// gradient is summed over short runs of images and added up in a tree, because oneDNN's own
+// batch-long float32 sums are 10x less precise than mn's (conv2d_dnnl.cpp).
 #pragma once
 #include "tensor/backend.h"
 
 namespace mn::dnnl_conv {
 
+enum class Pass { forward, backward_data, backward_weight };
+
 #ifdef MN_HAVE_DNNL
-// Whether a conv of input x_shape (N, C, H, W) and weight w_shape takes this path.
-bool applies(const Shape& x_shape, const Shape& w_shape, DType dtype, const Conv2dArgs& a);
+// Whether `pass` of a conv of input x_shape (N, C, H, W) and weight w_shape takes this path.
+bool applies(Pass pass, const Shape& x_shape, const Shape& w_shape, DType dtype,
+             const Conv2dArgs& a);
 void forward(const Tensor& x, const Tensor& w, const Tensor& y, const Conv2dArgs& a);
 void backward_data(const Tensor& dy, const Tensor& w, const Tensor& dx, const Conv2dArgs& a);
+// dw (rows dw.stride(0) apart) <- the weight gradient, or += with accumulate.
+void backward_weight(const Tensor& x, const Tensor& dy, const Tensor& dw, const Conv2dArgs& a,
+                     bool accumulate);
 #else
-inline bool applies(const Shape&, const Shape&, DType, const Conv2dArgs&) { return false; }
+inline bool applies(Pass, const Shape&, const Shape&, DType, const Conv2dArgs&) { return false; }
 inline void forward(const Tensor&, const Tensor&, const Tensor&, const Conv2dArgs&) {}
 inline void backward_data(const Tensor&, const Tensor&, const Tensor&, const Conv2dArgs&) {}
+inline void backward_weight(const Tensor&, const Tensor&, const Tensor&, const Conv2dArgs&, bool) {}
 #endif
 
 }  // namespace mn::dnnl_conv

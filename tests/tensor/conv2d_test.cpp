@@ -200,9 +200,11 @@ TEST_CASE("conv2d matches plain loops on deep inputs, strides, pointwise and man
     int s, p;
   };
   // Deep 3x3 inputs (long GEMM columns), stride 2, 1x1 read in place or strided, 5x5 images that
-  // share a GEMM with a partial last group, and an unpadded 3x3.
+  // share a GEMM with a partial last group, an unpadded 3x3, and a 1-channel image conv (in float32
+  // the last and the first two take oneDNN when mn is built with it).
   const Case cases[] = {{3, 48, 16, 20, 3, 1, 1}, {3, 48, 16, 20, 3, 2, 1}, {2, 48, 8, 20, 1, 1, 0},
-                        {2, 48, 8, 20, 1, 2, 0},  {7, 12, 10, 5, 3, 1, 1},  {3, 64, 8, 9, 3, 1, 0}};
+                        {2, 48, 8, 20, 1, 2, 0},  {7, 12, 10, 5, 3, 1, 1},  {3, 64, 8, 9, 3, 1, 0},
+                        {5, 1, 16, 28, 3, 1, 1}};
   for (const Case& c : cases) {
     for (DType dt : {DType::f32, DType::f64}) {
       const Conv2dArgs a = conv_args(c.s, c.p);
@@ -279,8 +281,9 @@ TEST_CASE("conv2d float32 3x3 on the channel counts of MutualNet widths (not mul
 TEST_CASE("conv2d float32 over a whole training batch stays within float32's rounding (1e-6)") {
   // The first WRN stage at batch 128: every weight-gradient entry sums 128 * 28 * 28 = 100352
   // products. mn's GEMM path stays near 4e-7 of the float64 result in all three directions;
-  // oneDNN's weight gradient measured 3.8e-6 here (its forward and input gradient ~2e-7), and the
-  // default training run lost 0.3-0.6 points with it, so it is not used for weight gradients.
+  // oneDNN's weight gradient over the whole batch in one call measured 3.8e-6 here (its forward
+  // and input gradient ~2e-7), and the default training run lost 0.3-0.6 points with it, so mn
+  // calls it one image at a time and adds the images up in a tree (5.0e-7).
   const Conv2dArgs a = conv_args(1, 1);
   Tensor x = normal_tensor({128, 32, 28, 28}, 30, DType::f32),
          w = normal_tensor({32, 32, 3, 3}, 31, DType::f32);
