@@ -203,8 +203,14 @@ void Experiment::load_weights(const std::string& run_dir, const std::string& che
 std::vector<EvalResult> Experiment::evaluate(const std::vector<Subnet>& points,
                                              const std::function<void(size_t)>& on_point) {
   MN_CHECK(calib_loader && test_loader, "evaluate: the experiment was built without evaluation data");
-  return evaluate_points(model, points, *calib_loader, *test_loader, config.train.bn_calib_batches, device,
-                         on_point);
+  // Evaluation's tensors (batches of eval_batch_size, one resolution each) have other sizes than
+  // training's, so the allocator's cached blocks of one phase are of no use to the other: handing
+  // them back on the way in and out keeps the process at the larger phase's peak, not the sum.
+  backend(device).empty_cache();
+  std::vector<EvalResult> results = evaluate_points(model, points, *calib_loader, *test_loader,
+                                                    config.train.bn_calib_batches, device, on_point);
+  backend(device).empty_cache();
+  return results;
 }
 
 Config load_run_config(const std::string& run_dir, const std::vector<std::string>& overrides) {

@@ -13,14 +13,19 @@ size_t CachingAllocator::bucket_size(size_t nbytes) {
   return (nbytes + step - 1) / step * step;
 }
 
+// A request may take an idle block up to this many times its bucket.
+constexpr size_t kMaxOversize = 2;
+
 void* CachingAllocator::allocate(size_t nbytes) {
-  const size_t size = bucket_size(nbytes);
+  size_t size = bucket_size(nbytes);
   std::lock_guard<std::mutex> lock(mu_);
   void* ptr = nullptr;
-  auto it = free_.find(size);
-  if (it != free_.end() && !it->second.empty()) {
+  auto it = free_.lower_bound(size);
+  if (it != free_.end() && it->first <= kMaxOversize * size) {
+    size = it->first;
     ptr = it->second.back();
     it->second.pop_back();
+    if (it->second.empty()) free_.erase(it);
     cached_ -= size;
   } else {
     ptr = raw_.allocate(size);
@@ -31,14 +36,17 @@ void* CachingAllocator::allocate(size_t nbytes) {
     if (!ptr) return nullptr;
     reserved_ += size;
   }
+  live_[ptr] = size;
   allocated_ += size;
   if (allocated_ > peak_) peak_ = allocated_;
   return ptr;
 }
 
-void CachingAllocator::deallocate(void* ptr, size_t nbytes) {
-  const size_t size = bucket_size(nbytes);
+void CachingAllocator::deallocate(void* ptr, size_t) {
   std::lock_guard<std::mutex> lock(mu_);
+  const auto live = live_.find(ptr);
+  const size_t size = live->second;
+  live_.erase(live);
   allocated_ -= size;
   if (cached_ + size > max_cached_) {
     raw_.release(ptr);
@@ -68,8 +76,8 @@ void CachingAllocator::release_cached_locked() {
   for (auto& [size, blocks] : free_) {
     for (void* p : blocks) raw_.release(p);
     reserved_ -= size * blocks.size();
-    blocks.clear();
   }
+  free_.clear();
   cached_ = 0;
 }
 

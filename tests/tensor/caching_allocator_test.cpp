@@ -77,6 +77,30 @@ TEST_CASE("caching allocator: freed blocks are reused by their bucket, limits an
   CHECK(raw_frees == 4);
 }
 
+TEST_CASE("caching allocator: a request takes the smallest idle block up to twice its size") {
+  raw_allocs = raw_frees = 0;
+  CachingAllocator a({counting_alloc, counting_free});
+  void* m1 = a.allocate(1 << 20);
+  void* m3 = a.allocate(3 << 20);
+  a.deallocate(m1, 1 << 20);
+  a.deallocate(m3, 3 << 20);
+  void* p = a.allocate(600 << 10);  // 1 MiB is under twice 600 KiB: reused, counted at its size
+  CHECK(p == m1);
+  CHECK(a.stats().allocated == (1 << 20));
+  void* q = a.allocate(1 << 20);  // the 3 MiB block is over twice 1 MiB: a new block
+  CHECK(q != m3);
+  CHECK(raw_allocs == 3);
+  void* r = a.allocate(2 << 20);  // the smallest idle block that fits
+  CHECK(r == m3);
+  a.deallocate(p, 600 << 10);
+  a.deallocate(q, 1 << 20);
+  a.deallocate(r, 2 << 20);
+  CHECK(a.stats().allocated == 0);
+  CHECK(a.stats().reserved == (5 << 20));
+  a.empty_cache();
+  CHECK(raw_frees == 3);
+}
+
 TEST_CASE("cpu tensors count in the host allocator's statistics") {
   Backend& cpu = backend(Device::cpu());
   cpu.reset_peak_memory();
