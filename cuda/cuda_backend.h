@@ -20,7 +20,7 @@ class CudaBackend final : public Backend {
   void reset_peak_memory() override;
   void empty_cache() override;
   std::string device_name() override;
-  void set_allow_tf32(bool allow) override;
+  void set_precision(Precision p) override;
   void copy(const Tensor& dst, const Tensor& src) override;
   void fill(const Tensor& dst, double value) override;
   void unary(UnaryOp op, const Tensor& out, const Tensor& in, double a, double b) override;

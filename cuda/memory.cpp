@@ -121,6 +121,9 @@ void CudaBackend::empty_cache() {
 
 std::string CudaBackend::device_name() { return context().props.name; }
 
-void CudaBackend::set_allow_tf32(bool allow) { context().allow_tf32 = allow; }
+void CudaBackend::set_precision(Precision p) {
+  MN_CHECK(p != Precision::bf16, "precision = \"bf16\" is not implemented on CUDA yet; use \"tf32\" or \"fp32\"");
+  context().allow_tf32 = p == Precision::tf32;
+}
 
 }  // namespace mn

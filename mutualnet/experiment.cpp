@@ -139,6 +139,16 @@ Device resolve_device(const Config& c) {
   return cuda_available() ? Device::cuda() : Device::cpu();
 }
 
+Precision resolve_precision(const Config& c, Device device) {
+  switch (c.precision) {
+    case PrecisionPolicy::fp32: return Precision::fp32;
+    case PrecisionPolicy::tf32: return Precision::tf32;
+    case PrecisionPolicy::bf16: return Precision::bf16;
+    case PrecisionPolicy::automatic: break;
+  }
+  return device.is_cuda() ? Precision::tf32 : Precision::fp32;
+}
+
 models::ModelSpec model_spec(const Config& c) {
   models::ModelSpec s;
   s.arch = c.model.arch;
@@ -160,6 +170,7 @@ Experiment::Experiment(Config config_, const ExperimentParts& parts)
       step_options(StepOptions::from(config)),
       sampler(seeds.sampler) {
   const Config& c = config;
+  backend(device).set_precision(resolve_precision(c, device));
   const bool eval = !parts.eval_resolutions.empty();
   if (parts.train_data || eval) train_set = open_dataset(c, data::Split::train);
   if (eval) test_set = open_dataset(c, data::Split::test);

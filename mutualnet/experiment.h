@@ -38,6 +38,7 @@ RunSeeds run_seeds(int64_t seed);
 
 // "auto" -> cuda when mn::cuda_available(), else cpu; "cuda" without a GPU is an error.
 Device resolve_device(const Config& c);
+Precision resolve_precision(const Config& c, Device device);
 models::ModelSpec model_spec(const Config& c);
 
 // What a command needs beyond the config, device, seeds and model.

@@ -17,6 +17,10 @@ enum class BinaryOp { add, sub, mul, div, max, min, eq, ne, lt, le, gt, ge, relu
 enum class ReduceOp { sum, mean, max, min, argmax, var, var_unbiased };
 enum class PadMode { zero, reflect };
 
+// The arithmetic of convolutions: float32; TF32 tensor cores (CUDA); or bfloat16 operands with
+// float32 accumulation and float32 results (the CPU's AVX512-BF16 / AMX through oneDNN).
+enum class Precision { fp32, tf32, bf16 };
+
 struct Conv2dArgs {
   int stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0, dil_h = 1, dil_w = 1, groups = 1;
 };
@@ -68,9 +72,9 @@ class Backend {
   virtual void reset_peak_memory() {}
   virtual void empty_cache() {}  // hands cached free blocks back to the driver
   virtual std::string device_name() { return "cpu"; }  // e.g. "NVIDIA H100 80GB HBM3"
-  // Whether convolutions may use TF32 tensor cores (on by default, as PyTorch's
-  // cudnn.allow_tf32); off gives float32 accuracy for comparisons with the CPU.
-  virtual void set_allow_tf32(bool allow) {}
+  // The precision of convolutions from now on; a clear error where the device has no such mode.
+  // CUDA starts in tf32 (PyTorch's cudnn.allow_tf32 default), the CPU in fp32.
+  virtual void set_precision(Precision p) = 0;
 
   // Elementwise. Operands have out's shape (broadcast inputs come expanded, stride 0), any strides.
   virtual void copy(const Tensor& dst, const Tensor& src) = 0;  // dtype conversion allowed

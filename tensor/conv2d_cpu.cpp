@@ -429,6 +429,16 @@ void backward_weight(const Tensor& x, const Tensor& dy, const Tensor& dw, const 
 
 }  // namespace
 
+void CpuBackend::set_precision(Precision p) {
+  MN_CHECK(p != Precision::tf32, "precision = \"tf32\" is a CUDA mode; on the CPU use \"fp32\" or \"bf16\"");
+  if (p == Precision::bf16) {
+    MN_CHECK(dnnl_conv::built, "precision = \"bf16\" needs mn built with oneDNN (libdnnl-dev); use \"fp32\"");
+    MN_CHECK(dnnl_conv::bf16_supported(), "precision = \"bf16\" needs a CPU with AVX512-BF16 or AMX, and this "
+             "one has neither; use \"fp32\"");
+  }
+  dnnl_conv::set_bf16(p == Precision::bf16);
+}
+
 void CpuBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& y,
                                 const Conv2dArgs& args) {
   if (dnnl_conv::applies(dnnl_conv::Pass::forward, x.shape(), w.shape(), x.dtype(), args))

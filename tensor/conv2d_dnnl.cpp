@@ -25,6 +25,8 @@ namespace {
 using dnnl::memory;
 using tag = memory::format_tag;
 
+bool bf16_on = false;
+
 dnnl::engine& engine() {
   static dnnl::engine e(dnnl::engine::kind::cpu, 0);
   return e;
@@ -52,16 +54,23 @@ std::optional<dnnl::reorder> reorder_between(const memory::desc& from, const mem
 }
 
 // The pass's primitive for input x_shape, weight w_shape and output y_shape, layouts left to
-// oneDNN.
+// oneDNN. In bfloat16 the two operands a pass reads are bfloat16 (the reorders into oneDNN's
+// layouts round them) and the one it writes is float32.
 Plan make_plan(Pass pass, const Shape& x_shape, const Shape& w_shape, const Shape& y_shape,
-               const Conv2dArgs& a) {
-  const memory::desc x(dims_of(x_shape), memory::data_type::f32, tag::any);
-  const memory::desc w(dims_of(w_shape), memory::data_type::f32, tag::any);
-  const memory::desc y(dims_of(y_shape), memory::data_type::f32, tag::any);
+               const Conv2dArgs& a, bool bf16) {
+  auto any = [&](const Shape& s, bool operand) {
+    const auto type = bf16 && operand ? memory::data_type::bf16 : memory::data_type::f32;
+    return memory::desc(dims_of(s), type, tag::any);
+  };
+  const memory::desc x = any(x_shape, pass != Pass::backward_data), w = any(w_shape, pass != Pass::backward_weight),
+                     y = any(y_shape, pass != Pass::forward);
   const memory::dims stride{a.stride_h, a.stride_w}, pad{a.pad_h, a.pad_w};
   const auto algo = dnnl::algorithm::convolution_direct;
+  // The backward passes take a forward descriptor as a hint; in bfloat16 the forward one's types.
   const dnnl::convolution_forward::primitive_desc fwd(
-      {dnnl::prop_kind::forward_training, algo, x, w, y, stride, pad, pad}, engine());
+      {dnnl::prop_kind::forward_training, algo, any(x_shape, true), any(w_shape, true),
+       any(y_shape, false), stride, pad, pad},
+      engine());
   const memory::desc px = plain_desc(x_shape, tag::nchw), pw = plain_desc(w_shape, tag::oihw),
                      py = plain_desc(y_shape, tag::nchw);
   Plan p;
@@ -101,15 +110,15 @@ Plan make_plan(Pass pass, const Shape& x_shape, const Shape& w_shape, const Shap
 constexpr size_t kMaxPlans = 4096;
 
 const Plan& plan(Pass pass, const Shape& x, const Shape& w, const Shape& y, const Conv2dArgs& a) {
-  using Key = std::array<int64_t, 14>;
+  using Key = std::array<int64_t, 15>;
   static std::map<Key, Plan> plans;
   static std::mutex mu;
   const Key key{static_cast<int64_t>(pass), x[0], x[1], x[2], x[3], w[0], w[1], w[2], w[3],
-                a.stride_h, a.stride_w, a.pad_h, a.pad_w, omp_get_max_threads()};
+                a.stride_h, a.stride_w, a.pad_h, a.pad_w, omp_get_max_threads(), bf16_on};
   std::lock_guard lock(mu);
   if (auto it = plans.find(key); it != plans.end()) return it->second;
   if (plans.size() >= kMaxPlans) plans.clear();
-  return plans.emplace(key, make_plan(pass, x, w, y, a)).first->second;
+  return plans.emplace(key, make_plan(pass, x, w, y, a, bf16_on)).first->second;
 }
 
 // Runs plan `p` reading in[0], in[1] and writing out (all in mn's plain layouts), through buffers
@@ -119,7 +128,7 @@ void run(const Plan& p, const float* in0, const float* in1, float* out) {
   dnnl::stream s(engine());
   std::vector<Tensor> keep;
   auto buffer = [&](const memory::desc& d) {
-    keep.push_back(Tensor::empty({static_cast<int64_t>(d.get_size() / sizeof(float))}, DType::f32));
+    keep.push_back(Tensor::empty({static_cast<int64_t>((d.get_size() + 3) / 4)}, DType::f32));
     return memory(d, engine(), keep.back().data_ptr());
   };
   std::unordered_map<int, memory> args;
@@ -175,10 +184,17 @@ void tree_sum(std::vector<float*>& parts, int64_t size) {
 
 }  // namespace
 
+bool bf16_supported() {
+  const dnnl::cpu_isa isa = dnnl::get_effective_cpu_isa();
+  return isa == dnnl::cpu_isa::avx512_core_bf16 || isa == dnnl::cpu_isa::avx512_core_amx;
+}
+
+void set_bf16(bool on) { bf16_on = on; }
+
 bool applies(Pass pass, const Shape& x, const Shape& w, DType dtype, const Conv2dArgs& a) {
-  if (dtype != DType::f32 || a.groups != 1 || w[2] != 3 || w[3] != 3 || a.dil_h != 1 ||
-      a.dil_w != 1)
-    return false;
+  if (dtype != DType::f32 || a.groups != 1 || a.dil_h != 1 || a.dil_w != 1) return false;
+  if (bf16_on) return true;
+  if (w[2] != 3 || w[3] != 3) return false;
   const bool image_conv = x[1] == 1 && pass != Pass::backward_data;
   return image_conv || (x[1] >= 16 && w[0] >= 16);
 }

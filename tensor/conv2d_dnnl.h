@@ -6,7 +6,8 @@
 // OpenBLAS with the reorders in and out (BENCHMARKS.md). Below 16 channels the reorders cost more
 // than they save, and 1x1 and grouped convs are as fast or faster on mn's own path. The weight
 // gradient is summed over short runs of images and added up in a tree, because oneDNN's own
-// batch-long float32 sums are 10x less precise than mn's (conv2d_dnnl.cpp).
+// batch-long float32 sums are 10x less precise than mn's (conv2d_dnnl.cpp). With precision bf16
+// every dense conv takes this path (no other has bfloat16 kernels).
 #pragma once
 #include "tensor/backend.h"
 
@@ -15,6 +16,10 @@ namespace mn::dnnl_conv {
 enum class Pass { forward, backward_data, backward_weight };
 
 #ifdef MN_HAVE_DNNL
+constexpr bool built = true;
+bool bf16_supported();  // the CPU runs oneDNN's bfloat16 convolutions (AVX512-BF16 or AMX)
+// bfloat16 operands from now on (float32 accumulation and results); every dense conv takes oneDNN.
+void set_bf16(bool on);
 // Whether `pass` of a conv of input x_shape (N, C, H, W) and weight w_shape takes this path.
 bool applies(Pass pass, const Shape& x_shape, const Shape& w_shape, DType dtype,
              const Conv2dArgs& a);
@@ -24,6 +29,9 @@ void backward_data(const Tensor& dy, const Tensor& w, const Tensor& dx, const Co
 void backward_weight(const Tensor& x, const Tensor& dy, const Tensor& dw, const Conv2dArgs& a,
                      bool accumulate);
 #else
+constexpr bool built = false;
+inline bool bf16_supported() { return false; }
+inline void set_bf16(bool) {}
 inline bool applies(Pass, const Shape&, const Shape&, DType, const Conv2dArgs&) { return false; }
 inline void forward(const Tensor&, const Tensor&, const Tensor&, const Conv2dArgs&) {}
 inline void backward_data(const Tensor&, const Tensor&, const Tensor&, const Conv2dArgs&) {}

@@ -10,6 +10,7 @@ class CpuBackend final : public Backend {
   void deallocate(void* ptr, size_t nbytes) override;
   void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device, size_t nbytes) override;
   void synchronize() override;
+  void set_precision(Precision p) override;
   MemoryStats memory_stats() override;
   void reset_peak_memory() override;
   void empty_cache() override;

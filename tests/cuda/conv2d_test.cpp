@@ -75,9 +75,9 @@ void run_case(const ConvCase& c, double rtol, const std::string& mode) {
 
 TEST_CASE("cuda: cuDNN convolutions match the CPU in float32 (TF32 off)") {
   if (!test::gpu_or_skip()) return;
-  backend(gpu()).set_allow_tf32(false);
+  backend(gpu()).set_precision(Precision::fp32);
   for (const ConvCase& c : kCases) run_case(c, 1e-4, "fp32");  // FFT / Winograd round differently
-  backend(gpu()).set_allow_tf32(true);
+  backend(gpu()).set_precision(Precision::tf32);
 }
 
 TEST_CASE("cuda: cuDNN convolutions match the CPU within TF32 accuracy (default)") {

@@ -95,7 +95,7 @@ StepResult train_step(Net& net, const Tensor& images, const Tensor& labels) {
 
 TEST_CASE("cuda: a MutualNet step through autograd matches the CPU: losses, gradients, update") {
   if (!test::gpu_or_skip()) return;
-  backend(gpu()).set_allow_tf32(false);
+  backend(gpu()).set_precision(Precision::fp32);
   Net cpu(Device::cpu()), dev(gpu());
   const Tensor images = test::normal_tensor({8, 3, 16, 16}, 40);
   std::vector<int64_t> label_values{0, 3, 9, 1, 4, 4, 7, 2};
@@ -130,5 +130,5 @@ TEST_CASE("cuda: a MutualNet step through autograd matches the CPU: losses, grad
   ops::sgd_step(sg, a);
   for (size_t i = 0; i < pc.size(); ++i)
     test::check_gpu_close_scaled(pg[i].data(), pc[i].data(), 1e-4, cat("updated parameter ", i));
-  backend(gpu()).set_allow_tf32(true);
+  backend(gpu()).set_precision(Precision::tf32);
 }

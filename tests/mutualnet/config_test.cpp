@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "mutualnet/config.h"
+#include "mutualnet/experiment.h"
 #include "tensor/error.h"
 #include "tests/common/test_util.h"
 
@@ -150,4 +151,13 @@ TEST_CASE("config: choices are parsed once into their enums, from the file and f
         "\"cifar100\", \"folder\"");
   CHECK(error_of([] { parse_config("[data]\ndataset = \"cifar10\"\n", "x.toml"); }) ==
         "x.toml: data.dataset = \"cifar10\" has 3 channels, model.in_channels = 1");
+}
+
+TEST_CASE("config: precision auto is tf32 on CUDA and fp32 on the CPU; the others are taken as named") {
+  Config c;
+  CHECK(resolve_precision(c, Device::cpu()) == Precision::fp32);
+  CHECK(resolve_precision(c, Device::cuda()) == Precision::tf32);
+  c = parse_config("precision = \"bf16\"\n", "p.toml");
+  CHECK(resolve_precision(c, Device::cpu()) == Precision::bf16);
+  CHECK(error_of([] { parse_config("precision = \"fp16\"\n", "p.toml"); }).find("precision") != std::string::npos);
 }

@@ -129,9 +129,9 @@ TEST_CASE("CUDA: models match the CPU through a sandwich step") {
   wrn.classes = 10;
   wrn.divisor = 4;
   // Full float32 convolutions: TF32's 1e-3 rounding would dwarf the float32 errors compared here.
-  backend(Device::cuda()).set_allow_tf32(false);
+  backend(Device::cuda()).set_precision(Precision::fp32);
   compare(wrn, 28, {0.25, 16});
   compare(models::parse_model_name("mobilenet_v2"), 96, {0.7, 64});
   compare(models::parse_model_name("resnet50"), 96, {0.25, 64});
-  backend(Device::cuda()).set_allow_tf32(true);
+  backend(Device::cuda()).set_precision(Precision::tf32);
 }

@@ -167,6 +167,10 @@ namespace {
 struct NaiveConv {
   Tensor y, dx, dw;
 };
+struct NaiveConvCase {
+  int64_t N, C, O, H, k;
+  int s, p;
+};
 NaiveConv naive_conv(const Tensor& xt, const Tensor& wt, const Tensor& dyt, int s, int p) {
   const int64_t N = xt.size(0), C = xt.size(1), H = xt.size(2), W = xt.size(3);
   const int64_t O = wt.size(0), k = wt.size(2), Ho = dyt.size(2), Wo = dyt.size(3);
@@ -195,10 +199,7 @@ NaiveConv naive_conv(const Tensor& xt, const Tensor& wt, const Tensor& dyt, int 
 }  // namespace
 
 TEST_CASE("conv2d matches plain loops on deep inputs, strides, pointwise and many small images") {
-  struct Case {
-    int64_t N, C, O, H, k;
-    int s, p;
-  };
+  using Case = NaiveConvCase;
   // Deep 3x3 inputs (long GEMM columns), stride 2, 1x1 read in place or strided, 5x5 images that
   // share a GEMM with a partial last group, an unpadded 3x3, and a 1-channel image conv (in float32
   // the last and the first two take oneDNN when mn is built with it).
@@ -296,4 +297,42 @@ TEST_CASE("conv2d float32 over a whole training batch stays within float32's rou
   ops::conv2d_backward_weight(x, dy, dw, a, false);
   ops::conv2d_backward_weight(x64, dy64, dw64, a, false);
   CHECK(relative_error(dw, dw64) < 1e-6);
+}
+
+TEST_CASE("conv2d in bfloat16 on the CPU: float32 sums of rounded operands, or a clear refusal") {
+  Backend& cpu = backend(Device::cpu());
+  CHECK_THROWS_WITH_AS(cpu.set_precision(Precision::tf32),
+                       "precision = \"tf32\" is a CUDA mode; on the CPU use \"fp32\" or \"bf16\"", Error);
+  std::string refusal;
+  try {
+    cpu.set_precision(Precision::bf16);
+  } catch (const Error& e) {
+    refusal = e.what();
+  }
+  if (!refusal.empty()) {
+    CHECK(refusal.rfind("precision = \"bf16\" needs ", 0) == 0);
+    MESSAGE("skipped: " << refusal);
+    return;
+  }
+  // 3x3 at stride 1 and 2, a 1x1 and the 1-channel image conv: in bfloat16 all take oneDNN.
+  const NaiveConvCase cases[] = {{4, 32, 48, 14, 3, 1, 1}, {4, 32, 48, 14, 3, 2, 1}, {4, 8, 12, 14, 1, 1, 0},
+                                 {4, 1, 16, 28, 3, 1, 1}};
+  for (const NaiveConvCase& c : cases) {
+    const Conv2dArgs a = conv_args(c.s, c.p);
+    Tensor x = normal_tensor({c.N, c.C, c.H, c.H}, 40, DType::f32), w = normal_tensor({c.O, c.C, c.k, c.k}, 41, DType::f32);
+    Tensor dy = normal_tensor(ops::conv2d_output_shape(x.shape(), w.shape(), a), 42, DType::f32);
+    const NaiveConv ref = naive_conv(x, w, dy, c.s, c.p);
+    Tensor dw = Tensor::empty(w.shape(), DType::f32);
+    ops::conv2d_backward_weight(x, dy, dw, a, false);
+    const double errors[] = {relative_error(ops::conv2d_forward(x, w, a), ref.y),
+                             relative_error(ops::conv2d_backward_data(dy, w, x.shape(), a), ref.dx),
+                             relative_error(dw, ref.dw)};
+    for (double e : errors) {
+      // bfloat16 keeps 8 significant bits (relative rounding 2^-9 = 2e-3 per operand); float32
+      // operands would be at 1e-7, so the lower bound shows the bfloat16 kernels ran.
+      CHECK(e < 1e-2);
+      CHECK(e > 1e-4);
+    }
+  }
+  cpu.set_precision(Precision::fp32);
 }
