@@ -22,6 +22,7 @@
 #include "mutualnet/train_step.h"
 #include "nn/optim.h"
 #include "nn/schedule.h"
+#include "tensor/backend.h"
 #include "tensor/random.h"
 
 namespace mn {
