@@ -44,6 +44,7 @@ struct Plan {
   dnnl::primitive prim;
   int in_arg[2], out_arg;
   memory::desc in_desc[2], out_desc;      // oneDNN's layouts
+  memory::desc scratch;                   // the primitive's working memory
   memory::desc plain_in[2], plain_out;    // mn's
   std::optional<dnnl::reorder> to_in[2], from_out;
 };
@@ -66,25 +67,31 @@ Plan make_plan(Pass pass, const Shape& x_shape, const Shape& w_shape, const Shap
                      y = any(y_shape, pass != Pass::forward);
   const memory::dims stride{a.stride_h, a.stride_w}, pad{a.pad_h, a.pad_w};
   const auto algo = dnnl::algorithm::convolution_direct;
+  // Working memory from the caller, not oneDNN's one global buffer: the weight gradient runs
+  // primitives on both threads at once.
+  dnnl::primitive_attr attr;
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
   // The backward passes take a forward descriptor as a hint; in bfloat16 the forward one's types.
   const dnnl::convolution_forward::primitive_desc fwd(
       {dnnl::prop_kind::forward_training, algo, any(x_shape, true), any(w_shape, true),
        any(y_shape, false), stride, pad, pad},
-      engine());
+      attr, engine());
   const memory::desc px = plain_desc(x_shape, tag::nchw), pw = plain_desc(w_shape, tag::oihw),
                      py = plain_desc(y_shape, tag::nchw);
   Plan p;
   switch (pass) {
     case Pass::forward:
       p.prim = dnnl::convolution_forward(fwd);
+      p.scratch = fwd.scratchpad_desc();
       p.in_arg[0] = DNNL_ARG_SRC, p.in_desc[0] = fwd.src_desc(), p.plain_in[0] = px;
       p.in_arg[1] = DNNL_ARG_WEIGHTS, p.in_desc[1] = fwd.weights_desc(), p.plain_in[1] = pw;
       p.out_arg = DNNL_ARG_DST, p.out_desc = fwd.dst_desc(), p.plain_out = py;
       break;
     case Pass::backward_data: {
       const dnnl::convolution_backward_data::primitive_desc pd(
-          {algo, x, w, y, stride, pad, pad}, engine(), fwd);
+          {algo, x, w, y, stride, pad, pad}, attr, engine(), fwd);
       p.prim = dnnl::convolution_backward_data(pd);
+      p.scratch = pd.scratchpad_desc();
       p.in_arg[0] = DNNL_ARG_DIFF_DST, p.in_desc[0] = pd.diff_dst_desc(), p.plain_in[0] = py;
       p.in_arg[1] = DNNL_ARG_WEIGHTS, p.in_desc[1] = pd.weights_desc(), p.plain_in[1] = pw;
       p.out_arg = DNNL_ARG_DIFF_SRC, p.out_desc = pd.diff_src_desc(), p.plain_out = px;
@@ -92,8 +99,9 @@ Plan make_plan(Pass pass, const Shape& x_shape, const Shape& w_shape, const Shap
     }
     case Pass::backward_weight: {
       const dnnl::convolution_backward_weights::primitive_desc pd(
-          {algo, x, w, y, stride, pad, pad}, engine(), fwd);
+          {algo, x, w, y, stride, pad, pad}, attr, engine(), fwd);
       p.prim = dnnl::convolution_backward_weights(pd);
+      p.scratch = pd.scratchpad_desc();
       p.in_arg[0] = DNNL_ARG_SRC, p.in_desc[0] = pd.src_desc(), p.plain_in[0] = px;
       p.in_arg[1] = DNNL_ARG_DIFF_DST, p.in_desc[1] = pd.diff_dst_desc(), p.plain_in[1] = py;
       p.out_arg = DNNL_ARG_DIFF_WEIGHTS, p.out_desc = pd.diff_weights_desc(), p.plain_out = pw;
@@ -132,6 +140,7 @@ void run(const Plan& p, const float* in0, const float* in1, float* out) {
     return memory(d, engine(), keep.back().data_ptr());
   };
   std::unordered_map<int, memory> args;
+  if (p.scratch.get_size() > 0) args[DNNL_ARG_SCRATCHPAD] = buffer(p.scratch);
   const float* in[2] = {in0, in1};
   for (int i = 0; i < 2; ++i) {
     if (!p.to_in[i]) {
