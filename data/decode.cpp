@@ -130,8 +130,37 @@ DecodedImage decode_jpeg(std::span<const uint8_t> bytes, int channels, const std
   return out;
 }
 
+// stb_image reads the numbers of a binary PNM header (P5 gray, P6 RGB) into an int with no bound,
+// so a long run of digits overflows it (undefined behaviour, found by tests/fuzz/image_fuzz.cpp).
+// This reads the header first as PNM defines it (whitespace and '#' comments to the end of the line
+// between the numbers) and refuses numbers of more than 9 digits, which always fit an int, and
+// sizes or maxvals no decode would accept.
+void check_pnm_header(std::span<const uint8_t> b, const std::string& name) {
+  if (b.size() < 2 || b[0] != 'P' || (b[1] != '5' && b[1] != '6')) return;
+  auto is_space = [](uint8_t c) { return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r'; };
+  constexpr int kMaxDigits = 9;
+  const char* fields[] = {"width", "height", "maxval"};
+  int values[3] = {};
+  size_t i = 2;
+  for (int f = 0; f < 3; ++f) {
+    while (i < b.size() && (is_space(b[i]) || b[i] == '#')) {
+      if (b[i] == '#')
+        while (i < b.size() && b[i] != '\n' && b[i] != '\r') ++i;
+      else
+        ++i;
+    }
+    for (int digits = 0; i < b.size() && b[i] >= '0' && b[i] <= '9'; ++i, ++digits) {
+      if (digits == kMaxDigits) throw ImageError(cat(name, ": PNM header ", fields[f], " has more than ", kMaxDigits, " digits"));
+      values[f] = values[f] * 10 + (b[i] - '0');
+    }
+  }
+  if (values[2] > 65535) throw ImageError(cat(name, ": PNM maxval ", values[2], " is over 65535"));
+  check_size(values[0], values[1], name);
+}
+
 DecodedImage decode_stb(std::span<const uint8_t> bytes, int channels, const std::string& name) {
   if (bytes.size() > size_t(INT32_MAX)) throw ImageError(cat(name, ": ", bytes.size(), " bytes is too large an image file"));
+  check_pnm_header(bytes, name);
   int w = 0, h = 0, file_channels = 0;
   if (stbi_info_from_memory(bytes.data(), int(bytes.size()), &w, &h, &file_channels)) check_size(w, h, name);
   std::unique_ptr<stbi_uc, void (*)(void*)> pixels(
@@ -165,6 +194,7 @@ ImageHeader read_image_header(std::span<const uint8_t> bytes, const std::string&
     return header;
   }
   if (bytes.size() > size_t(INT32_MAX)) throw ImageError(cat(name, ": ", bytes.size(), " bytes is too large an image file"));
+  check_pnm_header(bytes, name);
   int channels = 0;
   if (!stbi_info_from_memory(bytes.data(), int(bytes.size()), &header.width, &header.height, &channels))
     throw ImageError(cat(name, ": not a readable image (", stbi_failure_reason(), ")"));
