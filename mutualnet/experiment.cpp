@@ -6,6 +6,7 @@
 
 #include "io/files.h"
 #include "io/safetensors.h"
+#include "mutualnet/checkpoint.h"
 #include "tensor/backend.h"
 
 namespace mn {
@@ -178,10 +179,10 @@ Experiment::Experiment(Config config_, const ExperimentParts& parts)
 void Experiment::load_weights(const std::string& run_dir, const std::string& checkpoint) {
   MN_CHECK(checkpoint == "last" || checkpoint == "best", "--checkpoint: expected last or best, got '",
            checkpoint, "'");
-  const std::string path = run_dir + "/" + checkpoint + "/model.safetensors";
-  MN_CHECK(path_exists(path), "no checkpoint at ", path, " (training writes one after every epoch)");
+  const std::string dir = run_dir + "/" + checkpoint;
+  MN_CHECK(checkpoint_exists(dir), "no checkpoint in ", dir, " (training writes one after every epoch)");
   NamedTensors tensors;
-  for (auto& [name, t] : load_safetensors(path).tensors) tensors.emplace_back(name, t.to(device));
+  for (auto& [name, t] : load_checkpoint_model(dir).tensors) tensors.emplace_back(name, t.to(device));
   model.net->load_state_dict(tensors);
 }
 
