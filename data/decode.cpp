@@ -5,13 +5,11 @@
 
 #include <turbojpeg.h>
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
 
-#define STB_IMAGE_IMPLEMENTATION
-#define STBI_NO_STDIO  // only decode from memory; files are read by the datasets
-#define STBI_FAILURE_USERMSG
-#include <stb_image.h>
+#include "data/stb.h"
 
 namespace mn::data {
 namespace {
@@ -130,15 +128,16 @@ DecodedImage decode_jpeg(std::span<const uint8_t> bytes, int channels, const std
   return out;
 }
 
-// stb_image reads the numbers of a binary PNM header (P5 gray, P6 RGB) into an int with no bound,
-// so a long run of digits overflows it (undefined behaviour, found by tests/fuzz/image_fuzz.cpp).
-// This reads the header first as PNM defines it (whitespace and '#' comments to the end of the line
-// between the numbers) and refuses numbers of more than 9 digits, which always fit an int, and
-// sizes or maxvals no decode would accept.
+// Binary PNM (P5 gray, P6 RGB) as stb_image 2.27 reads it goes wrong in three ways, found by
+// tests/fuzz/image_fuzz.cpp: it reads the header's numbers into an int with no bound (a long run of
+// digits overflows it), it leaves the pixels of a truncated file uninitialised, and it reads 16-bit
+// samples (maxval over 255) little-endian and converts their channels with its 8-bit routine (a
+// heap overflow). This reads the header first as PNM defines it (whitespace and '#' comments to the
+// end of the line between the numbers) and refuses those files before stb sees them.
 void check_pnm_header(std::span<const uint8_t> b, const std::string& name) {
   if (b.size() < 2 || b[0] != 'P' || (b[1] != '5' && b[1] != '6')) return;
   auto is_space = [](uint8_t c) { return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r'; };
-  constexpr int kMaxDigits = 9;
+  constexpr int kMaxDigits = 9;  // always fits an int
   const char* fields[] = {"width", "height", "maxval"};
   int values[3] = {};
   size_t i = 2;
@@ -154,8 +153,16 @@ void check_pnm_header(std::span<const uint8_t> b, const std::string& name) {
       values[f] = values[f] * 10 + (b[i] - '0');
     }
   }
-  if (values[2] > 65535) throw ImageError(cat(name, ": PNM maxval ", values[2], " is over 65535"));
-  check_size(values[0], values[1], name);
+  const auto [width, height, maxval] = values;
+  if (maxval > 255)
+    throw ImageError(cat(name, ": 16-bit PNM (maxval ", maxval, ") is not supported; convert it to 8 bits"));
+  check_size(width, height, name);
+  // The pixels start after the one whitespace character that ends maxval.
+  const int64_t needed = int64_t(width) * height * (b[1] == '6' ? 3 : 1);
+  const int64_t present = int64_t(b.size()) - int64_t(std::min(i + 1, b.size()));
+  if (present < needed)
+    throw ImageError(cat(name, ": truncated PNM: ", present, " pixel bytes where its ", width, "x", height,
+                         " header needs ", needed));
 }
 
 DecodedImage decode_stb(std::span<const uint8_t> bytes, int channels, const std::string& name) {
