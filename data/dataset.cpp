@@ -68,6 +68,11 @@ class InMemoryDataset : public Dataset {
   std::string describe() const override {
     return cat(name_, ": ", size(), " images of ", channels_, "x", size_, "x", size_, ", ", classes_, " classes");
   }
+  uint32_t content_crc32(int64_t count) const override {
+    const size_t n = size_t(count), image_bytes = size_t(size_) * size_ * channels_;
+    const uLong crc = crc32_z(crc32_z(0, nullptr, 0), pixels_.data(), n * image_bytes);
+    return uint32_t(crc32_z(crc, labels_.data(), n));
+  }
 
   std::vector<uint8_t> pixels_;  // (N, S, S, C)
   std::vector<uint8_t> labels_;
@@ -235,6 +240,16 @@ class FolderDataset : public Dataset {
   std::string describe() const override {
     return cat("folder ", dir_, ": ", size(), " images, ", classes_.size(), " classes");
   }
+  // Relative paths, so that the same images in a moved folder (data.root may change on a resume)
+  // fingerprint the same.
+  uint32_t content_crc32(int64_t count) const override {
+    uLong crc = crc32_z(0, nullptr, 0);
+    for (int64_t i = 0; i < count; ++i) {
+      const std::string& f = files_[size_t(i)];
+      crc = crc32_z(crc, reinterpret_cast<const Bytef*>(f.data() + dir_.size()), f.size() - dir_.size() + 1);
+    }
+    return uint32_t(crc);
+  }
 
   std::vector<std::string> classes_, files_;
   std::vector<int32_t> labels_;
@@ -312,6 +327,7 @@ class Prefix : public Dataset {
     return base_->load(i);
   }
   std::string describe() const override { return cat(base_->describe(), " (first ", size_, " used)"); }
+  uint32_t content_crc32(int64_t count) const override { return base_->content_crc32(count); }
 
  private:
   std::shared_ptr<const Dataset> base_;
@@ -341,6 +357,19 @@ std::shared_ptr<const Dataset> make_dataset(const DatasetConfig& config) {
   std::shared_ptr<const Dataset> ds = make_full_dataset(config);
   if (config.limit == 0 || config.limit >= ds->size()) return ds;
   return std::make_shared<Prefix>(std::move(ds), config.limit);
+}
+
+Fingerprint fingerprint(const Dataset& d) {
+  return {.images = d.size(), .classes = d.num_classes(), .crc32 = d.content_crc32(d.size())};
+}
+
+std::string fingerprint_change(const Fingerprint& before, const Fingerprint& now) {
+  if (before.images != now.images) return cat(before.images, " -> ", now.images, " images");
+  if (before.classes != now.classes) return cat(before.classes, " -> ", now.classes, " classes");
+  if (before.crc32 != now.crc32)
+    return cat("as many images and classes, but other file names, pixels or labels (CRC-32 ", hex32(before.crc32),
+               " -> ", hex32(now.crc32), ")");
+  return "";
 }
 
 }  // namespace mn::data

@@ -25,7 +25,22 @@ class Dataset {
   virtual int image_size() const = 0;
   virtual RawSample load(int64_t index) const = 0;  // image folders read the file here
   virtual std::string describe() const = 0;         // "cifar100 train: 50000 images, 100 classes"
+  // CRC-32 of what the first `count` samples are: pixels and labels of in-memory datasets, the
+  // file paths (relative to the split's folder, class folder included) of image folders.
+  virtual uint32_t content_crc32(int64_t count) const = 0;
 };
+
+// What a run records of its training set, so that a resume on data that changed (its order,
+// labels and data position would silently differ) is refused: counts and a CRC-32 of the contents.
+// Cheap: an image folder's file names, not its files, are hashed.
+struct Fingerprint {
+  int64_t images = 0;
+  int64_t classes = 0;
+  uint32_t crc32 = 0;
+};
+Fingerprint fingerprint(const Dataset& d);
+// What changed from `before` to `now` ("60000 -> 59000 images"); "" when nothing did.
+std::string fingerprint_change(const Fingerprint& before, const Fingerprint& now);
 
 // The file layouts make_dataset reads (see the load_* functions below).
 enum class Format { idx, cifar10, cifar100, folder };

@@ -5,13 +5,11 @@
 
 #include <turbojpeg.h>
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
 
-#define STB_IMAGE_IMPLEMENTATION
-#define STBI_NO_STDIO  // only decode from memory; files are read by the datasets
-#define STBI_FAILURE_USERMSG
-#include <stb_image.h>
+#include "data/stb.h"
 
 namespace mn::data {
 namespace {
@@ -130,8 +128,46 @@ DecodedImage decode_jpeg(std::span<const uint8_t> bytes, int channels, const std
   return out;
 }
 
+// Binary PNM (P5 gray, P6 RGB) as stb_image 2.27 reads it goes wrong in three ways, found by
+// tests/fuzz/image_fuzz.cpp: it reads the header's numbers into an int with no bound (a long run of
+// digits overflows it), it leaves the pixels of a truncated file uninitialised, and it reads 16-bit
+// samples (maxval over 255) little-endian and converts their channels with its 8-bit routine (a
+// heap overflow). This reads the header first as PNM defines it (whitespace and '#' comments to the
+// end of the line between the numbers) and refuses those files before stb sees them.
+void check_pnm_header(std::span<const uint8_t> b, const std::string& name) {
+  if (b.size() < 2 || b[0] != 'P' || (b[1] != '5' && b[1] != '6')) return;
+  auto is_space = [](uint8_t c) { return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r'; };
+  constexpr int kMaxDigits = 9;  // always fits an int
+  const char* fields[] = {"width", "height", "maxval"};
+  int values[3] = {};
+  size_t i = 2;
+  for (int f = 0; f < 3; ++f) {
+    while (i < b.size() && (is_space(b[i]) || b[i] == '#')) {
+      if (b[i] == '#')
+        while (i < b.size() && b[i] != '\n' && b[i] != '\r') ++i;
+      else
+        ++i;
+    }
+    for (int digits = 0; i < b.size() && b[i] >= '0' && b[i] <= '9'; ++i, ++digits) {
+      if (digits == kMaxDigits) throw ImageError(cat(name, ": PNM header ", fields[f], " has more than ", kMaxDigits, " digits"));
+      values[f] = values[f] * 10 + (b[i] - '0');
+    }
+  }
+  const auto [width, height, maxval] = values;
+  if (maxval > 255)
+    throw ImageError(cat(name, ": 16-bit PNM (maxval ", maxval, ") is not supported; convert it to 8 bits"));
+  check_size(width, height, name);
+  // The pixels start after the one whitespace character that ends maxval.
+  const int64_t needed = int64_t(width) * height * (b[1] == '6' ? 3 : 1);
+  const int64_t present = int64_t(b.size()) - int64_t(std::min(i + 1, b.size()));
+  if (present < needed)
+    throw ImageError(cat(name, ": truncated PNM: ", present, " pixel bytes where its ", width, "x", height,
+                         " header needs ", needed));
+}
+
 DecodedImage decode_stb(std::span<const uint8_t> bytes, int channels, const std::string& name) {
   if (bytes.size() > size_t(INT32_MAX)) throw ImageError(cat(name, ": ", bytes.size(), " bytes is too large an image file"));
+  check_pnm_header(bytes, name);
   int w = 0, h = 0, file_channels = 0;
   if (stbi_info_from_memory(bytes.data(), int(bytes.size()), &w, &h, &file_channels)) check_size(w, h, name);
   std::unique_ptr<stbi_uc, void (*)(void*)> pixels(
@@ -165,6 +201,7 @@ ImageHeader read_image_header(std::span<const uint8_t> bytes, const std::string&
     return header;
   }
   if (bytes.size() > size_t(INT32_MAX)) throw ImageError(cat(name, ": ", bytes.size(), " bytes is too large an image file"));
+  check_pnm_header(bytes, name);
   int channels = 0;
   if (!stbi_info_from_memory(bytes.data(), int(bytes.size()), &header.width, &header.height, &channels))
     throw ImageError(cat(name, ": not a readable image (", stbi_failure_reason(), ")"));

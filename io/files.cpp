@@ -2,7 +2,9 @@
 #include "io/files.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <cerrno>
 #include <cstdio>
@@ -76,12 +78,59 @@ template std::vector<uint8_t> read_file<std::vector<uint8_t>>(const std::string&
 void append_line(const std::string& path, const std::string& line) {
   std::FILE* f = std::fopen(path.c_str(), "ab");
   MN_CHECK(f != nullptr, "cannot append to ", path, ": ", std::strerror(errno));
-  std::fputs(line.c_str(), f);
-  std::fputc('\n', f);
-  std::fclose(f);
+  // A full disk shows only here, so a lost line is an error, not a silent gap in the log.
+  const bool ok = std::fputs(line.c_str(), f) >= 0 && std::fputc('\n', f) != EOF && std::fflush(f) == 0;
+  const int err = errno;
+  MN_CHECK((std::fclose(f) == 0) && ok, "appending to ", path, " failed: ", std::strerror(ok ? errno : err));
 }
 
 bool path_exists(const std::string& path) { return std::filesystem::exists(path); }
+
+FileChecksum file_checksum(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  MN_CHECK(f != nullptr, "cannot read ", path, ": ", std::strerror(errno));
+  FileChecksum sum;
+  sum.crc32 = uint32_t(crc32_z(0, nullptr, 0));
+  std::vector<unsigned char> buf(1 << 20);
+  size_t n;
+  while ((n = std::fread(buf.data(), 1, buf.size(), f)) > 0) {
+    sum.crc32 = uint32_t(crc32_z(sum.crc32, buf.data(), n));
+    sum.bytes += n;
+  }
+  const bool bad = std::ferror(f);
+  std::fclose(f);
+  MN_CHECK(!bad, "reading ", path, " failed");
+  return sum;
+}
+
+std::string hex32(uint32_t x) {
+  char buf[9];
+  std::snprintf(buf, sizeof buf, "%08x", x);
+  return buf;
+}
+
+FileLock::~FileLock() {
+  if (fd_ >= 0) ::close(fd_);  // closing the last descriptor releases the lock
+}
+
+bool FileLock::try_lock(const std::string& path) {
+  MN_CHECK(fd_ < 0, "FileLock: already holds a lock");
+  // O_CLOEXEC: a child process (a test's `mn`) must not inherit, and so keep, the lock.
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  MN_CHECK(fd >= 0, "cannot open ", path, ": ", std::strerror(errno));
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    ::close(fd);
+    if (err == EWOULDBLOCK) return false;
+    fail("cannot lock ", path, ": ", std::strerror(err));
+  }
+  const std::string pid = std::to_string(::getpid()) + "\n";
+  // The pid only informs the messages of others: the lock is held whether or not it is written.
+  [[maybe_unused]] const bool written =
+      ::ftruncate(fd, 0) == 0 && ::pwrite(fd, pid.data(), pid.size(), 0) == ssize_t(pid.size());
+  fd_ = fd;
+  return true;
+}
 
 void make_dirs(const std::string& path) {
   std::error_code ec;

@@ -5,18 +5,24 @@
 //   runs/<name>/last/                written after every epoch and on Ctrl-C
 //       model.safetensors            weights and BN buffers by state-dict name (PyTorch-loadable)
 //       trainer.safetensors          optimizer state (step, momentum buffers)
-//       trainer.json                 step, epoch, data position, RNG state, config hash, ...
+//       trainer.json                 step, epoch, data position, RNG state, config hash, training
+//                                    set fingerprint, ...
+//       checksums.txt                "<crc32> <bytes> <file>" for the three files above
 //   runs/<name>/best/                the same, from the epoch whose widest network validated best
 //   runs/<name>/sweep.*, query_table.md, tradeoff.svg   written by `mn sweep`
+//   runs/<name>/lock                 flock-ed by the `mn train` running it; holds its pid
 //
 // A checkpoint directory is replaced as a whole: written to <dir>.tmp, then renamed into place,
-// so a crash leaves the previous checkpoint (or, between the two renames, <dir>.old) intact.
+// so a crash leaves the previous checkpoint (or, between the two renames, <dir>.old) intact, and
+// a failed write (a full disk) leaves it untouched. Loading verifies checksums.txt, so a truncated
+// or bit-flipped file is refused by name instead of resuming from damaged weights.
 #pragma once
 #include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "data/dataset.h"
 #include "io/json.h"
 #include "io/safetensors.h"
 
@@ -34,6 +40,8 @@ struct TrainerState {
   double best_top1 = -1;    // best validation top-1 (%) of the widest network so far
   int64_t best_epoch = -1;
   double train_seconds = 0; // time spent training so far, all sessions
+  // The training set the run started on; images = 0 in checkpoints from before it was recorded.
+  data::Fingerprint train_data;
 
   Json to_json() const;
   static TrainerState from_json(const Json& j, const std::string& what);
@@ -47,6 +55,8 @@ struct Checkpoint {
 void save_checkpoint(const std::string& dir, const NamedTensors& model,
                      const NamedTensors& optimizer, const TrainerState& state);
 Checkpoint load_checkpoint(const std::string& dir);
+// Only the weights (model.safetensors), checksum verified like load_checkpoint.
+SafetensorsFile load_checkpoint_model(const std::string& dir);
 // Whether dir (or a leftover dir.old from an interrupted replacement) holds a checkpoint.
 bool checkpoint_exists(const std::string& dir);
 

@@ -453,6 +453,9 @@ void check_consistency(const Config& c, const std::string& source) {
     bad("data.mean and data.std need one value per channel (model.in_channels = ", c.model.in_channels, "), got ", c.data.mean.size(), " and ", c.data.std.size());
   if (c.model.arch == models::Arch::wrn && (c.model.depth - 4) % 6 != 0)
     bad("model.depth = ", c.model.depth, " is not 6n + 4 (WRN depths: 10, 16, 22, 28, 40, ...)");
+  if (c.augment.eval_resize > 0 && c.augment.eval_resize < c.data.resolutions[0])
+    bad("augment.eval_resize = ", c.augment.eval_resize, " is smaller than the centre crop data.resolutions[0] = ",
+        c.data.resolutions[0], " (its border would be black)");
   if (c.augment.scale[0] > c.augment.scale[1]) bad("augment.scale must be [min, max]");
   if (c.augment.ratio[0] > c.augment.ratio[1]) bad("augment.ratio must be [min, max]");
   const std::string dataset = config_value(c, "data.dataset");

@@ -6,6 +6,7 @@
 
 #include "io/files.h"
 #include "io/safetensors.h"
+#include "mutualnet/checkpoint.h"
 #include "mutualnet/fetch.h"
 #include "tensor/backend.h"
 
@@ -203,11 +204,12 @@ Experiment::Experiment(Config config_, const ExperimentParts& parts)
 void Experiment::load_weights(const std::string& run_dir, const std::string& checkpoint) {
   MN_CHECK(checkpoint == "last" || checkpoint == "best", "--checkpoint: expected last or best, got '",
            checkpoint, "'");
-  std::string path = run_dir + "/" + checkpoint + "/model.safetensors";
-  if (!path_exists(path) && path_exists(run_dir + "/model.safetensors")) path = run_dir + "/model.safetensors";
-  MN_CHECK(path_exists(path), "no checkpoint at ", path, " (training writes one after every epoch)");
+  const std::string dir = run_dir + "/" + checkpoint;
+  const bool exported = !checkpoint_exists(dir) && path_exists(run_dir + "/model.safetensors");  // mn export
+  MN_CHECK(exported || checkpoint_exists(dir), "no checkpoint in ", dir, " (training writes one after every epoch)");
+  const SafetensorsFile file = exported ? load_safetensors(run_dir + "/model.safetensors") : load_checkpoint_model(dir);
   NamedTensors tensors;
-  for (auto& [name, t] : load_safetensors(path).tensors) tensors.emplace_back(name, t.to(device));
+  for (auto& [name, t] : file.tensors) tensors.emplace_back(name, t.to(device));
   model.net->load_state_dict(tensors);
 }
 

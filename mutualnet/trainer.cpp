@@ -157,6 +157,7 @@ class Run {
         progress_(c_.train.epochs, steps_per_epoch_, c_.train.log_every, !o.quiet && Progress::stdout_is_tty()) {
     state_.config_hash = config_hash(c_);
     state_.model = ex_.model.spec.name();
+    state_.train_data = data::fingerprint(*ex_.train_set);
     if (o.resume)
       resume();
     else
@@ -217,25 +218,46 @@ class Run {
  private:
   void resume() {
     MN_CHECK(path_exists(dir_ + "/config.toml"), "cannot resume ", dir_, ": no config.toml there (not a run directory)");
+    lock_run_dir();
     const std::vector<std::string> diff = config_diff(load_config(dir_ + "/config.toml"), c_);
     MN_CHECK(diff.empty(), "cannot resume ", dir_, ": the config differs from the run's in ", join(diff, ", "),
              " (resume with the run's own settings, or start a new run with --set name=NEW)");
     Checkpoint ckpt = load_checkpoint(dir_ + "/last");
     MN_CHECK(ckpt.state.config_hash == state_.config_hash, "cannot resume ", dir_, ": its checkpoint was written "
              "for config hash ", ckpt.state.config_hash, ", this config hashes to ", state_.config_hash);
+    // Checkpoints from before fingerprints were recorded (images = 0) cannot tell.
+    const std::string changed = ckpt.state.train_data.images == 0
+                                    ? std::string()
+                                    : data::fingerprint_change(ckpt.state.train_data, state_.train_data);
+    MN_CHECK(changed.empty(), "cannot resume ", dir_, ": its training set, ", ex_.train_set->describe(),
+             ", changed since the run started: ", changed, "; the run's data order and position would not hold");
     ex_.model.net->load_state_dict(on_device(ckpt.model.tensors));
     ex_.optimizer->load_state_dict(on_device(ckpt.optimizer.tensors));
+    const data::Fingerprint train_data = state_.train_data;
     state_ = ckpt.state;
+    state_.train_data = train_data;  // the same, or first recorded now for an older checkpoint
     ex_.sampler.set_state(state_.sampler_rng);
     restore_dropout_rng(ex_.model, state_.dropout_rng, dir_);
   }
 
   void create_run_dir() {
+    make_dirs(dir_);
+    lock_run_dir();
     MN_CHECK(!checkpoint_exists(dir_ + "/last"), dir_, " already holds a run; continue it with --resume ", dir_,
              ", or start another with --set name=NEW (or delete ", dir_, ")");
-    make_dirs(dir_);
     write_file_atomic(dir_ + "/config.toml", config_to_toml(c_));
     metrics_.start();
+  }
+
+  // Held until this process ends, so that a second `mn train` on the directory cannot interleave
+  // its checkpoints and metrics with ours.
+  void lock_run_dir() {
+    const std::string path = dir_ + "/lock";
+    if (lock_.try_lock(path)) return;
+    std::string pid = read_file(path);
+    pid.erase(std::remove(pid.begin(), pid.end(), '\n'), pid.end());
+    fail(dir_, " is in use: another mn process", pid.empty() ? "" : " (pid " + pid + ")", " holds ", path,
+         "; wait for it to finish or stop it first");
   }
 
   NamedTensors on_device(const NamedTensors& tensors) const {
@@ -339,6 +361,7 @@ class Run {
   }
 
   Experiment ex_;
+  FileLock lock_;
   const Config& c_;
   const TrainOptions& o_;
   const std::string dir_;

@@ -241,3 +241,52 @@ TEST_CASE("image folders: sorted classes, nested files, image extensions only") 
   CHECK(error_of([&] { image_files({dir.file("empty")}); }) ==
         "no image files (jpg, png, bmp, ppm, pgm, tga, gif) in " + dir.file("empty"));
 }
+
+TEST_CASE("fingerprints: counts and contents of what a run trains on; a moved folder keeps its own") {
+  const test::TempDir dir("mn_data_fingerprint");
+  for (const char* d : {"a/train/ant", "a/train/bee"}) fs::create_directories(dir.file(d));
+  const std::vector<uint8_t> png = encode_png(natural_image(8, 8, 3, 1));
+  for (const char* f : {"a/train/ant/1.png", "a/train/ant/2.png", "a/train/bee/3.png"}) write_file(dir.file(f), png);
+  auto folder = [&](const std::string& root, int64_t limit = 0) {
+    return fingerprint(*make_dataset({.format = Format::folder, .root = dir.file(root), .limit = limit}));
+  };
+  const Fingerprint first = folder("a");
+  CHECK(first.images == 3);
+  CHECK(first.classes == 2);
+  CHECK(fingerprint_change(first, folder("a")).empty());
+  // data.root may move between a run and its resume: the names below it are what count.
+  fs::rename(dir.file("a"), dir.file("b"));
+  CHECK(fingerprint_change(first, folder("b")).empty());
+
+  write_file(dir.file("b/train/bee/4.png"), png);
+  CHECK(fingerprint_change(first, folder("b")) == "3 -> 4 images");
+  // Only the images a limit keeps count.
+  CHECK(fingerprint_change(folder("b", 2), folder("b", 2)).empty());
+  fs::remove(dir.file("b/train/bee/4.png"));
+  fs::create_directories(dir.file("b/train/cat"));
+  fs::rename(dir.file("b/train/bee/3.png"), dir.file("b/train/cat/3.png"));
+  CHECK(fingerprint_change(first, folder("b")) == "2 -> 3 classes");
+  fs::remove_all(dir.file("b/train/cat"));
+  write_file(dir.file("b/train/bee/5.png"), png);
+  const Fingerprint renamed = folder("b");
+  CHECK(renamed.images == 3);
+  CHECK(fingerprint_change(first, renamed) == "as many images and classes, but other file names, pixels or labels "
+                                              "(CRC-32 " + hex32(first.crc32) + " -> " + hex32(renamed.crc32) + ")");
+
+  // In-memory datasets: one pixel or one label is enough.
+  const test::TempDir idx("mn_data_fingerprint_idx");
+  write_idx(idx, "train", false);
+  const Fingerprint before = fingerprint(*load_idx(idx.path, Split::train));
+  CHECK(before.images == 5);
+  CHECK(before.classes == 6);
+  std::vector<uint8_t> pixels(5 * 16);
+  for (size_t i = 0; i < pixels.size(); ++i) pixels[i] = uint8_t(i);
+  pixels[77] ^= 1;
+  write_file(idx.file("train-images-idx3-ubyte"), idx_file(0x803, {5, 4, 4}, pixels));
+  CHECK(fingerprint(*load_idx(idx.path, Split::train)).crc32 != before.crc32);
+  write_idx(idx, "train", false);
+  write_file(idx.file("train-labels-idx1-ubyte"), idx_file(0x801, {5}, {3, 1, 5, 1, 4}));
+  const Fingerprint relabelled = fingerprint(*load_idx(idx.path, Split::train));
+  CHECK(relabelled.images == 5);
+  CHECK(relabelled.crc32 != before.crc32);
+}

@@ -158,6 +158,43 @@ TEST_CASE("broken images are ImageErrors naming the file, never a crash") {
   // A PGM of 0 rows, which stb_image decodes (found by tests/fuzz/image_fuzz.cpp: was a memcpy to null).
   const std::string pgm = "P5 4 0 255\n";
   CHECK(decode_error({pgm.begin(), pgm.end()}, "flat.pgm") == "flat.pgm: image of 4x0 pixels");
+  // A long run of digits in a PNM header overflowed stb_image's int (found by
+  // tests/fuzz/image_fuzz.cpp, undefined behaviour under UBSan): refused before stb reads it.
+  const std::string digits = "P5 " + std::string(40, '9');
+  CHECK(decode_error({digits.begin(), digits.end()}, "digits.pgm") ==
+        "digits.pgm: PNM header width has more than 9 digits");
+  const std::vector<uint8_t> digit_bytes(digits.begin(), digits.end());
+  CHECK(mn::test::error_of<ImageError>([&] { read_image_header(digit_bytes, "digits.pgm"); }) ==
+        "digits.pgm: PNM header width has more than 9 digits");
+  const std::string tall = "P6 # by hand\n4\n# rows:\n1234567890 255\n";
+  CHECK(decode_error({tall.begin(), tall.end()}, "tall.ppm") == "tall.ppm: PNM header height has more than 9 digits");
+  // 16-bit samples: stb_image 2.27 reads them little-endian and converts their channels with its
+  // 8-bit routine, past its buffer (found by the same fuzz target: a heap overflow under ASan).
+  std::string deep = "P5 2 1 65535\n";
+  deep += std::string(4, '\x7f');
+  CHECK(decode_error({deep.begin(), deep.end()}, "deep.pgm", 3) ==
+        "deep.pgm: 16-bit PNM (maxval 65535) is not supported; convert it to 8 bits");
+  // A truncated PNM, which stb_image would return with uninitialised pixels.
+  const std::string cut_pnm = "P6 3 4 255\n" + std::string(17, '\x40');
+  CHECK(decode_error({cut_pnm.begin(), cut_pnm.end()}, "cut.ppm") ==
+        "cut.ppm: truncated PNM: 17 pixel bytes where its 3x4 header needs 36");
+  const std::string wide = "P5 100000 100000 255\n";
+  CHECK(decode_error({wide.begin(), wide.end()}, "wide.pgm") ==
+        "wide.pgm: 100000x100000 pixels is larger than the 268435456-pixel limit");
+  // An empty IDAT chunk, for which stb_image passes memcpy a null buffer and a zero length (UBSan
+  // reported it from the fuzz target; data/stb.cpp is compiled without that check).
+  const std::vector<uint8_t> empty_idat = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n',
+                                           0, 0, 0, 13, 'I', 'H', 'D', 'R', 0, 0, 0, 8, 0, 0, 0, 8, 8, 0, 0, 0, 0, 1, 2, 3, 4,
+                                           0, 0, 0, 0, 'I', 'D', 'A', 'T', 1, 2, 3, 4,
+                                           0, 0, 0, 0, 'I', 'E', 'N', 'D', 1, 2, 3, 4};
+  CHECK(decode_error(empty_idat, "empty_idat.png") == "empty_idat.png: cannot decode image (Corrupt PNG)");
+  // Comments between the numbers are still read as PNM allows.
+  const std::string commented = "P5\n# made by hand\n2 # width\n1\n255\n\x10\x20";
+  const ImageU8 two = decode_image(std::vector<uint8_t>(commented.begin(), commented.end()), 1, "ok.pgm").image;
+  CHECK(two.width == 2);
+  CHECK(two.height == 1);
+  CHECK(two.pixels[0] == 0x10);
+  CHECK(two.pixels[1] == 0x20);
   // Garbage between the entropy-coded data and the end marker only draws a libjpeg warning about
   // extraneous bytes: the pixels are intact, so the image is accepted.
   std::vector<uint8_t> padded = jpeg;

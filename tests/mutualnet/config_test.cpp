@@ -51,6 +51,20 @@ TEST_CASE("config: wrong types and ranges name the key, the value and the allowe
         "to 16 integers in [4, 4096]");
   CHECK(error_of([] { parse_config("[optim]\nnesterov = 1\n", "x.toml"); }) ==
         "x.toml:2: optim.nesterov = 1 is an integer; expected true or false");
+  CHECK(error_of([] { parse_config("[train]\nbatch_size = 0\n", "x.toml"); }) ==
+        "x.toml:2: train.batch_size = 0 is out of range; expected an integer in [1, 65536]");
+  CHECK(error_of([] { parse_config("[optim]\nmomentum = 1.0\n", "x.toml"); }) ==
+        "x.toml:2: optim.momentum = 1.0 is out of range; expected a number in [0, 0.999]");
+  CHECK(error_of([] { parse_config("[optim]\nmomentum = -0.5\n", "x.toml"); }) ==
+        "x.toml:2: optim.momentum = -0.5 is out of range; expected a number in [0, 0.999]");
+  CHECK(error_of([] { parse_config("[optim]\nlr = nan\n", "x.toml"); }) ==
+        "x.toml:2: optim.lr = nan is out of range; expected a number in [0, 100]");
+  CHECK(error_of([] { parse_config("[data]\nresolutions = [0]\n", "x.toml"); }) ==
+        "x.toml:2: data.resolutions = [0] has an item out of range (0); expected a list of 1 to 16 integers in [4, 4096]");
+  CHECK(error_of([] { parse_config("[data]\nresolutions = []\n", "x.toml"); }) ==
+        "x.toml:2: data.resolutions = [] has 0 items; expected a list of 1 to 16 integers in [4, 4096]");
+  CHECK(error_of([] { parse_config("[mutualnet]\nwidth_min = 0\n", "x.toml"); }) ==
+        "x.toml:2: mutualnet.width_min = 0 is out of range; expected a number in [0.01, 1]");
   // Integers are accepted where a float is expected.
   CHECK(parse_config("[optim]\nlr = 1\n", "x.toml").optim.lr == 1.0);
 }
@@ -63,6 +77,9 @@ TEST_CASE("config: TOML syntax errors and cross-key checks") {
         "x.toml: data.resolutions must be strictly decreasing (largest first), got 24 then 28");
   CHECK(error_of([] { parse_config("[model]\ndepth = 12\n", "x.toml"); }) ==
         "x.toml: model.depth = 12 is not 6n + 4 (WRN depths: 10, 16, 22, 28, 40, ...)");
+  CHECK(error_of([] { parse_config("[augment]\neval_resize = 24\n", "x.toml"); }) ==
+        "x.toml: augment.eval_resize = 24 is smaller than the centre crop data.resolutions[0] = 28 (its border would be black)");
+  CHECK(parse_config("[augment]\neval_resize = 32\n", "x.toml").augment.eval_resize == 32);
 }
 
 // Found by tests/fuzz/config_fuzz.cpp: a non-ASCII character where toml++ 3.3.0 looks for

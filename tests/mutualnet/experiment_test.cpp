@@ -89,7 +89,7 @@ TEST_CASE("experiment: a missing dataset or checkpoint is an error naming the pa
   const test::TempDir tmp("mn_experiment_ckpt");
   const std::string& dir = tmp.path;
   CHECK(error_of([&] { ex.load_weights(dir, "last"); }) ==
-        "no checkpoint at " + dir + "/last/model.safetensors (training writes one after every epoch)");
+        "no checkpoint in " + dir + "/last (training writes one after every epoch)");
   CHECK(error_of([&] { ex.load_weights(dir, "first"); }) == "--checkpoint: expected last or best, got 'first'");
   CHECK(error_of([] { load_run_config("/nonexistent/run", {}); }) ==
         "/nonexistent/run is not a run directory (no config.toml); runs are made by: mn train CONFIG");

@@ -1,10 +1,6 @@
 // kill -9 at random moments, including in the middle of a checkpoint write: `mn train` killed
 // and resumed again and again ends with weights bitwise equal to an uninterrupted run.
 #include <doctest/doctest.h>
-#include <fcntl.h>
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <thread>
@@ -15,6 +11,7 @@
 #include "mutualnet/trainer.h"
 #include "tensor/random.h"
 #include "tests/common/test_util.h"
+#include "tests/mutualnet/spawn_mn.h"
 
 using namespace mn;
 
@@ -39,25 +36,6 @@ checkpoint_every = 1
 validate = false
 )";
 
-// Starts `mn ARGS...` in `dir` with its output discarded; returns its pid.
-pid_t spawn_mn(const std::string& dir, std::vector<std::string> args) {
-  args.insert(args.begin(), MN_BINARY);
-  std::vector<char*> argv;
-  for (std::string& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  const pid_t pid = fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {  // only async-signal-safe calls between fork and exec
-    if (chdir(dir.c_str()) != 0) _exit(127);
-    const int null = open("/dev/null", O_WRONLY);
-    dup2(null, 1);
-    dup2(null, 2);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
-  return pid;
-}
-
 }  // namespace
 
 TEST_CASE("kill -9: a run killed at random moments and resumed each time ends bitwise equal") {
@@ -76,18 +54,16 @@ TEST_CASE("kill -9: a run killed at random moments and resumed each time ends bi
     // Resume once a checkpoint exists; before that, start afresh (a run killed before its first
     // checkpoint has nothing to lose).
     const bool resume = checkpoint_exists(run + "/last");
-    const pid_t pid = spawn_mn(killed.path, resume ? std::vector<std::string>{"train", "--resume", "runs/kill"}
-                                                   : std::vector<std::string>{"train", "kill.toml"});
+    const pid_t pid = test::spawn_mn(killed.path, resume ? std::vector<std::string>{"train", "--resume", "runs/kill"}
+                                                         : std::vector<std::string>{"train", "kill.toml"});
     // The last attempts run to the end; the others are killed after 30-330 ms.
     const bool kill_it = attempt < 50;
     if (kill_it) {
       std::this_thread::sleep_for(std::chrono::milliseconds(30 + rng.randint(0, 300)));
       kill(pid, SIGKILL);
     }
-    int status = 0;
-    REQUIRE(waitpid(pid, &status, 0) == pid);
-    if (WIFSIGNALED(status)) ++kills;
-    exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    exit_code = test::wait_mn(pid);
+    kills += exit_code == -1;
     REQUIRE((exit_code == 0 || exit_code == -1));  // finished, or killed: never a failed resume
   }
   MESSAGE(kills, " kill(s) before the run finished");
