@@ -74,7 +74,8 @@ void all_reduce_mean_grads(Communicator& comm, const std::vector<Variable>& para
     // A bucket: consecutive gradients up to bucket_elems (a larger one alone), packed flat.
     size_t last = first;
     int64_t n = 0;
-    while (last < grads.size() && (last == first || n + grads[last].numel() <= bucket_elems)) n += grads[last++].numel();
+    while (last < grads.size() && (last == first || n + grads[last].numel() <= bucket_elems))
+      n += grads[last++].numel();
     const Tensor flat = Tensor::empty({n}, DType::f32, grads[first].device());
     std::vector<Tensor> views;  // each gradient's place in `flat`
     for (int64_t at = 0; views.size() < last - first; at += views.back().numel()) {

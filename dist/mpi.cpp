@@ -53,7 +53,8 @@ class Mpi : public Communicator {
     int local = 0;
     MN_MPI_CHECK(MPI_Comm_rank(node, &local));
     MN_MPI_CHECK(MPI_Comm_free(&node));
-    if (size_ > 1 && !std::getenv("CUDA_VISIBLE_DEVICES")) setenv("CUDA_VISIBLE_DEVICES", std::to_string(local).c_str(), 1);
+    if (size_ > 1 && !std::getenv("CUDA_VISIBLE_DEVICES"))
+      setenv("CUDA_VISIBLE_DEVICES", std::to_string(local).c_str(), 1);
   }
   ~Mpi() override { MPI_Finalize(); }
 
