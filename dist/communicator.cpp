@@ -42,7 +42,7 @@ Communicator& world() {
 
 Communicator& for_device(Device device) {
 #ifdef MN_HAVE_NCCL
-  if (device.is_cuda() && world().size() > 1) {
+  if (device.is_cuda()) {
     static std::unique_ptr<Communicator> nccl = nccl_communicator(world());
     return *nccl;
   }
@@ -52,6 +52,14 @@ Communicator& for_device(Device device) {
 
 bool mpi_built() {
 #ifdef MN_HAVE_MPI
+  return true;
+#else
+  return false;
+#endif
+}
+
+bool nccl_built() {
+#ifdef MN_HAVE_NCCL
   return true;
 #else
   return false;

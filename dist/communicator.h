@@ -53,10 +53,12 @@ class SingleProcess : public Communicator {
 // call, because under MPI it gives each rank of a machine its own GPU (CUDA_VISIBLE_DEVICES =
 // the local rank, unless the launcher set it).
 Communicator& world();
-// The communicator for tensors on `device`: NCCL's for CUDA tensors when mn has it, else world()
-// (MPI copies GPU tensors through host memory).
+// The communicator for tensors on `device`: NCCL's for CUDA tensors when mn has it (set up over
+// world() on first use, also for one rank), else world() (MPI copies GPU tensors through host
+// memory).
 Communicator& for_device(Device device);
 bool mpi_built();
+bool nccl_built();
 
 // After a rank's error is printed: stops every rank (MPI_Abort) when there are several, so no
 // rank waits forever in a collective; returns otherwise.

@@ -1,6 +1,7 @@
 // The NCCL communicator: all-reduce and broadcast of CUDA tensors on mn's compute stream, between
-// one GPU per rank. Set up over MPI (rank 0's unique id is broadcast), compiled only with CUDA,
-// NCCL and MPI. Like cuda/, it includes CUDA headers: NCCL is a CUDA library.
+// one GPU per rank. Set up over the process's world (rank 0's unique id is broadcast over MPI;
+// one process needs no MPI), compiled with CUDA and NCCL. Like cuda/, it includes CUDA headers:
+// NCCL is a CUDA library.
 #include <nccl.h>
 
 #include <cstring>
