@@ -161,7 +161,10 @@ class Run {
         writer_(ex_.comm.rank() == 0),
         metrics_(dir_ + "/metrics.jsonl", writer_),
         steps_per_epoch_(ex_.train_loader->batches_per_epoch()),
-        progress_(c_.train.epochs, steps_per_epoch_, c_.train.log_every, !o.quiet && Progress::stdout_is_tty()) {
+        // Several ranks: plain lines, because mpirun gives its ranks a terminal even when its own
+        // output goes to a log file.
+        progress_(c_.train.epochs, steps_per_epoch_, c_.train.log_every,
+                  !o.quiet && Progress::stdout_is_tty() && ex_.comm.size() == 1) {
     state_.config_hash = config_hash(c_);
     state_.model = ex_.model.spec.name();
     if (o.resume)
