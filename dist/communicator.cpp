@@ -2,8 +2,6 @@
 // collectives on top of the sum, and the bucketed gradient all-reduce of a training step.
 #include "dist/communicator.h"
 
-#include <cstdio>
-
 #include "tensor/elementwise.h"
 
 namespace mn::dist {

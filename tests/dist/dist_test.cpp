@@ -3,10 +3,11 @@
 // MPI or runs as one process. On Debian's Fashion-MNIST, a few dozen images.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cstring>
+#include <memory>
 
 #include "dist/communicator.h"
-#include "io/files.h"
 #include "io/safetensors.h"
 #include "mutualnet/config.h"
 #include "mutualnet/experiment.h"
