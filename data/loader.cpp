@@ -37,6 +37,8 @@ Loader::Loader(std::shared_ptr<const Dataset> dataset, Pipeline pipeline, Loader
   MN_CHECK(dataset_, "loader: no dataset");
   MN_CHECK(config_.batch_size > 0, "loader: batch_size must be positive, got ", config_.batch_size);
   MN_CHECK(config_.prefetch >= 1, "loader: prefetch must be at least 1, got ", config_.prefetch);
+  MN_CHECK(config_.shards >= 1 && config_.shard >= 0 && config_.shard < config_.shards, "loader: shard ",
+           config_.shard, " of ", config_.shards, " does not exist");
   MN_CHECK(config_.workers >= 0, "loader: workers must be >= 0 (0 = one per core), got ", config_.workers);
   channels_ = dataset_->channels();
   pipeline_.check_channels(channels_);
@@ -82,12 +84,24 @@ int64_t Loader::batches_per_epoch() const {
   return config_.drop_last ? n / b : (n + b - 1) / b;
 }
 
-int64_t Loader::batch_end(int64_t b) const { return std::min(batch_begin(b + 1), end_pos_); }
+int64_t Loader::shard_bound(int64_t b, int64_t part) const {
+  const int64_t begin = b * config_.batch_size, n = std::clamp<int64_t>(end_pos_ - begin, 0, config_.batch_size);
+  return begin + n * part / config_.shards;
+}
+
+int64_t Loader::shard_pos(int64_t pos) const {
+  for (int64_t b = pos / config_.batch_size; pos < end_pos_; pos = batch_begin(++b)) {
+    pos = std::max(pos, batch_begin(b));
+    if (pos < batch_end(b)) return pos;
+  }
+  return end_pos_;
+}
 
 std::string Loader::describe() const {
   std::string res;
   for (int r : resolutions_) res += cat(res.empty() ? "" : ",", r);
-  return cat(dataset_->describe(), "; ", batches_per_epoch(), " batches of ", config_.batch_size, ", ",
+  const std::string shard = config_.shards > 1 ? cat(" (shard ", config_.shard, " of ", config_.shards, ")") : "";
+  return cat(dataset_->describe(), "; ", batches_per_epoch(), " batches of ", config_.batch_size, shard, ", ",
              threads_.size(), " workers, resolutions ", res, config_.antialias ? " (antialiased)" : "",
              "; transforms: ", pipeline_.describe());
 }
@@ -113,7 +127,7 @@ void Loader::start_epoch(int64_t epoch, int64_t first_batch) {
   end_batch_ = batches_per_epoch();
   end_pos_ = std::min(end_batch_ * config_.batch_size, dataset_->size());
   consumer_batch_ = first_batch;
-  next_pos_ = batch_begin(first_batch);
+  next_pos_ = shard_pos(first_batch * config_.batch_size);
   for (Slot& s : slots_) s.batch = -1, s.ready = false;
   report_ = EpochReport{};
   report_.epoch = epoch;
@@ -170,7 +184,8 @@ void Loader::worker() {
       return stop_ || (next_pos_ < end_pos_ && next_pos_ / b < consumer_batch_ + config_.prefetch);
     });
     if (stop_) return;
-    const int64_t pos = next_pos_++;
+    const int64_t pos = next_pos_;
+    next_pos_ = shard_pos(pos + 1);
     const int64_t batch = pos / b;
     Slot& slot = slots_[size_t(batch % config_.prefetch)];
     if (pos == batch_begin(batch)) {
@@ -262,7 +277,10 @@ std::optional<Batch> Loader::next() {
   std::unique_lock lock(mutex_);
   MN_CHECK(started_, "loader: call start_epoch before next");
   for (;;) {
-    if (consumer_batch_ >= end_batch_) return std::nullopt;
+    // A shard is empty from here on when the last, short batch (or every batch) has fewer images
+    // than there are shards.
+    if (consumer_batch_ >= end_batch_ || batch_begin(consumer_batch_) == batch_end(consumer_batch_))
+      return std::nullopt;
     Slot& slot = slots_[size_t(consumer_batch_ % config_.prefetch)];
     ready_cv_.wait(lock, [&] { return (slot.batch == consumer_batch_ && slot.ready) || fatal_; });
     if (fatal_) {

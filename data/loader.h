@@ -41,6 +41,10 @@ struct LoaderConfig {
   bool all_resolutions = true;  // false: only the largest (`mn bench data` times decoding alone)
   bool antialias = false;       // downscale with a widened filter instead of plain bilinear
   int prefetch = 2;             // batches built ahead of the consumer (each is batch memory)
+  // Data parallel: this process loads part `shard` of `shards` of every batch, rows
+  // [n * shard / shards, n * (shard + 1) / shards) of a batch of n, so the shards of batch b
+  // together are the one-process batch b; epochs, batch indices and seeds stay the same.
+  int shard = 0, shards = 1;
 };
 
 struct Batch {
@@ -113,8 +117,11 @@ class Loader {
   void open_slot(Slot& slot, int64_t batch);
   void build_sample(Slot& slot, int64_t row, int64_t index, int64_t epoch);
   Batch take(Slot& slot);
-  int64_t batch_begin(int64_t b) const { return b * config_.batch_size; }
-  int64_t batch_end(int64_t b) const;
+  // This shard's positions of batch b in the epoch's order: [batch_begin(b), batch_end(b)).
+  int64_t batch_begin(int64_t b) const { return shard_bound(b, config_.shard); }
+  int64_t batch_end(int64_t b) const { return shard_bound(b, config_.shard + 1); }
+  int64_t shard_bound(int64_t b, int64_t part) const;
+  int64_t shard_pos(int64_t pos) const;  // this shard's first position at or after pos
 
   std::shared_ptr<const Dataset> dataset_;
   Pipeline pipeline_;

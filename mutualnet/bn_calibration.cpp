@@ -1,7 +1,10 @@
 // BN recalibration with a cumulative average (see bn_calibration.h).
 #include "mutualnet/bn_calibration.h"
 
+#include <algorithm>
+
 #include "autograd/functions.h"
+#include "tensor/elementwise.h"
 
 namespace mn {
 
@@ -13,7 +16,10 @@ std::vector<nn::BatchNorm2d*> batch_norms(models::Model& model) {
 }
 
 void recalibrate_bn(models::Model& model, double width, int64_t resolution, data::Loader& loader,
-                    int64_t num_batches, Device device) {
+                    int64_t num_batches, Device device, dist::Communicator* comm) {
+  const int64_t total = std::min(num_batches, loader.batches_per_epoch());
+  const int rank = comm ? comm->rank() : 0, ranks = comm ? comm->size() : 1;
+  const int64_t first = total * rank / ranks, mine = total * (rank + 1) / ranks - first;
   std::vector<nn::BatchNorm2d*> bns = batch_norms(model);
   std::vector<double> momenta;
   for (nn::BatchNorm2d* bn : bns) {
@@ -24,16 +30,23 @@ void recalibrate_bn(models::Model& model, double width, int64_t resolution, data
   NoGradGuard no_grad;
   model.net->train();
   // Batch k (0-based) enters with weight 1/(k+1): after n batches the statistics are their mean.
-  loader.start_epoch(0);
+  loader.start_epoch(0, first);
   int64_t k = 0;
-  for (; k < num_batches; ++k) {
+  for (; k < mine; ++k) {
     std::optional<data::Batch> batch = loader.next();
     if (!batch) break;
     for (nn::BatchNorm2d* bn : bns) bn->momentum = 1.0 / double(k + 1);
     model(Variable(batch->at_resolution(static_cast<int>(resolution)).to(device)));
   }
-  MN_CHECK(k > 0, "BN recalibration: the calibration loader gave no batch");
+  MN_CHECK(total > 0 && k == mine, "BN recalibration: the calibration loader gave ", k, " of ", mine, " batches");
   for (size_t i = 0; i < bns.size(); ++i) bns[i]->momentum = momenta[i];
+  if (ranks > 1)
+    for (nn::BatchNorm2d* bn : bns)
+      for (Tensor* stat : {&bn->running_mean, &bn->running_var}) {
+        const Tensor weighted = ops::scale(stat->to(Device::cpu()), double(mine) / double(total));
+        comm->all_reduce_sum(weighted);
+        stat->copy_(weighted);
+      }
   model.net->eval();
 }
 

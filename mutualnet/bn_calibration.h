@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "data/loader.h"
+#include "dist/communicator.h"
 #include "mutualnet/models/zoo.h"
 #include "nn/batchnorm.h"
 
@@ -18,9 +19,11 @@ std::vector<nn::BatchNorm2d*> batch_norms(models::Model& model);
 
 // Recalibrates the BN statistics of sub-network (width, resolution) from the first
 // `num_batches` batches of `loader` (fewer if an epoch has fewer), moved to `device`. The model is
-// left in eval mode at its previous width.
+// left in eval mode at its previous width. With several ranks (`comm`), each calibrates on its
+// share of those whole batches and the statistics are averaged, weighted by batches: the
+// one-process statistics, to float rounding.
 void recalibrate_bn(models::Model& model, double width, int64_t resolution, data::Loader& loader,
-                    int64_t num_batches, Device device);
+                    int64_t num_batches, Device device, dist::Communicator* comm = nullptr);
 
 // The running statistics of every BN layer (copies), to switch between calibrated points.
 using BnStats = std::vector<Tensor>;

@@ -41,14 +41,16 @@ void score(const Tensor& logits, const Tensor& labels, EvalResult& r) {
 std::vector<EvalResult> evaluate_points(models::Model& model, const std::vector<Subnet>& points,
                                         data::Loader& calib, data::Loader& test,
                                         int64_t calib_batches, Device device,
-                                        const std::function<void(size_t)>& on_point) {
+                                        const std::function<void(size_t)>& on_point,
+                                        dist::Communicator* comm) {
   const bool was_training = model.net->is_training();
   const double was_width = model.width->get();
   std::vector<BnStats> stats;
   for (size_t i = 0; i < points.size(); ++i) {
     // No calibration batches: the statistics stored with the weights are already the point's
     // (an exported sub-network).
-    if (calib_batches > 0) recalibrate_bn(model, points[i].width, points[i].resolution, calib, calib_batches, device);
+    if (calib_batches > 0)
+      recalibrate_bn(model, points[i].width, points[i].resolution, calib, calib_batches, device, comm);
     stats.push_back(save_bn_stats(model));
     if (on_point) on_point(i);
   }
@@ -69,6 +71,17 @@ std::vector<EvalResult> evaluate_points(models::Model& model, const std::vector<
       MN_CHECK(k < batch->resolutions.size(), "evaluate: the test batches have no images at ", points[i].resolution);
       score(model(Variable(on_device[k])).data(), batch->labels, results[i]);
     }
+  }
+  if (comm && comm->size() > 1) {
+    // Counts stay exact in float32 up to 2^24 images.
+    std::vector<float> sums;
+    for (const EvalResult& r : results)
+      sums.insert(sums.end(), {float(r.top1), float(r.top5), float(r.loss), float(r.images)});
+    const Tensor t = Tensor::from_vector(sums, {int64_t(sums.size())});
+    comm->all_reduce_sum(t);
+    const float* s = t.data<float>();
+    for (size_t i = 0; i < results.size(); ++i, s += 4)
+      results[i].top1 = s[0], results[i].top5 = s[1], results[i].loss = s[2], results[i].images = int64_t(s[3]);
   }
   for (EvalResult& r : results) {
     MN_CHECK(r.images > 0, "evaluate: the test set is empty");

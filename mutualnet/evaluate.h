@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "data/loader.h"
+#include "dist/communicator.h"
 #include "mutualnet/models/zoo.h"
 #include "mutualnet/sweep_report.h"
 #include "mutualnet/train_step.h"
@@ -23,11 +24,14 @@ struct EvalResult {
 };
 
 // calib: training batches carrying every resolution of the points; test: the test set at those
-// resolutions. `on_point` (optional) is told when each point's calibration is done.
+// resolutions. `on_point` (optional) is told when each point's calibration is done. With several
+// ranks (`comm`), `test` is this rank's shard of the test set and the counts are summed over
+// the ranks, so every rank returns the whole test set's figures.
 std::vector<EvalResult> evaluate_points(models::Model& model, const std::vector<Subnet>& points,
                                         data::Loader& calib, data::Loader& test,
                                         int64_t calib_batches, Device device,
-                                        const std::function<void(size_t)>& on_point = {});
+                                        const std::function<void(size_t)>& on_point = {},
+                                        dist::Communicator* comm = nullptr);
 
 // The grid as sweep points: accuracy plus MFLOPs and active parameters of each sub-network.
 std::vector<SweepPoint> with_costs(models::Model& model, const std::vector<EvalResult>& results);

@@ -6,6 +6,7 @@
 
 #include "io/files.h"
 #include "io/safetensors.h"
+#include "mutualnet/bn_calibration.h"
 #include "mutualnet/checkpoint.h"
 #include "mutualnet/fetch.h"
 #include "tensor/backend.h"
@@ -164,8 +165,10 @@ models::ModelSpec model_spec(const Config& c) {
   return s;
 }
 
-Experiment::Experiment(Config config_, const ExperimentParts& parts)
+Experiment::Experiment(Config config_, const ExperimentParts& parts, dist::Communicator& comm_)
     : config(std::move(config_)),
+      comm(comm_),
+      device_comm(comm_.size() > 1 ? dist::for_device(resolve_device(config)) : comm_),
       seeds(run_seeds(config.seed)),
       device(resolve_device(config)),
       step_options(StepOptions::from(config)),
@@ -175,21 +178,27 @@ Experiment::Experiment(Config config_, const ExperimentParts& parts)
   const bool eval = !parts.eval_resolutions.empty();
   if (parts.train_data || eval) train_set = open_dataset(c, data::Split::train);
   if (eval) test_set = open_dataset(c, data::Split::test);
-  if (parts.train_data)
-    train_loader = std::make_unique<data::Loader>(
-        train_set, train_pipeline(c),
-        loader_config(c, c.train.batch_size, seeds.data, true, c.data.resolutions));
+  // Equal shards, so that the mean of the ranks' gradients is the global batch's gradient.
+  MN_CHECK(!parts.train_data || c.train.batch_size % comm.size() == 0, "train.batch_size = ", c.train.batch_size,
+           " does not split evenly across ", comm.size(), " processes");
+  if (parts.train_data) {
+    data::LoaderConfig train = loader_config(c, c.train.batch_size, seeds.data, true, c.data.resolutions);
+    train.shard = comm.rank(), train.shards = comm.size();
+    train_loader = std::make_unique<data::Loader>(train_set, train_pipeline(c), train);
+  }
   if (eval) {
+    // Calibration batches stay whole: each rank takes whole batches of them (bn_calibration.h).
     data::LoaderConfig calib = loader_config(c, c.train.batch_size, seeds.calibration, true, parts.eval_resolutions);
     calib.prefetch = 1;  // it serves only bn_calib_batches batches per point
     calib_loader = std::make_unique<data::Loader>(train_set, train_pipeline(c), calib);
-    test_loader = std::make_unique<data::Loader>(
-        test_set, eval_pipeline(c),
-        loader_config(c, c.train.eval_batch_size, seeds.data, false, parts.eval_resolutions));
+    data::LoaderConfig test = loader_config(c, c.train.eval_batch_size, seeds.data, false, parts.eval_resolutions);
+    test.shard = comm.rank(), test.shards = comm.size();
+    test_loader = std::make_unique<data::Loader>(test_set, eval_pipeline(c), test);
   }
 
   model = models::build_model(model_spec(c), seeds.weights, seeds.dropout);
   model.net->to(device);
+  dist::broadcast_module(device_comm, *model.net);
   if (parts.optimizer) {
     nn::SgdOptions o;
     o.lr = c.optim.lr;
@@ -221,9 +230,14 @@ std::vector<EvalResult> Experiment::evaluate(const std::vector<Subnet>& points,
   // them back on the way in and out keeps the process at the larger phase's peak, not the sum.
   backend(device).empty_cache();
   std::vector<EvalResult> results = evaluate_points(model, points, *calib_loader, *test_loader,
-                                                    config.train.bn_calib_batches, device, on_point);
+                                                    config.train.bn_calib_batches, device, on_point, &comm);
   backend(device).empty_cache();
   return results;
+}
+
+void Experiment::recalibrate(double width, int64_t resolution) {
+  MN_CHECK(calib_loader, "recalibrate: the experiment was built without evaluation data");
+  recalibrate_bn(model, width, resolution, *calib_loader, config.train.bn_calib_batches, device, &comm);
 }
 
 Config load_run_config(const std::string& run_dir, const std::vector<std::string>& overrides) {

@@ -16,6 +16,7 @@
 
 #include "data/dataset.h"
 #include "data/loader.h"
+#include "dist/communicator.h"
 #include "mutualnet/config.h"
 #include "mutualnet/evaluate.h"
 #include "mutualnet/models/zoo.h"
@@ -54,8 +55,10 @@ struct ExperimentParts {
 class Experiment {
  public:
   // Opens the datasets first, so that a missing dataset fails (with the data layer's message)
-  // before anything else is built or written; the model is initialised from the run's seeds.
-  Experiment(Config config, const ExperimentParts& parts);
+  // before anything else is built or written; the model is initialised from the run's seeds
+  // (and broadcast from rank 0). With several ranks in `comm`, the training and test loaders
+  // give this rank's shard of every batch (train.batch_size is the global batch).
+  Experiment(Config config, const ExperimentParts& parts, dist::Communicator& comm = dist::world());
   Experiment(const Experiment&) = delete;
   Experiment& operator=(const Experiment&) = delete;
 
@@ -66,8 +69,12 @@ class Experiment {
   // Evaluates the points on the test set, each with its own BN recalibration (evaluate.h).
   std::vector<EvalResult> evaluate(const std::vector<Subnet>& points,
                                    const std::function<void(size_t)>& on_point = {});
+  // Recalibrates BN for one point (bn_calibration.h), the batches shared among the ranks.
+  void recalibrate(double width, int64_t resolution);
 
   const Config config;
+  dist::Communicator& comm;         // the ranks (CPU tensors: counts, flags, BN statistics)
+  dist::Communicator& device_comm;  // the same ranks, for tensors on `device` (NCCL on CUDA when built)
   const RunSeeds seeds;
   const Device device;
   const StepOptions step_options;

@@ -67,7 +67,7 @@ ExportSummary export_subnet(const std::string& run_dir, const std::string& check
   Experiment ex(c, {.eval_resolutions = carried_resolutions(c, {resolution})});
   ex.load_weights(run_dir, checkpoint);
   if (c.train.bn_calib_batches > 0)
-    recalibrate_bn(ex.model, width, resolution, *ex.calib_loader, c.train.bn_calib_batches, ex.device);
+    ex.recalibrate(width, resolution);
 
   const Config e = exported_config(c, width, resolution);
   models::Model sub = slice_model(ex.model, model_spec(e));

@@ -70,7 +70,7 @@ std::vector<StepTerm> mutualnet_step(models::Model& model, nn::Sgd& optimizer,
                                      const std::vector<Tensor>& images,
                                      const std::vector<int64_t>& resolutions, const Tensor& labels,
                                      const std::vector<Subnet>& subnets, const StepOptions& o,
-                                     double lr) {
+                                     double lr, dist::Communicator* grads_comm) {
   MN_CHECK(!subnets.empty() && subnets[0].resolution == resolutions[0], "mutualnet step: the first sub-network "
            "must be the widest on R0");
   model.net->train();
@@ -109,6 +109,7 @@ std::vector<StepTerm> mutualnet_step(models::Model& model, nn::Sgd& optimizer,
                               terms[k].subnet.resolution, " (", loss_name(terms[k].loss_kind), ")"),
                           terms[k]);
   }
+  if (grads_comm) dist::all_reduce_mean_grads(*grads_comm, model.net->parameters());
   optimizer.set_lr(lr);
   optimizer.step();
   return terms;

@@ -8,7 +8,8 @@
 //      on a resolution drawn uniformly from the list: KL(softmax(teacher) || softmax(student))
 //      averaged over the batch, backward (every sub-network's weights are views of the shared
 //      full-width weights, so their gradients add up in one gradient tensor per parameter);
-//   4. one optimizer step with the accumulated gradients at this iteration's learning rate.
+//   4. one optimizer step with the accumulated gradients at this iteration's learning rate
+//      (several ranks: after averaging the gradients over them).
 //
 // sample_subnets() draws step 3's widths and resolutions; mutualnet_step() runs 1-4.
 #pragma once
@@ -16,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "dist/communicator.h"
 #include "mutualnet/config.h"
 #include "mutualnet/models/zoo.h"
 #include "nn/optim.h"
@@ -58,11 +60,13 @@ struct NonFiniteLoss : Error {
 };
 
 // images[k]: the batch at resolutions[k] (N, C, R, R), on the model's device, largest first;
-// labels: (N) int64 on the same device. Returns one term per sub-network, in order.
+// labels: (N) int64 on the same device. Returns one term per sub-network, in order. Data
+// parallel: with `grads_comm`, the batch is this rank's shard, and the accumulated gradients are
+// averaged over the ranks (one bucketed all-reduce) before the optimizer step.
 std::vector<StepTerm> mutualnet_step(models::Model& model, nn::Sgd& optimizer,
                                      const std::vector<Tensor>& images,
                                      const std::vector<int64_t>& resolutions, const Tensor& labels,
                                      const std::vector<Subnet>& subnets, const StepOptions& o,
-                                     double lr);
+                                     double lr, dist::Communicator* grads_comm = nullptr);
 
 }  // namespace mn

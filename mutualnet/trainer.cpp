@@ -99,11 +99,13 @@ void restore_dropout_rng(models::Model& model, const std::vector<std::pair<std::
 }
 
 // runs/<name>/metrics.jsonl: one object per logging interval ("train"), per validated point
-// ("val") and at the end ("summary").
+// ("val") and at the end ("summary"). Only rank 0 writes it (`enabled`).
 class MetricsLog {
  public:
-  explicit MetricsLog(std::string path) : path_(std::move(path)) {}
-  void start() { write_file_atomic(path_, ""); }
+  MetricsLog(std::string path, bool enabled) : path_(std::move(path)), enabled_(enabled) {}
+  void start() {
+    if (enabled_) write_file_atomic(path_, "");
+  }
 
   void train(const TrainerState& s, double lr, const Interval& interval, double time_s) {
     append(Json::object({{"kind", "train"},
@@ -136,12 +138,16 @@ class MetricsLog {
   }
 
  private:
-  void append(const Json& line) { append_line(path_, line.dump()); }
+  void append(const Json& line) {
+    if (enabled_) append_line(path_, line.dump());
+  }
 
   std::string path_;
+  bool enabled_;
 };
 
-// One `mn train` invocation: the experiment, its run directory and the loop's state.
+// One `mn train` invocation: the experiment, its run directory and the loop's state. With several
+// ranks, every rank runs it in step; rank 0 alone writes the run directory.
 class Run {
  public:
   Run(const Config& c, const TrainOptions& o)
@@ -152,9 +158,13 @@ class Run {
         c_(ex_.config),
         o_(o),
         dir_(o.run_dir),
-        metrics_(dir_ + "/metrics.jsonl"),
+        writer_(ex_.comm.rank() == 0),
+        metrics_(dir_ + "/metrics.jsonl", writer_),
         steps_per_epoch_(ex_.train_loader->batches_per_epoch()),
-        progress_(c_.train.epochs, steps_per_epoch_, c_.train.log_every, !o.quiet && Progress::stdout_is_tty()) {
+        // Several ranks: plain lines, because mpirun gives its ranks a terminal even when its own
+        // output goes to a log file.
+        progress_(c_.train.epochs, steps_per_epoch_, c_.train.log_every,
+                  !o.quiet && Progress::stdout_is_tty() && ex_.comm.size() == 1) {
     state_.config_hash = config_hash(c_);
     state_.model = ex_.model.spec.name();
     state_.train_data = data::fingerprint(*ex_.train_set);
@@ -174,7 +184,9 @@ class Run {
     ex_.train_loader->start_epoch(state_.epoch, state_.batch);
     interval_ = Interval();
     while (true) {
-      if (g_interrupted || (o_.stop_after_steps >= 0 && state_.step >= o_.stop_after_steps)) return false;
+      // Every rank stops at the same step, whichever rank saw Ctrl-C.
+      if (ex_.comm.any(g_interrupted) || (o_.stop_after_steps >= 0 && state_.step >= o_.stop_after_steps))
+        return false;
       std::optional<data::Batch> batch = ex_.train_loader->next();
       if (!batch) return true;
       train_step(*batch);
@@ -191,11 +203,12 @@ class Run {
     state_.batch = 0;
     const bool improved = c_.train.validate && validate();
     checkpoint_last();
-    if (improved) save_checkpoint(dir_ + "/best", ex_.model.net->state_dict(), {}, state_);
+    if (improved && writer_) save_checkpoint(dir_ + "/best", ex_.model.net->state_dict(), {}, state_);
   }
 
   TrainSummary stop_interrupted() {
     checkpoint_last();
+    ex_.comm.barrier();  // no rank returns before the checkpoint is on disk
     progress_.finish();
     say(cat("interrupted at step ", state_.step, " (epoch ", state_.epoch + 1, ", batch ", state_.batch,
             "); checkpoint written to ", dir_, "/last. Continue with: mn train CONFIG --resume ", dir_));
@@ -211,6 +224,7 @@ class Run {
     summary_.epochs_done = state_.epoch;
     summary_.train_seconds = state_.train_seconds;
     metrics_.summary(state_, summary_);
+    ex_.comm.barrier();
     say_done();
     return summary_;
   }
@@ -241,17 +255,19 @@ class Run {
   }
 
   void create_run_dir() {
-    make_dirs(dir_);
+    if (writer_) make_dirs(dir_);
     lock_run_dir();
     MN_CHECK(!checkpoint_exists(dir_ + "/last"), dir_, " already holds a run; continue it with --resume ", dir_,
              ", or start another with --set name=NEW (or delete ", dir_, ")");
+    if (!writer_) return;
     write_file_atomic(dir_ + "/config.toml", config_to_toml(c_));
     metrics_.start();
   }
 
   // Held until this process ends, so that a second `mn train` on the directory cannot interleave
-  // its checkpoints and metrics with ours.
+  // its checkpoints and metrics with ours. Rank 0, the one that writes, holds it for the job.
   void lock_run_dir() {
+    if (!writer_) return;
     const std::string path = dir_ + "/lock";
     if (lock_.try_lock(path)) return;
     std::string pid = read_file(path);
@@ -272,7 +288,12 @@ class Run {
     say(cat("mn train: ", ex_.model.spec.name(), " on ", ex_.train_set->describe(), ", ", ex_.device.str(), ", ",
             c_.train.epochs, " epochs x ", steps_per_epoch_, " steps, widths [", c_.mutualnet.width_min, ", ",
             c_.mutualnet.width_max, "] + ", c_.mutualnet.num_random_widths, " random, resolutions ",
-            config_value(c_, "data.resolutions"), " -> ", dir_));
+            config_value(c_, "data.resolutions"), processes(), " -> ", dir_));
+  }
+
+  std::string processes() const {
+    const int n = ex_.comm.size();
+    return n == 1 ? "" : cat(", ", n, " processes x ", c_.train.batch_size / n, " images per step");
   }
 
   // One MutualNet step (train_step.h) on the batch, then the metrics line and the progress bar.
@@ -282,7 +303,7 @@ class Run {
     std::vector<StepTerm> terms;
     try {
       terms = mutualnet_step(ex_.model, *ex_.optimizer, images_on(batch, ex_.device), c_.data.resolutions,
-                             batch.labels.to(ex_.device), subnets, ex_.step_options, lr);
+                             batch.labels.to(ex_.device), subnets, ex_.step_options, lr, &ex_.device_comm);
     } catch (const NonFiniteLoss& e) {
       progress_.finish();
       const std::string kept = checkpoint_exists(dir_ + "/last") ? cat("the last good checkpoint is ", dir_, "/last")
@@ -292,8 +313,9 @@ class Run {
     }
     ++state_.step;
     ++state_.batch;
-    session_images_ += batch.size();
-    interval_.add(terms, batch.size());
+    // Images per second of all ranks: every rank trains an equal shard.
+    session_images_ += batch.size() * ex_.comm.size();
+    interval_.add(terms, batch.size() * ex_.comm.size());
     summary_.last_loss = terms[0].loss;
     if (state_.step % c_.train.log_every == 0 || state_.batch == steps_per_epoch_) {
       metrics_.train(state_, lr, interval_, seconds_before_ + seconds_since(session_start_));
@@ -332,7 +354,7 @@ class Run {
     state_.sampler_rng = ex_.sampler.state();
     state_.dropout_rng = dropout_rng(ex_.model);
     state_.train_seconds = seconds_before_ + seconds_since(session_start_);
-    save_checkpoint(dir_ + "/last", ex_.model.net->state_dict(), ex_.optimizer->state_dict(), state_);
+    if (writer_) save_checkpoint(dir_ + "/last", ex_.model.net->state_dict(), ex_.optimizer->state_dict(), state_);
   }
 
   void say_done() {
@@ -365,6 +387,7 @@ class Run {
   const Config& c_;
   const TrainOptions& o_;
   const std::string dir_;
+  const bool writer_;  // rank 0
   MetricsLog metrics_;
   const int64_t steps_per_epoch_;
   Progress progress_;

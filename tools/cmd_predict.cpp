@@ -75,7 +75,7 @@ int cmd_predict(int argc, char** argv) {
   Experiment ex(c, {.eval_resolutions = calibrate ? carried_resolutions(c, {point.resolution}) : std::vector<int64_t>{}});
   ex.load_weights(run_dir, checkpoint);
   if (calibrate)
-    recalibrate_bn(ex.model, point.width, point.resolution, *ex.calib_loader, c.train.bn_calib_batches, ex.device);
+    ex.recalibrate(point.width, point.resolution);
   ex.model.net->eval();
   const SubnetCost cost = subnet_cost(ex.model, point.width, point.resolution);
   std::printf("%s %s-%lld (%.2f MFLOPs; %s), BN %s\n", ex.model.spec.name().c_str(), width_label(point.width).c_str(),

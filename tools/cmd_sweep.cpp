@@ -80,7 +80,7 @@ int cmd_sweep(int argc, char** argv) {
     std::fflush(stdout);
     for (SweepPoint& p : sweep) p.latency_ms = latency_ms(ex.model, p.width, p.resolution, ex.device, latency);
   }
-  write_sweep_report(run_dir, sweep, c.name, latency_setup);
+  if (ex.comm.rank() == 0) write_sweep_report(run_dir, sweep, c.name, latency_setup);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
   const bool timed = !latency_setup.empty();

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "dist/communicator.h"
 #include "tools/commands.h"
 
 namespace {
@@ -46,6 +47,9 @@ std::string listing(const std::string& group) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Before any CUDA call (each rank picks its GPU). Under mpirun/srun only rank 0 prints
+  // (reports, progress); every rank prints its errors.
+  if (mn::dist::world().rank() != 0 && !std::freopen("/dev/null", "w", stdout)) return 1;
   const std::string first = argc > 1 ? argv[1] : "", two = argc > 2 ? first + " " + argv[2] : "";
   for (const Command& c : kCommands) {
     const int words = c.spec.name == first ? 1 : c.spec.name == two ? 2 : 0;
@@ -56,7 +60,10 @@ int main(int argc, char** argv) {
       std::fputs(usage(c.spec).c_str(), stdout);
       return 0;
     } catch (const std::exception& e) {
-      std::fprintf(stderr, "mn %s: %s\n", c.spec.name.c_str(), e.what());
+      const mn::dist::Communicator& w = mn::dist::world();
+      const std::string rank = w.size() > 1 ? mn::cat(" (rank ", w.rank(), " of ", w.size(), ")") : "";
+      std::fprintf(stderr, "mn %s%s: %s\n", c.spec.name.c_str(), rank.c_str(), e.what());
+      mn::dist::abort_others(1);  // a rank that fails stops them all
       return 1;
     }
   }

@@ -1,5 +1,5 @@
 // The loader: same seed -> same batches for any thread count, exact resume mid-epoch, shuffles
-// that are permutations, multi-scale batches equal to per-image downscales, drop_last, bad images
+// that are permutations, shards of every batch for data-parallel ranks, multi-scale batches equal to per-image downscales, drop_last, bad images
 // skipped with a report or failing with the file's name, and the three dataset kinds end to end.
 #include <doctest/doctest.h>
 
@@ -126,6 +126,41 @@ TEST_CASE("starting an epoch at batch k resumes exactly") {
   check_same(epoch(loader, 4, 6), std::vector<Batch>(full.begin() + 6, full.end()));
   CHECK_THROWS_WITH_AS(loader.start_epoch(0, 8), "loader: cannot start epoch 0 at batch 8, an epoch has 7 batches",
                        Error);
+}
+
+TEST_CASE("shards: together they are the one-process batches, and each resumes at batch k") {
+  auto ds = std::make_shared<Synthetic>(50);
+  LoaderConfig cfg{.batch_size = 8, .workers = 2, .seed = 7, .drop_last = false, .resolutions = {12, 8}};
+  Loader whole(ds, augment(), cfg);
+  const std::vector<Batch> all = epoch(whole, 3);
+  REQUIRE(all.size() == 7);  // the last batch holds 2 images
+  // Three shards of batches of 8: rows [0, 2), [2, 5), [5, 8); of the last batch [0, 0), [0, 1), [1, 2).
+  const std::vector<std::vector<int64_t>> sizes{{2, 2, 2, 2, 2, 2}, {3, 3, 3, 3, 3, 3, 1}, {3, 3, 3, 3, 3, 3, 1}};
+  std::vector<std::vector<Batch>> shards;
+  for (int s = 0; s < 3; ++s) {
+    cfg.shard = s, cfg.shards = 3;
+    Loader part(ds, augment(), cfg);
+    shards.push_back(epoch(part, 3));
+    std::vector<int64_t> got;
+    for (const Batch& b : shards.back()) got.push_back(b.size());
+    CHECK(got == sizes[size_t(s)]);
+    check_same(epoch(part, 3, 4), std::vector<Batch>(shards.back().begin() + 4, shards.back().end()));
+  }
+  for (size_t b = 0; b < all.size(); ++b) {
+    std::vector<int64_t> indices;
+    std::vector<float> pixels;
+    for (const std::vector<Batch>& shard : shards) {
+      if (b >= shard.size()) continue;
+      CHECK(shard[b].index == int64_t(b));
+      indices.insert(indices.end(), shard[b].indices.begin(), shard[b].indices.end());
+      const std::vector<float> p = shard[b].images[1].to_vector<float>();
+      pixels.insert(pixels.end(), p.begin(), p.end());
+    }
+    CHECK(indices == all[b].indices);
+    CHECK(pixels == all[b].images[1].to_vector<float>());
+  }
+  cfg.shard = 3;
+  CHECK_THROWS_WITH_AS(Loader(ds, augment(), cfg), "loader: shard 3 of 3 does not exist", Error);
 }
 
 TEST_CASE("multi-scale batches: each resolution is the bilinear (align_corners) downscale of the largest") {

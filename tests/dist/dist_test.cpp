@@ -1,0 +1,187 @@
+// Data-parallel training on two CPU processes: CTest runs this binary under
+// `mpirun -np 2 --oversubscribe` (one thread each). Every test skips, saying why, when mn has no
+// MPI or runs as one process. On Debian's Fashion-MNIST, a few dozen images.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cstring>
+#include <memory>
+
+#include "dist/communicator.h"
+#include "io/safetensors.h"
+#include "mutualnet/config.h"
+#include "mutualnet/experiment.h"
+#include "mutualnet/trainer.h"
+#include "tests/common/test_util.h"
+
+using namespace mn;
+
+namespace {
+
+const char* kTiny = R"(
+device = "cpu"
+seed = 1995
+[model]
+depth = 10
+widen = 1
+[data]
+workers = 1
+train_limit = 64
+test_limit = 50
+[train]
+batch_size = 16
+eval_batch_size = 16
+bn_calib_batches = 3
+validate = false
+checkpoint_every = 0
+)";
+
+// True when this binary runs as exactly two MPI ranks; otherwise says why the test is skipped.
+bool two_ranks() {
+  if (!dist::mpi_built()) {
+    MESSAGE("skipped: mn was built without MPI (apt-get install libopenmpi-dev openmpi-bin, reconfigure)");
+    return false;
+  }
+  if (dist::world().size() != 2) {
+    MESSAGE("skipped: run under mpirun -np 2 (ctest does), this is ", dist::world().describe());
+    return false;
+  }
+  return true;
+}
+
+// Rank 0's copy of t, on every rank.
+Tensor rank0_copy(const Tensor& t) {
+  const Tensor c = t.contiguous().clone();
+  dist::world().broadcast(c, 0);
+  return c;
+}
+
+bool bitwise_equal(const Tensor& a, const Tensor& b) {
+  return a.numel() == b.numel() && std::memcmp(a.contiguous().data_ptr(), b.contiguous().data_ptr(),
+                                               size_t(a.numel()) * dtype_size(a.dtype())) == 0;
+}
+
+// A folder that both ranks use: rank 0's temp folder, removed by rank 0 after both are done.
+struct SharedDir {
+  std::unique_ptr<test::TempDir> owned;
+  std::string path;
+  explicit SharedDir(const std::string& name) {
+    if (dist::world().rank() == 0) owned = std::make_unique<test::TempDir>(name, false);
+    Tensor bytes = Tensor::zeros({256}, DType::u8);
+    if (owned) std::memcpy(bytes.data_ptr(), owned->path.c_str(), std::min<size_t>(owned->path.size(), 255));
+    dist::world().broadcast(bytes, 0);
+    path = static_cast<const char*>(bytes.data_ptr());
+  }
+  ~SharedDir() { dist::world().barrier(); }
+};
+
+std::vector<Tensor> grads_of(models::Model& model) {
+  std::vector<Tensor> out;
+  for (const Variable& p : model.net->parameters()) out.push_back(p.grad().clone());
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("dist: after training steps on two ranks every rank holds bitwise the same weights") {
+  if (!two_ranks()) return;
+  const Config c = parse_config(kTiny, "tiny.toml", {});
+  Experiment ex(c, {.train_data = true, .optimizer = true});
+  const std::vector<Tensor> initial = [&] {
+    std::vector<Tensor> out;
+    for (const Variable& p : ex.model.net->parameters()) out.push_back(p.data().clone());
+    return out;
+  }();
+  ex.train_loader->start_epoch(0);
+  int64_t steps = 0;
+  while (std::optional<data::Batch> batch = ex.train_loader->next()) {
+    CHECK(batch->size() == 8);  // half of the global batch of 16
+    // The shards differ: rank 0's first image is not rank 1's.
+    const Tensor first = Tensor::from_vector(std::vector<int64_t>{batch->indices[0]}, {1});
+    CHECK(bitwise_equal(rank0_copy(first), first) == (dist::world().rank() == 0));
+    const std::vector<Subnet> subnets = sample_subnets(ex.step_options, c.data.resolutions, ex.sampler);
+    mutualnet_step(ex.model, *ex.optimizer, images_on(*batch, ex.device), c.data.resolutions, batch->labels,
+                   subnets, ex.step_options, ex.schedule.lr_at(steps++), &ex.device_comm);
+  }
+  CHECK(steps == 4);
+  const std::vector<Variable> params = ex.model.net->parameters();
+  for (size_t i = 0; i < params.size(); ++i) {
+    CHECK_FALSE(bitwise_equal(params[i].data(), initial[i]));
+    CHECK(bitwise_equal(rank0_copy(params[i].data()), params[i].data()));
+  }
+}
+
+TEST_CASE("dist: the all-reduced gradient is the mean of the two shards' gradients") {
+  if (!two_ranks()) return;
+  const Config c = parse_config(kTiny, "tiny.toml", {});
+  const ExperimentParts parts{.train_data = true, .optimizer = true};
+  auto step = [&](Experiment& ex, const data::Batch& batch, int64_t begin, int64_t end, dist::Communicator* comm) {
+    std::vector<Tensor> images;
+    for (const Tensor& t : images_on(batch, ex.device)) images.push_back(t.slice(0, begin, end));
+    const std::vector<Subnet> subnets = sample_subnets(ex.step_options, c.data.resolutions, ex.sampler);
+    mutualnet_step(ex.model, *ex.optimizer, images, c.data.resolutions, batch.labels.slice(0, begin, end), subnets,
+                   ex.step_options, ex.schedule.lr_at(0), comm);
+    return grads_of(ex.model);
+  };
+  Experiment ranks(c, parts);
+  ranks.train_loader->start_epoch(0);
+  const std::vector<Tensor> reduced = step(ranks, *ranks.train_loader->next(), 0, 8, &ranks.device_comm);
+
+  // The same step in this process alone, on each half of the global batch.
+  dist::SingleProcess one;
+  std::vector<std::vector<Tensor>> halves;
+  for (int64_t h = 0; h < 2; ++h) {
+    Experiment ex(c, parts, one);
+    ex.train_loader->start_epoch(0);
+    const data::Batch batch = *ex.train_loader->next();
+    REQUIRE(batch.size() == 16);
+    halves.push_back(step(ex, batch, 8 * h, 8 * (h + 1), nullptr));
+  }
+  REQUIRE(reduced.size() == halves[0].size());
+  for (size_t i = 0; i < reduced.size(); ++i) {
+    const Tensor mean = ops::scale(ops::add(halves[0][i], halves[1][i]), 0.5);
+    test::check_close(reduced[i], mean, 1e-6, 1e-9, cat("gradient ", i));
+  }
+}
+
+TEST_CASE("dist: a run interrupted and resumed on two ranks ends bitwise equal to an uninterrupted one") {
+  if (!two_ranks()) return;
+  const SharedDir whole("mn_dist_whole"), resumed("mn_dist_resumed");
+  // 2 epochs of 4 steps; the interruption falls mid-epoch, in the second.
+  const Config c = parse_config(kTiny, "tiny.toml", {"train.epochs=2"});
+  TrainOptions o;
+  o.quiet = true;
+  o.run_dir = whole.path;
+  CHECK(train(c, o).steps == 8);
+  o.run_dir = resumed.path;
+  o.stop_after_steps = 6;
+  CHECK(train(c, o).interrupted);
+  o.stop_after_steps = -1;
+  o.resume = true;
+  CHECK(train(c, o).steps == 8);
+  // Rank 0 wrote both checkpoints; every rank compares them.
+  const SafetensorsFile a = load_safetensors(whole.path + "/last/model.safetensors");
+  const SafetensorsFile b = load_safetensors(resumed.path + "/last/model.safetensors");
+  REQUIRE(a.tensors.size() == b.tensors.size());
+  for (size_t i = 0; i < a.tensors.size(); ++i) {
+    INFO(a.tensors[i].first);
+    CHECK(bitwise_equal(a.tensors[i].second, b.tensors[i].second));
+  }
+}
+
+TEST_CASE("dist: evaluation on two ranks gives the one-process figures") {
+  if (!two_ranks()) return;
+  const Config c = parse_config(kTiny, "tiny.toml", {});
+  const ExperimentParts parts{.eval_resolutions = {28, 20}};
+  const std::vector<Subnet> points{{1.0, 28}, {0.25, 20}};
+  Experiment ranks(c, parts);
+  dist::SingleProcess one;
+  Experiment alone(c, parts, one);
+  const std::vector<EvalResult> split = ranks.evaluate(points), whole = alone.evaluate(points);
+  for (size_t i = 0; i < points.size(); ++i) {
+    CHECK(split[i].images == 50);
+    CHECK(split[i].top1 == whole[i].top1);
+    CHECK(split[i].top5 == whole[i].top5);
+    CHECK(split[i].loss == doctest::Approx(whole[i].loss).epsilon(1e-5));
+  }
+}
