@@ -9,7 +9,7 @@ BUILD ?= build
 CMAKE_FLAGS ?=
 PACKAGES := g++ cmake libopenblas-dev libdnnl-dev libturbojpeg0-dev libstb-dev doctest-dev \
             libtomlplusplus-dev zlib1g-dev libcurl4-openssl-dev libopenmpi-dev openmpi-bin \
-            dataset-fashion-mnist
+            python3-venv dataset-fashion-mnist
 FUZZ_PACKAGES := clang libclang-rt-14-dev libomp-dev
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 10
