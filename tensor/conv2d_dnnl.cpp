@@ -176,11 +176,11 @@ void guarded(const char* what, const Shape& x, const Shape& w, F&& f) {
   }
 }
 
-// Images per weight-gradient call. One oneDNN call sums its N*Ho*Wo products per weight in
-// float32 chains that long: over a 128-image batch at 28x28 that is 10x the float64 distance of
-// mn's GEMM path (3.8e-6 against 3.8e-7), and the default run trained 0.3-0.6 points worse with
-// it. Calls of about kChainPixels output pixels, whose partial gradients are then added in a
-// pairwise tree, keep every chain short.
+// Output pixels per weight-gradient call (one 28x28 image). One oneDNN call sums its N*Ho*Wo
+// products per weight in float32 chains that long: over a 128-image batch at 28x28 that is 10x
+// the float64 distance of mn's GEMM path (3.8e-6 against 3.8e-7), and the default run trained
+// 0.3-0.6 points worse with it. Calls of about kChainPixels output pixels, whose partial
+// gradients are then added in a pairwise tree, keep every chain short (5.0e-7).
 constexpr int64_t kChainPixels = 784;
 
 // parts[0] <- the sum of parts[0..n), added pairwise (1+2, 3+4, ..., then pairs of pairs): the
