@@ -56,8 +56,19 @@ void for_each_row(const Shape& shape, std::array<Shape, K> strides, std::array<c
       f(p, n, inner);
     }
   };
-  if (rows * n < kParallelGrain || rows == 1) {
+  if (rows * n < kParallelGrain) {
     run(0, rows);
+    return;
+  }
+  if (rows == 1) {  // contiguous operands merge into one row: the threads split it
+#pragma omp parallel
+    {
+      const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
+      const int64_t j0 = n * t / nt, j1 = n * (t + 1) / nt;
+      std::array<char*, K> p = base;
+      for (int k = 0; k < K; ++k) p[k] += j0 * inner[k] * static_cast<int64_t>(elem_size[k]);
+      f(p, j1 - j0, inner);
+    }
     return;
   }
 #pragma omp parallel
