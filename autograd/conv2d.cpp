@@ -28,8 +28,11 @@ Variable conv2d(const Variable& x, const Variable& w, const std::optional<Variab
       out, "conv2d", inputs,
       [saved_in, saved_w, x_shape, w_shape, args, gx, gw, gb](const Tensor& g) {
         std::vector<Tensor> grads(gb ? 3 : 2);
-        if (gx) grads[0] = ops::conv2d_backward_data(g, saved_w, x_shape, args);
-        if (gw) {
+        if (gx && gw) {
+          std::tie(grads[0], grads[1]) = ops::conv2d_backward(g, saved_in, saved_w, args);
+        } else if (gx) {
+          grads[0] = ops::conv2d_backward_data(g, saved_w, x_shape, args);
+        } else if (gw) {
           grads[1] = Tensor::empty(w_shape, g.dtype(), g.device());
           ops::conv2d_backward_weight(saved_in, g, grads[1], args, false);
         }

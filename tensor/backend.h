@@ -101,6 +101,13 @@ class Backend {
                                     const Conv2dArgs& args) = 0;
   virtual void conv2d_backward_weight(const Tensor& x, const Tensor& dy, const Tensor& dw,
                                       const Conv2dArgs& args, bool accumulate) = 0;
+  // Both gradients at once (dw packed and overwritten), for a backend that shares work between
+  // the two passes; by default the two calls above.
+  virtual void conv2d_backward(const Tensor& dy, const Tensor& x, const Tensor& w, const Tensor& dx,
+                               const Tensor& dw, const Conv2dArgs& args) {
+    conv2d_backward_data(dy, w, dx, args);
+    conv2d_backward_weight(x, dy, dw, args, false);
+  }
 
   // x, y (N, C, H, W) contiguous; per-channel tensors (C) contiguous (possibly prefix views).
   // Training: normalise with batch statistics, save mean and 1/sqrt(var + eps), update running

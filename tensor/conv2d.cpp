@@ -99,4 +99,25 @@ void conv2d_backward_weight(const Tensor& x, const Tensor& dy, const Tensor& dw,
     dw.copy_(packed);
 }
 
+std::pair<Tensor, Tensor> conv2d_backward(const Tensor& dy, const Tensor& x, const Tensor& w,
+                                          const Conv2dArgs& args) {
+  check_float("conv2d backward", dy, "output gradient");
+  check_same("conv2d backward", dy, "output gradient", x, "input");
+  check_same("conv2d backward", dy, "output gradient", w, "weight");
+  const Shape y_shape = conv2d_output_shape(x.shape(), w.shape(), args);
+  MN_CHECK(dy.shape() == y_shape, "conv2d backward: output gradient ", shape_str(dy.shape()),
+           " does not match the output ", shape_str(y_shape), " of input ", shape_str(x.shape()),
+           " and weight ", shape_str(w.shape()));
+  Tensor dx = Tensor::empty(x.shape(), dy.dtype(), dy.device());
+  Tensor dw = Tensor::empty(w.shape(), dy.dtype(), dy.device());
+  if (dx.numel() == 0 || dw.numel() == 0) {
+    if (dx.numel() > 0) dx.zero_();  // nothing flows through a conv with no weights, and vice versa
+    if (dw.numel() > 0) dw.zero_();
+    return {dx, dw};
+  }
+  backend(dy.device()).conv2d_backward(dy.contiguous(), x.contiguous(),
+                                       rows_packed(w) ? w : w.contiguous(), dx, dw, args);
+  return {dx, dw};
+}
+
 }  // namespace mn::ops

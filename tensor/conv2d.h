@@ -13,6 +13,10 @@ Tensor conv2d_backward_data(const Tensor& dy, const Tensor& w, const Shape& x_sh
 // gradient buffer.
 void conv2d_backward_weight(const Tensor& x, const Tensor& dy, const Tensor& dw,
                             const Conv2dArgs& args, bool accumulate);
+// Both gradients of one conv in one call, so that a backend can share work between the passes
+// (the CPU's oneDNN path puts dy into its blocked layout once): returns {dx, dw}.
+std::pair<Tensor, Tensor> conv2d_backward(const Tensor& dy, const Tensor& x, const Tensor& w,
+                                          const Conv2dArgs& args);
 Shape conv2d_output_shape(const Shape& x, const Shape& w, const Conv2dArgs& args);
 
 }  // namespace mn::ops

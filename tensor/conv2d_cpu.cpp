@@ -469,4 +469,16 @@ void CpuBackend::conv2d_backward_weight(const Tensor& x, const Tensor& dy, const
     backward_weight<double>(x, dy, dw, args, accumulate);
 }
 
+void CpuBackend::conv2d_backward(const Tensor& dy, const Tensor& x, const Tensor& w,
+                                 const Tensor& dx, const Tensor& dw, const Conv2dArgs& args) {
+  using dnnl_conv::Pass;
+  if (dnnl_conv::applies(Pass::backward_data, x.shape(), w.shape(), x.dtype(), args) &&
+      dnnl_conv::applies(Pass::backward_weight, x.shape(), w.shape(), x.dtype(), args)) {
+    dnnl_conv::backward(dy, x, w, dx, dw, args);
+    return;
+  }
+  conv2d_backward_data(dy, w, dx, args);
+  conv2d_backward_weight(x, dy, dw, args, false);
+}
+
 }  // namespace mn

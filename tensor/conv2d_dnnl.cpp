@@ -129,10 +129,10 @@ const Plan& plan(Pass pass, const Shape& x, const Shape& w, const Shape& y, cons
   return plans.emplace(key, make_plan(pass, x, w, y, a, bf16_on)).first->second;
 }
 
-// Runs plan `p` reading in[0], in[1] and writing out (all in mn's plain layouts), through buffers
-// from mn's caching allocator where a reorder is needed (oneDNN's own would page-fault a fresh
-// buffer per call).
-void run(const Plan& p, const float* in0, const float* in1, float* out) {
+// Runs plan `p` reading in[0], in[1] and writing out (all in mn's plain layouts, except in[ready]
+// when ready is 0 or 1: already in the plan's layout), through buffers from mn's caching allocator where a
+// reorder is needed (oneDNN's own would page-fault a fresh buffer per call).
+void run(const Plan& p, const void* in0, const void* in1, float* out, int ready = -1) {
   dnnl::stream s(engine());
   std::vector<Tensor> keep;
   auto buffer = [&](const memory::desc& d) {
@@ -141,13 +141,13 @@ void run(const Plan& p, const float* in0, const float* in1, float* out) {
   };
   std::unordered_map<int, memory> args;
   if (p.scratch.get_size() > 0) args[DNNL_ARG_SCRATCHPAD] = buffer(p.scratch);
-  const float* in[2] = {in0, in1};
+  const void* in[2] = {in0, in1};
   for (int i = 0; i < 2; ++i) {
-    if (!p.to_in[i]) {
-      args[p.in_arg[i]] = memory(p.in_desc[i], engine(), const_cast<float*>(in[i]));
+    if (!p.to_in[i] || i == ready) {
+      args[p.in_arg[i]] = memory(p.in_desc[i], engine(), const_cast<void*>(in[i]));
       continue;
     }
-    memory from(p.plain_in[i], engine(), const_cast<float*>(in[i]));
+    memory from(p.plain_in[i], engine(), const_cast<void*>(in[i]));
     memory to = buffer(p.in_desc[i]);
     p.to_in[i]->execute(s, from, to);
     args[p.in_arg[i]] = to;
@@ -163,6 +163,29 @@ void run(const Plan& p, const float* in0, const float* in1, float* out) {
     p.from_out->execute(s, result, plain);
   }
   s.wait();
+}
+
+// Bytes between consecutive images of `batch` (an activation in a oneDNN layout) when a call over
+// fewer images expecting `part` can read a run of them in place: the same blocking with the image
+// dimension outermost and dense. 0 when it cannot.
+int64_t image_bytes(const memory::desc& batch, const memory::desc& part) {
+  const dnnl_memory_desc_t &b = batch.data, &p = part.data;
+  if (b.format_kind != dnnl_blocked || p.format_kind != dnnl_blocked ||
+      b.data_type != p.data_type || b.offset0 != 0 || p.offset0 != 0)
+    return 0;
+  const auto &bb = b.format_desc.blocking, &pb = p.format_desc.blocking;
+  if (bb.inner_nblks != pb.inner_nblks) return 0;
+  for (int i = 0; i < bb.inner_nblks; ++i)
+    if (bb.inner_blks[i] != pb.inner_blks[i] || bb.inner_idxs[i] != pb.inner_idxs[i] ||
+        bb.inner_idxs[i] == 0)
+      return 0;
+  int64_t per_image = 1;
+  for (int d = 1; d < 4; ++d) {
+    if (b.padded_dims[d] != p.padded_dims[d] || bb.strides[d] != pb.strides[d]) return 0;
+    per_image *= b.padded_dims[d];
+  }
+  if (bb.strides[0] != per_image || (p.dims[0] > 1 && pb.strides[0] != per_image)) return 0;
+  return per_image * static_cast<int64_t>(dnnl::memory::data_type_size(batch.data_type()));
 }
 
 // oneDNN reports failures as dnnl::error; mn's callers expect mn::Error naming the op.
@@ -189,6 +212,59 @@ void tree_sum(std::vector<float*>& parts, int64_t size) {
   for (size_t step = 1; step < parts.size(); step *= 2)
     for (size_t i = 0; i + step < parts.size(); i += 2 * step)
       for (int64_t k = 0; k < size; ++k) parts[i][k] += parts[i + step][k];
+}
+
+// dy already in a oneDNN layout (backward() shares the one it made for the input gradient).
+struct BlockedDy {
+  Tensor data;
+  memory::desc layout;
+};
+
+// The weight gradient, one call per kChainPixels output pixels (see above); each call reads its
+// images of dy from `blocked` in place where its layout allows, else reorders them from dy.
+void weight_gradient(const Tensor& x, const Tensor& dy, const std::optional<BlockedDy>& blocked,
+                     const Tensor& dw, const Conv2dArgs& a, bool accumulate) {
+  const int64_t N = x.size(0), O = dw.size(0), K = dw.numel() / O;
+  const int64_t calls = std::clamp<int64_t>(N * dy.size(2) * dy.size(3) / kChainPixels, 1, N);
+  const Tensor parts = Tensor::empty({calls, O, K}, DType::f32);
+  std::vector<float*> part(calls);
+  std::exception_ptr error;
+  // The calls are spread over the threads, each run single-threaded: one oneDNN call of a few
+  // images is too short to pay for waking the other thread (OMP_WAIT_POLICY=passive) for each of
+  // its parallel regions. Which images a call sums does not depend on the thread count, so
+  // neither do the bits.
+#pragma omp parallel num_threads(static_cast<int>(std::min<int64_t>(calls, omp_get_max_threads())))
+  {
+    omp_set_num_threads(1);
+#pragma omp for schedule(static)
+    for (int64_t c = 0; c < calls; ++c) {
+      // An even split: the calls differ by at most one image, so two plans at most.
+      const int64_t n0 = N * c / calls, count = N * (c + 1) / calls - n0;
+      Shape xs = x.shape(), ys = dy.shape();
+      xs[0] = ys[0] = count;
+      part[c] = parts.data<float>() + c * O * K;
+      try {
+        guarded("backward-weight", x.shape(), dw.shape(), [&] {
+          const Plan& p = plan(Pass::backward_weight, xs, dw.shape(), ys, a);
+          const int64_t stride = blocked ? image_bytes(blocked->layout, p.in_desc[1]) : 0;
+          if (stride > 0)
+            run(p, x.data<float>() + n0 * x.stride(0),
+                static_cast<const char*>(blocked->data.data_ptr()) + n0 * stride, part[c], 1);
+          else
+            run(p, x.data<float>() + n0 * x.stride(0), dy.data<float>() + n0 * dy.stride(0), part[c]);
+        });
+      } catch (...) {
+#pragma omp critical(mn_dnnl_error)
+        if (!error) error = std::current_exception();
+      }
+    }
+  }
+  if (error) std::rethrow_exception(error);
+  tree_sum(part, O * K);
+  float* out = dw.data<float>();
+  for (int64_t o = 0; o < O; ++o)
+    for (int64_t k = 0; k < K; ++k)
+      out[o * dw.stride(0) + k] = (accumulate ? out[o * dw.stride(0) + k] : 0.f) + part[0][o * K + k];
 }
 
 }  // namespace
@@ -226,42 +302,28 @@ void backward_data(const Tensor& dy, const Tensor& w, const Tensor& dx, const Co
 
 void backward_weight(const Tensor& x, const Tensor& dy, const Tensor& dw, const Conv2dArgs& a,
                      bool accumulate) {
-  const int64_t N = x.size(0), O = dw.size(0), K = dw.numel() / O;
-  const int64_t calls = std::clamp<int64_t>(N * dy.size(2) * dy.size(3) / kChainPixels, 1, N);
-  const Tensor parts = Tensor::empty({calls, O, K}, DType::f32);
-  std::vector<float*> part(calls);
-  std::exception_ptr error;
-  // The calls are spread over the threads, each run single-threaded: one oneDNN call of a few
-  // images is too short to pay for waking the other thread (OMP_WAIT_POLICY=passive) for each of
-  // its parallel regions. Which images a call sums does not depend on the thread count, so
-  // neither do the bits.
-#pragma omp parallel num_threads(static_cast<int>(std::min<int64_t>(calls, omp_get_max_threads())))
-  {
-    omp_set_num_threads(1);
-#pragma omp for schedule(static)
-    for (int64_t c = 0; c < calls; ++c) {
-      // An even split: the calls differ by at most one image, so two plans at most.
-      const int64_t n0 = N * c / calls, count = N * (c + 1) / calls - n0;
-      Shape xs = x.shape(), ys = dy.shape();
-      xs[0] = ys[0] = count;
-      part[c] = parts.data<float>() + c * O * K;
-      try {
-        guarded("backward-weight", x.shape(), dw.shape(), [&] {
-          run(plan(Pass::backward_weight, xs, dw.shape(), ys, a), x.data<float>() + n0 * x.stride(0),
-              dy.data<float>() + n0 * dy.stride(0), part[c]);
-        });
-      } catch (...) {
-#pragma omp critical(mn_dnnl_error)
-        if (!error) error = std::current_exception();
-      }
+  weight_gradient(x, dy, {}, dw, a, accumulate);
+}
+
+void backward(const Tensor& dy, const Tensor& x, const Tensor& w, const Tensor& dx,
+              const Tensor& dw, const Conv2dArgs& a) {
+  guarded("backward-data", dx.shape(), w.shape(), [&] {
+    const Plan& p = plan(Pass::backward_data, dx.shape(), w.shape(), dy.shape(), a);
+    if (!p.to_in[0]) {  // dy is read in mn's layout anyway: nothing to share
+      backward_data(dy, w, dx, a);
+      weight_gradient(x, dy, {}, dw, a, false);
+      return;
     }
-  }
-  if (error) std::rethrow_exception(error);
-  tree_sum(part, O * K);
-  float* out = dw.data<float>();
-  for (int64_t o = 0; o < O; ++o)
-    for (int64_t k = 0; k < K; ++k)
-      out[o * dw.stride(0) + k] = (accumulate ? out[o * dw.stride(0) + k] : 0.f) + part[0][o * K + k];
+    const memory::desc& layout = p.in_desc[0];
+    const Tensor blocked = Tensor::empty({static_cast<int64_t>((layout.get_size() + 3) / 4)}, DType::f32);
+    dnnl::stream s(engine());
+    memory from(p.plain_in[0], engine(), dy.data<float>()), to(layout, engine(), blocked.data_ptr());
+    p.to_in[0]->execute(s, from, to);
+    s.wait();
+    const Tensor wp = w.contiguous();
+    run(p, blocked.data_ptr(), wp.data<float>(), dx.data<float>(), 0);
+    weight_gradient(x, dy, BlockedDy{blocked, layout}, dw, a, false);
+  });
 }
 
 }  // namespace mn::dnnl_conv

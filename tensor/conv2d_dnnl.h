@@ -28,6 +28,9 @@ void backward_data(const Tensor& dy, const Tensor& w, const Tensor& dx, const Co
 // dw (rows dw.stride(0) apart) <- the weight gradient, or += with accumulate.
 void backward_weight(const Tensor& x, const Tensor& dy, const Tensor& dw, const Conv2dArgs& a,
                      bool accumulate);
+// Both gradients (dw overwritten), dy reordered into oneDNN's layout once for the two passes.
+void backward(const Tensor& dy, const Tensor& x, const Tensor& w, const Tensor& dx,
+              const Tensor& dw, const Conv2dArgs& a);
 #else
 constexpr bool built = false;
 inline bool bf16_supported() { return false; }
@@ -36,6 +39,8 @@ inline bool applies(Pass, const Shape&, const Shape&, DType, const Conv2dArgs&) 
 inline void forward(const Tensor&, const Tensor&, const Tensor&, const Conv2dArgs&) {}
 inline void backward_data(const Tensor&, const Tensor&, const Tensor&, const Conv2dArgs&) {}
 inline void backward_weight(const Tensor&, const Tensor&, const Tensor&, const Conv2dArgs&, bool) {}
+inline void backward(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&,
+                     const Conv2dArgs&) {}
 #endif
 
 }  // namespace mn::dnnl_conv

@@ -23,6 +23,7 @@ class CpuBackend final : public Backend {
   void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& y, const Conv2dArgs& args) override;
   void conv2d_backward_data(const Tensor& dy, const Tensor& w, const Tensor& dx, const Conv2dArgs& args) override;
   void conv2d_backward_weight(const Tensor& x, const Tensor& dy, const Tensor& dw, const Conv2dArgs& args, bool accumulate) override;
+  void conv2d_backward(const Tensor& dy, const Tensor& x, const Tensor& w, const Tensor& dx, const Tensor& dw, const Conv2dArgs& args) override;
   void batchnorm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& running_mean, const Tensor& running_var, bool training, double momentum, double eps, const Tensor& y, const Tensor& save_mean, const Tensor& save_invstd) override;
   void batchnorm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma, const Tensor& save_mean, const Tensor& save_invstd, bool training, const Tensor& dx, const Tensor& dgamma, const Tensor& dbeta) override;
   void maxpool2d_forward(const Tensor& x, const Tensor& y, const Tensor& indices, const Pool2dArgs& args) override;

@@ -279,6 +279,50 @@ TEST_CASE("conv2d float32 3x3 on the channel counts of MutualNet widths (not mul
   }
 }
 
+TEST_CASE("conv2d_backward gives bitwise the two passes called one by one") {
+  // On oneDNN's path the combined call reorders dy once and the weight-gradient calls read their
+  // images of it in place; the numbers must not change. 3x3 at stride 1 and 2 (one image, and
+  // several images, per weight-gradient call), a width-sliced weight, a 1x1 and float64 (mn's own
+  // path), and bfloat16 where the CPU has it.
+  const NaiveConvCase cases[] = {{6, 32, 48, 28, 3, 1, 1}, {9, 32, 48, 14, 3, 2, 1}, {5, 16, 16, 7, 3, 1, 1},
+                                 {4, 24, 40, 9, 1, 1, 0}};
+  Backend& cpu = backend(Device::cpu());
+  const bool bf16 = [&] {
+    try {
+      cpu.set_precision(Precision::bf16);
+      cpu.set_precision(Precision::fp32);
+      return true;
+    } catch (const Error&) {
+      return false;
+    }
+  }();
+  for (const Precision precision : {Precision::fp32, Precision::bf16}) {
+    if (precision == Precision::bf16 && !bf16) continue;
+    cpu.set_precision(precision);
+    for (const NaiveConvCase& c : cases) {
+      for (DType dt : {DType::f32, DType::f64}) {
+        const Conv2dArgs a = conv_args(c.s, c.p);
+        Tensor x = normal_tensor({c.N, c.C, c.H, c.H}, 50, dt);
+        Tensor w = corner_of_larger(normal_tensor({c.O, c.C, c.k, c.k}, 51, dt), 8, 4);
+        Tensor dy = normal_tensor(ops::conv2d_output_shape(x.shape(), w.shape(), a), 52, dt);
+        const auto [dx, dw] = ops::conv2d_backward(dy, x, w, a);
+        Tensor dw_alone = Tensor::empty(w.shape(), dt);
+        ops::conv2d_backward_weight(x, dy, dw_alone, a, false);
+        INFO(c.C << "->" << c.O << " k" << c.k << " s" << c.s << " " << dtype_name(dt)
+                 << (precision == Precision::bf16 ? " in bf16" : ""));
+        if (dt == DType::f32) {
+          CHECK(dx.to_vector<float>() == ops::conv2d_backward_data(dy, w, x.shape(), a).to_vector<float>());
+          CHECK(dw.to_vector<float>() == dw_alone.to_vector<float>());
+        } else {
+          CHECK(dx.to_vector<double>() == ops::conv2d_backward_data(dy, w, x.shape(), a).to_vector<double>());
+          CHECK(dw.to_vector<double>() == dw_alone.to_vector<double>());
+        }
+      }
+    }
+  }
+  cpu.set_precision(Precision::fp32);
+}
+
 TEST_CASE("conv2d float32 over a whole training batch stays within float32's rounding (1e-6)") {
   // The first WRN stage at batch 128: every weight-gradient entry sums 128 * 28 * 28 = 100352
   // products. mn's GEMM path stays near 4e-7 of the float64 result in all three directions;
