@@ -52,9 +52,10 @@ Variable conv2d(const Variable& x, const Variable& w, const std::optional<Variab
                 const Conv2dArgs& args);
 
 // batchnorm.cpp: running stats (plain tensors, possibly prefix views) are updated in training.
+// With relu: relu(batch_norm(x)) as one op (one pass over the activations each way on the CPU).
 Variable batch_norm(const Variable& x, const Variable& gamma, const Variable& beta,
                     const Tensor& running_mean, const Tensor& running_var, bool training,
-                    double momentum, double eps);
+                    double momentum, double eps, bool relu = false);
 
 // pool2d.cpp
 Variable max_pool2d(const Variable& x, const Pool2dArgs& args);

@@ -28,13 +28,17 @@ int64_t BatchNorm2d::check_channels(int64_t c, const Shape& shape) const {
   return c;
 }
 
-Variable BatchNorm2d::forward(const Variable& x) {
+Variable BatchNorm2d::normalize(const Variable& x, bool relu) {
   const int64_t c = check_channels(x.size(1), x.shape());
   if (c == weight.size(0))
-    return batch_norm(x, weight, bias, running_mean, running_var, is_training(), momentum, eps);
+    return batch_norm(x, weight, bias, running_mean, running_var, is_training(), momentum, eps,
+                      relu);
   return batch_norm(x, weight.slice(0, 0, c), bias.slice(0, 0, c), running_mean.slice(0, 0, c),
-                    running_var.slice(0, 0, c), is_training(), momentum, eps);
+                    running_var.slice(0, 0, c), is_training(), momentum, eps, relu);
 }
+
+Variable BatchNorm2d::forward(const Variable& x) { return normalize(x, false); }
+Variable BatchNorm2d::forward_relu(const Variable& x) { return normalize(x, true); }
 
 Probe BatchNorm2d::trace(const Probe& x) {
   const int64_t c = check_channels(x.size(1), x.shape);

@@ -19,6 +19,10 @@ class BatchNorm2d : public Module {
 
   Variable forward(const Variable& x) override;
   Probe trace(const Probe& x) override;
+  // relu(forward(x)) as one fused op, for model code written over Variable and Probe alike;
+  // a probe (FLOPs, export) sees the two ops.
+  Variable forward_relu(const Variable& x);
+  Probe forward_relu(const Probe& x) { return relu(trace(x)); }
   void reset_running_stats();  // mean 0, variance 1 (before BN recalibration)
 
   Variable weight, bias;          // (C)
@@ -28,6 +32,7 @@ class BatchNorm2d : public Module {
 
  private:
   int64_t check_channels(int64_t c, const Shape& shape) const;
+  Variable normalize(const Variable& x, bool relu);
 };
 
 }  // namespace mn::nn

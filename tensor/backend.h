@@ -120,6 +120,24 @@ class Backend {
                                   const Tensor& save_mean, const Tensor& save_invstd,
                                   bool training, const Tensor& dx, const Tensor& dgamma,
                                   const Tensor& dbeta) = 0;
+  // Batch norm and a ReLU of its output in one pass where the backend fuses them (by default the
+  // ops one after the other). The backward takes that forward's y: dy flows where y > 0.
+  virtual void batchnorm_relu_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                      const Tensor& running_mean, const Tensor& running_var,
+                                      bool training, double momentum, double eps, const Tensor& y,
+                                      const Tensor& save_mean, const Tensor& save_invstd) {
+    batchnorm_forward(x, gamma, beta, running_mean, running_var, training, momentum, eps, y,
+                      save_mean, save_invstd);
+    unary(UnaryOp::relu, y, y, 0, 0);
+  }
+  virtual void batchnorm_relu_backward(const Tensor& dy, const Tensor& x, const Tensor& y,
+                                       const Tensor& gamma, const Tensor& save_mean,
+                                       const Tensor& save_invstd, bool training, const Tensor& dx,
+                                       const Tensor& dgamma, const Tensor& dbeta) {
+    const Tensor masked = Tensor::empty(dy.shape(), dy.dtype(), dy.device());
+    binary(BinaryOp::relu_backward, masked, dy, y);
+    batchnorm_backward(masked, x, gamma, save_mean, save_invstd, training, dx, dgamma, dbeta);
+  }
 
   // Pooling on contiguous NCHW; average pooling counts padding (PyTorch's default).
   virtual void maxpool2d_forward(const Tensor& x, const Tensor& y, const Tensor& indices,

@@ -20,7 +20,7 @@ void check_stat(const Tensor& x, const Tensor& t, const char* what) {
 
 BatchNormOutput batchnorm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                                   const Tensor& running_mean, const Tensor& running_var,
-                                  bool training, double momentum, double eps) {
+                                  bool training, double momentum, double eps, bool relu) {
   check_float("batch_norm", x, "input");
   check_4d("batch_norm", x, "input");
   const int64_t C = x.size(1);
@@ -38,20 +38,30 @@ BatchNormOutput batchnorm_forward(const Tensor& x, const Tensor& gamma, const Te
                       Tensor::empty({C}, x.dtype(), x.device()),
                       Tensor::empty({C}, x.dtype(), x.device())};
   if (x.numel() == 0) return out;
-  backend(x.device()).batchnorm_forward(x.contiguous(), gamma.contiguous(), beta.contiguous(),
-                                        running_mean, running_var, training, momentum, eps, out.y,
-                                        out.save_mean, out.save_invstd);
+  Backend& be = backend(x.device());
+  if (relu)
+    be.batchnorm_relu_forward(x.contiguous(), gamma.contiguous(), beta.contiguous(), running_mean,
+                              running_var, training, momentum, eps, out.y, out.save_mean,
+                              out.save_invstd);
+  else
+    be.batchnorm_forward(x.contiguous(), gamma.contiguous(), beta.contiguous(), running_mean,
+                         running_var, training, momentum, eps, out.y, out.save_mean,
+                         out.save_invstd);
   return out;
 }
 
 BatchNormGrads batchnorm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma,
                                   const Tensor& save_mean, const Tensor& save_invstd,
-                                  bool training) {
+                                  bool training, const Tensor& relu_y) {
   check_float("batch_norm backward", x, "input");
   check_4d("batch_norm backward", x, "input");
   const int64_t C = x.size(1);
   check_same("batch_norm backward", x, "input", dy, "output gradient");
   check_shape("batch_norm backward", dy, "output gradient", x.shape());
+  if (relu_y.defined()) {
+    check_same("batch_norm backward", x, "input", relu_y, "output");
+    check_shape("batch_norm backward", relu_y, "output", x.shape());
+  }
   for (const Tensor* t : {&gamma, &save_mean, &save_invstd}) {
     check_same("batch_norm backward", x, "input", *t, "per-channel operand");
     check_shape("batch_norm backward", *t, "per-channel operand", {C});
@@ -64,9 +74,15 @@ BatchNormGrads batchnorm_backward(const Tensor& dy, const Tensor& x, const Tenso
     g.dbeta.zero_();
     return g;
   }
-  backend(x.device()).batchnorm_backward(dy.contiguous(), x.contiguous(), gamma.contiguous(),
-                                         save_mean.contiguous(), save_invstd.contiguous(),
-                                         training, g.dx, g.dgamma, g.dbeta);
+  Backend& be = backend(x.device());
+  if (relu_y.defined())
+    be.batchnorm_relu_backward(dy.contiguous(), x.contiguous(), relu_y.contiguous(),
+                               gamma.contiguous(), save_mean.contiguous(),
+                               save_invstd.contiguous(), training, g.dx, g.dgamma, g.dbeta);
+  else
+    be.batchnorm_backward(dy.contiguous(), x.contiguous(), gamma.contiguous(),
+                          save_mean.contiguous(), save_invstd.contiguous(), training, g.dx,
+                          g.dgamma, g.dbeta);
   return g;
 }
 

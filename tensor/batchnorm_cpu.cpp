@@ -1,5 +1,6 @@
 // CPU batch norm over (N, C, H*W): one channel per OpenMP iteration, statistics accumulated in
-// double so float32 batches of 10^5 values per channel keep their precision.
+// double so float32 batches of 10^5 values per channel keep their precision. With RELU the output
+// is max(0, y) in the same pass, and the backward masks dy by that output as it reads it.
 #include <algorithm>
 #include <cmath>
 
@@ -41,17 +42,20 @@ void channel_moments(const Layout& l, const T* x, int64_t c, double& mean, doubl
   var = std::max(0.0, sq / M - shift * shift);
 }
 
-// y = x * scale + shift over one channel.
-template <class T>
+// y = x * scale + shift over one channel (and max(0, y) with RELU).
+template <bool RELU, class T>
 void channel_affine(const Layout& l, const T* x, T* y, int64_t c, T scale, T shift) {
   for (int64_t n = 0; n < l.N; ++n) {
     const T* in = x + (n * l.C + c) * l.S;
     T* out = y + (n * l.C + c) * l.S;
-    for (int64_t s = 0; s < l.S; ++s) out[s] = in[s] * scale + shift;
+    for (int64_t s = 0; s < l.S; ++s) {
+      const T v = in[s] * scale + shift;
+      out[s] = RELU ? std::max(v, T(0)) : v;
+    }
   }
 }
 
-template <class T>
+template <bool RELU, class T>
 void forward(const Tensor& xt, const Tensor& gamma_t, const Tensor& beta_t, const Tensor& rm_t,
              const Tensor& rv_t, bool training, double momentum, double eps, const Tensor& yt,
              const Tensor& mean_t, const Tensor& invstd_t) {
@@ -77,18 +81,22 @@ void forward(const Tensor& xt, const Tensor& gamma_t, const Tensor& beta_t, cons
     save_mean[c] = static_cast<T>(mean);
     save_invstd[c] = static_cast<T>(invstd);
     const double scale = gamma[c] * invstd;
-    channel_affine(l, x, y, c, static_cast<T>(scale), static_cast<T>(beta[c] - mean * scale));
+    channel_affine<RELU>(l, x, y, c, static_cast<T>(scale), static_cast<T>(beta[c] - mean * scale));
   }
 }
 
 // Training: dx = gamma * invstd / M * (M * dy - sum(dy) - xhat * sum(dy * xhat)), the batch
 // statistics being functions of x. Eval: the statistics are constants, dx = dy * gamma * invstd.
-template <class T>
-void backward(const Tensor& dyt, const Tensor& xt, const Tensor& gamma_t, const Tensor& mean_t,
-              const Tensor& invstd_t, bool training, const Tensor& dxt, const Tensor& dgamma_t,
-              const Tensor& dbeta_t) {
+// With RELU, dy is first zeroed where the forward's output yt is not positive.
+template <bool RELU, class T>
+void backward(const Tensor& dyt, const Tensor& xt, const Tensor& yt, const Tensor& gamma_t,
+              const Tensor& mean_t, const Tensor& invstd_t, bool training, const Tensor& dxt,
+              const Tensor& dgamma_t, const Tensor& dbeta_t) {
   const Layout l(xt);
   const T *dy = dyt.data<T>(), *x = xt.data<T>(), *gamma = gamma_t.data<T>();
+  const T* y = RELU ? yt.data<T>() : nullptr;
+  // The gradient reaching the batch norm at element i of a row.
+  auto grad = [](const T* g, const T* out, int64_t i) { return RELU && !(out[i] > 0) ? T(0) : g[i]; };
   const T *save_mean = mean_t.data<T>(), *save_invstd = invstd_t.data<T>();
   T *dx = dxt.data<T>(), *dgamma = dgamma_t.data<T>(), *dbeta = dbeta_t.data<T>();
   const double M = static_cast<double>(l.count());
@@ -100,11 +108,13 @@ void backward(const Tensor& dyt, const Tensor& xt, const Tensor& gamma_t, const 
     for (int64_t n = 0; n < l.N; ++n) {  // rows in T, the channel in double, as channel_moments
       const T* g = dy + (n * l.C + c) * l.S;
       const T* in = x + (n * l.C + c) * l.S;
+      const T* out = RELU ? y + (n * l.C + c) * l.S : nullptr;
       T row_dy = 0, row_dy_xmu = 0;
 #pragma omp simd reduction(+ : row_dy, row_dy_xmu)
       for (int64_t s = 0; s < l.S; ++s) {
-        row_dy += g[s];
-        row_dy_xmu += g[s] * (in[s] - tmean);
+        const T gs = grad(g, out, s);
+        row_dy += gs;
+        row_dy_xmu += gs * (in[s] - tmean);
       }
       sum_dy += row_dy;
       sum_dy_xmu += row_dy_xmu;
@@ -121,8 +131,9 @@ void backward(const Tensor& dyt, const Tensor& xt, const Tensor& gamma_t, const 
     for (int64_t n = 0; n < l.N; ++n) {
       const T* g = dy + (n * l.C + c) * l.S;
       const T* in = x + (n * l.C + c) * l.S;
-      T* out = dx + (n * l.C + c) * l.S;
-      for (int64_t s = 0; s < l.S; ++s) out[s] = ta * g[s] + tb * (in[s] - tmean) + td;
+      const T* out = RELU ? y + (n * l.C + c) * l.S : nullptr;
+      T* d = dx + (n * l.C + c) * l.S;
+      for (int64_t s = 0; s < l.S; ++s) d[s] = ta * grad(g, out, s) + tb * (in[s] - tmean) + td;
     }
   }
 }
@@ -134,8 +145,8 @@ void CpuBackend::batchnorm_forward(const Tensor& x, const Tensor& gamma, const T
                                    bool training, double momentum, double eps, const Tensor& y,
                                    const Tensor& save_mean, const Tensor& save_invstd) {
   cpu::dispatch_float(x.dtype(), "batch_norm", [&](auto t) {
-    forward<decltype(t)>(x, gamma, beta, running_mean, running_var, training, momentum, eps, y,
-                         save_mean, save_invstd);
+    forward<false, decltype(t)>(x, gamma, beta, running_mean, running_var, training, momentum,
+                                eps, y, save_mean, save_invstd);
   });
 }
 
@@ -144,7 +155,30 @@ void CpuBackend::batchnorm_backward(const Tensor& dy, const Tensor& x, const Ten
                                     bool training, const Tensor& dx, const Tensor& dgamma,
                                     const Tensor& dbeta) {
   cpu::dispatch_float(x.dtype(), "batch_norm backward", [&](auto t) {
-    backward<decltype(t)>(dy, x, gamma, save_mean, save_invstd, training, dx, dgamma, dbeta);
+    backward<false, decltype(t)>(dy, x, Tensor(), gamma, save_mean, save_invstd, training, dx,
+                                 dgamma, dbeta);
+  });
+}
+
+void CpuBackend::batchnorm_relu_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                        const Tensor& running_mean, const Tensor& running_var,
+                                        bool training, double momentum, double eps,
+                                        const Tensor& y, const Tensor& save_mean,
+                                        const Tensor& save_invstd) {
+  cpu::dispatch_float(x.dtype(), "batch_norm", [&](auto t) {
+    forward<true, decltype(t)>(x, gamma, beta, running_mean, running_var, training, momentum,
+                               eps, y, save_mean, save_invstd);
+  });
+}
+
+void CpuBackend::batchnorm_relu_backward(const Tensor& dy, const Tensor& x, const Tensor& y,
+                                         const Tensor& gamma, const Tensor& save_mean,
+                                         const Tensor& save_invstd, bool training,
+                                         const Tensor& dx, const Tensor& dgamma,
+                                         const Tensor& dbeta) {
+  cpu::dispatch_float(x.dtype(), "batch_norm backward", [&](auto t) {
+    backward<true, decltype(t)>(dy, x, y, gamma, save_mean, save_invstd, training, dx, dgamma,
+                                dbeta);
   });
 }
 

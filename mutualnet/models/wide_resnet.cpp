@@ -40,10 +40,11 @@ class WrnBlock : public nn::Module {
  private:
   template <class X>
   X run(const X& x) {
-    if (!shortcut) return x + conv2(drop(relu(bn2(conv1(relu(bn1(x)))))));
+    // relu(bn(.)) as one fused op each time (nn::BatchNorm2d::forward_relu).
+    if (!shortcut) return x + conv2(drop(bn2.forward_relu(conv1(bn1.forward_relu(x)))));
     // Changing width: the shortcut sees the pre-activated input, as in the public code.
-    X a = relu(bn1(x));
-    return (*shortcut)(a) + conv2(drop(relu(bn2(conv1(a)))));
+    X a = bn1.forward_relu(x);
+    return (*shortcut)(a) + conv2(drop(bn2.forward_relu(conv1(a))));
   }
 
   nn::BatchNorm2d bn1;
@@ -83,7 +84,7 @@ class WideResNet : public nn::Module {
  private:
   template <class X>
   X run(const X& x) {
-    X y = relu(bn(blocks(conv1(x))));
+    X y = bn.forward_relu(blocks(conv1(x)));
     return fc(adaptive_avg_pool2d(y, 1, 1).flatten(1));
   }
 

@@ -16,6 +16,17 @@ TEST_CASE("gradcheck: batch_norm in training and eval") {
   }
 }
 
+TEST_CASE("gradcheck: batch_norm fused with the ReLU after it") {
+  Tensor x = uniform_tensor({3, 2, 2, 3}, 7, DType::f64, -2, 3), gamma = uniform_tensor({2}, 8, DType::f64),
+         beta = uniform_tensor({2}, 9, DType::f64, -0.5, 0.5);
+  Tensor rm = Tensor::zeros({2}, DType::f64), rv = Tensor::ones({2}, DType::f64);
+  for (bool training : {true, false}) {
+    INFO("training ", training);
+    check_grad([&](const Vars& v) { return batch_norm(v[0], v[1], v[2], rm, rv, training, 0.1, 1e-5, true); },
+               {x, gamma, beta});
+  }
+}
+
 TEST_CASE("gradcheck: batch_norm on a strided input with sliced parameters and statistics") {
   Tensor x = strided(uniform_tensor({4, 3, 2, 2}, 4, DType::f64));
   Tensor gamma = uniform_tensor({5}, 5, DType::f64), beta = uniform_tensor({5}, 6, DType::f64);

@@ -38,3 +38,24 @@ TEST_CASE("cuda: batch norm matches the CPU in training and eval, forward and ba
     }
   }
 }
+
+TEST_CASE("cuda: batch norm fused with a ReLU matches the CPU's fused pass") {
+  if (!test::gpu_or_skip()) return;
+  for (bool training : {true, false}) {
+    const std::string what = training ? "training" : "eval";
+    const Shape s{32, 24, 8, 8};
+    Tensor x = ops::add_scalar(test::normal_tensor(s, 91, DType::f32), 0.3), dy = test::normal_tensor(s, 92);
+    Tensor gamma = test::normal_tensor({24}, 93), beta = test::normal_tensor({24}, 94);
+    Tensor rm = Tensor::zeros({24}), rv = Tensor::ones({24}), rm_g = rm.to(gpu()), rv_g = rv.to(gpu());
+    auto cpu = ops::batchnorm_forward(x, gamma, beta, rm, rv, training, 0.1, 1e-5, true);
+    auto gpu_out = ops::batchnorm_forward(x.to(gpu()), gamma.to(gpu()), beta.to(gpu()), rm_g, rv_g,
+                                          training, 0.1, 1e-5, true);
+    test::check_gpu_close(gpu_out.y, cpu.y, 1e-4, 1e-4, what + " y");
+    auto gc = ops::batchnorm_backward(dy, x, gamma, cpu.save_mean, cpu.save_invstd, training, cpu.y);
+    auto gg = ops::batchnorm_backward(dy.to(gpu()), x.to(gpu()), gamma.to(gpu()), gpu_out.save_mean,
+                                      gpu_out.save_invstd, training, gpu_out.y);
+    test::check_gpu_close_scaled(gg.dx, gc.dx, 1e-4, what + " dx");
+    test::check_gpu_close_scaled(gg.dgamma, gc.dgamma, 1e-4, what + " dgamma");
+    test::check_gpu_close_scaled(gg.dbeta, gc.dbeta, 1e-5, what + " dbeta");
+  }
+}

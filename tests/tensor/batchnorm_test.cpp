@@ -108,3 +108,33 @@ TEST_CASE("batch_norm rejects bad shapes") {
                        "batch_norm backward: output gradient has shape (2, 3, 4, 5), expected "
                        "(2, 3, 4, 4)", Error);
 }
+
+TEST_CASE("batch_norm with relu is relu of batch_norm, forward and backward") {
+  // The fused op against the two ops it replaces, in training and eval, through prefix views of
+  // the per-channel tensors as a sub-network uses them. The CPU fuses them into one pass each way.
+  for (DType dt : {DType::f32, DType::f64}) {
+    for (bool training : {true, false}) {
+      INFO(dtype_name(dt) << (training ? " training" : " eval"));
+      const Shape s{6, 5, 7, 7};
+      Tensor x = ops::add_scalar(test::normal_tensor(s, 81, dt), 0.3), dy = test::normal_tensor(s, 82, dt);
+      Tensor gamma = test::normal_tensor({8}, 83, dt).slice(0, 0, 5), beta = test::normal_tensor({8}, 84, dt).slice(0, 0, 5);
+      Tensor rm1 = test::normal_tensor({5}, 85, dt), rv1 = ops::add_scalar(ops::abs(test::normal_tensor({5}, 86, dt)), 0.5);
+      Tensor rm2 = rm1.clone(), rv2 = rv1.clone();
+      auto plain = ops::batchnorm_forward(x, gamma, beta, rm1, rv1, training, 0.1, 1e-5);
+      auto fused = ops::batchnorm_forward(x, gamma, beta, rm2, rv2, training, 0.1, 1e-5, true);
+      const Tensor y = ops::relu(plain.y);
+      const double t = dt == DType::f32 ? 1e-6 : 1e-13;
+      check_close(fused.y, y, t, t, "y");
+      check_close(rm2, rm1, 0, 0, "running mean");
+      check_close(rv2, rv1, 0, 0, "running var");
+      auto g_plain = ops::batchnorm_backward(ops::binary(BinaryOp::relu_backward, dy, y), x, gamma,
+                                             plain.save_mean, plain.save_invstd, training);
+      auto g_fused = ops::batchnorm_backward(dy, x, gamma, fused.save_mean, fused.save_invstd, training, fused.y);
+      check_close(g_fused.dx, g_plain.dx, t, t, "dx");
+      check_close(g_fused.dgamma, g_plain.dgamma, t, t, "dgamma");
+      check_close(g_fused.dbeta, g_plain.dbeta, t, t, "dbeta");
+      const int64_t zeros = static_cast<int64_t>(ops::sum(ops::binary(BinaryOp::eq, fused.y, Tensor::zeros({1}, dt)), {}).item());
+      CHECK(zeros > y.numel() / 5);  // the ReLU cut a good share of the values
+    }
+  }
+}
