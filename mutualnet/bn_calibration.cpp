@@ -2,6 +2,7 @@
 #include "mutualnet/bn_calibration.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "autograd/functions.h"
 #include "tensor/elementwise.h"
@@ -22,9 +23,11 @@ void recalibrate_bn(models::Model& model, double width, int64_t resolution, data
   const int64_t first = total * rank / ranks, mine = total * (rank + 1) / ranks - first;
   std::vector<nn::BatchNorm2d*> bns = batch_norms(model);
   std::vector<double> momenta;
+  std::vector<AllReduceSum> syncs;  // off here: ranks calibrate on their own whole batches
   for (nn::BatchNorm2d* bn : bns) {
     bn->reset_running_stats();
     momenta.push_back(bn->momentum);
+    syncs.push_back(std::exchange(bn->sync, nullptr));
   }
   WidthScope scope(*model.width, width);
   NoGradGuard no_grad;
@@ -39,7 +42,10 @@ void recalibrate_bn(models::Model& model, double width, int64_t resolution, data
     model(Variable(batch->at_resolution(static_cast<int>(resolution)).to(device)));
   }
   MN_CHECK(total > 0 && k == mine, "BN recalibration: the calibration loader gave ", k, " of ", mine, " batches");
-  for (size_t i = 0; i < bns.size(); ++i) bns[i]->momentum = momenta[i];
+  for (size_t i = 0; i < bns.size(); ++i) {
+    bns[i]->momentum = momenta[i];
+    bns[i]->sync = syncs[i];
+  }
   if (ranks > 1)
     for (nn::BatchNorm2d* bn : bns)
       for (Tensor* stat : {&bn->running_mean, &bn->running_var}) {

@@ -93,6 +93,7 @@ struct TrainConfig {
   int64_t bn_calib_batches = 8;   // training batches that recalibrate BN before an evaluation
   int64_t eval_batch_size = 500;
   bool validate = true;           // BN-recalibrated validation after every epoch
+  bool sync_bn = true;            // several processes: BN statistics over the global batch
 };
 
 struct SweepConfig {

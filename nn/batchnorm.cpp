@@ -30,11 +30,12 @@ int64_t BatchNorm2d::check_channels(int64_t c, const Shape& shape) const {
 
 Variable BatchNorm2d::normalize(const Variable& x, bool relu) {
   const int64_t c = check_channels(x.size(1), x.shape());
-  if (c == weight.size(0))
-    return batch_norm(x, weight, bias, running_mean, running_var, is_training(), momentum, eps,
-                      relu);
-  return batch_norm(x, weight.slice(0, 0, c), bias.slice(0, 0, c), running_mean.slice(0, 0, c),
-                    running_var.slice(0, 0, c), is_training(), momentum, eps, relu);
+  const bool whole = c == weight.size(0);
+  const Variable gamma = whole ? weight : weight.slice(0, 0, c), beta = whole ? bias : bias.slice(0, 0, c);
+  const Tensor mean = whole ? running_mean : running_mean.slice(0, 0, c),
+               var = whole ? running_var : running_var.slice(0, 0, c);
+  if (sync && is_training()) return sync_batch_norm(x, gamma, beta, mean, var, momentum, eps, relu, sync);
+  return batch_norm(x, gamma, beta, mean, var, is_training(), momentum, eps, relu);
 }
 
 Variable BatchNorm2d::forward(const Variable& x) { return normalize(x, false); }

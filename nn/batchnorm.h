@@ -4,6 +4,7 @@
 #pragma once
 #include <memory>
 
+#include "autograd/functions.h"
 #include "nn/module.h"
 #include "nn/slimming.h"
 
@@ -27,6 +28,9 @@ class BatchNorm2d : public Module {
 
   Variable weight, bias;          // (C)
   Tensor running_mean, running_var;  // (C)
+  // When set, training normalises with the statistics of every data-parallel process's batch
+  // (sync_batch_norm); unset, with this process's own.
+  AllReduceSum sync;
   double momentum;  // running = (1 - momentum) * running + momentum * batch; 1/(k+1) averages
   double eps;
 

@@ -111,9 +111,9 @@ TEST_CASE("dist: after training steps on two ranks every rank holds bitwise the 
   }
 }
 
-TEST_CASE("dist: the all-reduced gradient is the mean of the two shards' gradients") {
+TEST_CASE("dist: with per-rank batch norm the all-reduced gradient is the mean of the two shards' gradients") {
   if (!two_ranks()) return;
-  const Config c = parse_config(kTiny, "tiny.toml", {});
+  const Config c = parse_config(kTiny, "tiny.toml", {"train.sync_bn=false"});
   const ExperimentParts parts{.train_data = true, .optimizer = true};
   auto step = [&](Experiment& ex, const data::Batch& batch, int64_t begin, int64_t end, dist::Communicator* comm) {
     std::vector<Tensor> images;
@@ -142,6 +142,33 @@ TEST_CASE("dist: the all-reduced gradient is the mean of the two shards' gradien
     const Tensor mean = ops::scale(ops::add(halves[0][i], halves[1][i]), 0.5);
     test::check_close(reduced[i], mean, 1e-6, 1e-9, cat("gradient ", i));
   }
+}
+
+TEST_CASE("dist: with synchronized batch norm two ranks compute the one-process gradient of the whole batch") {
+  if (!two_ranks()) return;
+  const Config c = parse_config(kTiny, "tiny.toml", {});
+  REQUIRE(c.train.sync_bn);
+  const ExperimentParts parts{.train_data = true, .optimizer = true};
+  auto step = [&](Experiment& ex, dist::Communicator* comm) {
+    ex.train_loader->start_epoch(0);
+    const data::Batch batch = *ex.train_loader->next();
+    const std::vector<Subnet> subnets = sample_subnets(ex.step_options, c.data.resolutions, ex.sampler);
+    mutualnet_step(ex.model, *ex.optimizer, images_on(batch, ex.device), c.data.resolutions, batch.labels,
+                   subnets, ex.step_options, ex.schedule.lr_at(0), comm);
+    return grads_of(ex.model);
+  };
+  Experiment ranks(c, parts);
+  const std::vector<Tensor> reduced = step(ranks, &ranks.device_comm);
+  dist::SingleProcess one;
+  Experiment whole(c, parts, one);
+  const std::vector<Tensor> expected = step(whole, nullptr);
+  REQUIRE(reduced.size() == expected.size());
+  for (size_t i = 0; i < reduced.size(); ++i)
+    test::check_close(reduced[i], expected[i], 1e-5, 1e-7, cat("gradient ", i));
+  // and the running statistics of the global batch, on both ranks
+  const auto stats = ranks.model.net->named_buffers(), one_stats = whole.model.net->named_buffers();
+  for (size_t i = 0; i < stats.size(); ++i)
+    test::check_close(stats[i].second, one_stats[i].second, 1e-5, 1e-6, stats[i].first);
 }
 
 TEST_CASE("dist: a run interrupted and resumed on two ranks ends bitwise equal to an uninterrupted one") {
