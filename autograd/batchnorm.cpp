@@ -26,55 +26,49 @@ Variable batch_norm(const Variable& x, const Variable& gamma, const Variable& be
 
 Variable sync_batch_norm(const Variable& x, const Variable& gamma, const Variable& beta,
                          const Tensor& running_mean, const Tensor& running_var, double momentum,
-                         double eps, bool relu, const AllReduceSum& all_reduce_sum) {
+                         double eps, bool relu, const ProcessGroup& group) {
   const Tensor in = x.data().contiguous(), scale = gamma.data();
   MN_CHECK(in.dim() == 4, "sync_batch_norm: expected (N, C, H, W), got ", shape_str(in.shape()));
   const int64_t C = in.size(1);
-  const Shape per_channel{1, C, 1, 1};
-  // Per-channel sums over every process's (N, H, W), the global count in the last entry. Two
-  // rounds (the mean, then squares about it) keep the variance free of cancellation.
-  Tensor sums = Tensor::empty({C + 1}, in.dtype(), in.device());
-  sums.slice(0, 0, C).copy_(ops::sum(in, {0, 2, 3}));
-  sums.slice(0, C, C + 1).fill_(static_cast<double>(in.numel() / std::max<int64_t>(C, 1)));
-  all_reduce_sum(sums);
-  const double count = sums.slice(0, C, C + 1).item();
+  // Every process's count, mean and biased variance, gathered (each fills its row of a zeroed
+  // table, the sum fills them all) and combined exactly: the global mean is the count-weighted
+  // mean, and the global sum of squares about it adds each process's own and its mean's offset.
+  const ops::BatchNormStats mine = ops::batchnorm_stats(in);
+  const Tensor table = Tensor::zeros({group.size, 2 * C + 1}, in.dtype(), in.device());
+  const Tensor row = table.slice(0, group.rank, group.rank + 1).reshape({2 * C + 1});
+  row.slice(0, 0, C).copy_(mine.mean);
+  row.slice(0, C, 2 * C).copy_(mine.var);
+  row.slice(0, 2 * C, 2 * C + 1).fill_(static_cast<double>(in.numel() / std::max<int64_t>(C, 1)));
+  group.all_reduce_sum(table);
+  const Tensor means = table.slice(1, 0, C), vars = table.slice(1, C, 2 * C),
+               counts = table.slice(1, 2 * C, 2 * C + 1);  // (size, C), (size, C), (size, 1)
+  const double count = ops::sum_all(counts).item();
   MN_CHECK(count > 1, "sync_batch_norm: training needs more than one value per channel over all processes, got ", count);
-  const Tensor mean = ops::scale(sums.slice(0, 0, C), 1.0 / count);
-  const Tensor centered = ops::sub(in, mean.reshape(per_channel));
-  const Tensor var = ops::sum(ops::mul(centered, centered), {0, 2, 3});  // times count, so far
-  all_reduce_sum(var);
-  const Tensor var_biased = ops::scale(var, 1.0 / count);
+  const Tensor mean = ops::scale(ops::sum(ops::mul(means, counts), {0}), 1.0 / count);
+  const Tensor offset = ops::sub(means, mean.reshape({1, C}));
+  const Tensor squares = ops::sum(ops::mul(ops::add(vars, ops::mul(offset, offset)), counts), {0});
+  const Tensor var = ops::scale(squares, 1.0 / count);
   // Normalising with given statistics is what batch norm does in eval: its kernel, fused ReLU
   // and all. The running statistics follow PyTorch's update with the global batch.
-  ops::BatchNormOutput r = ops::batchnorm_forward(in, scale, beta.data(), mean, var_biased, false, 0, eps, relu);
+  ops::BatchNormOutput r = ops::batchnorm_forward(in, scale, beta.data(), mean, var, false, 0, eps, relu);
   running_mean.copy_(ops::add(ops::scale(running_mean, 1 - momentum), ops::scale(mean, momentum)));
   running_var.copy_(ops::add(ops::scale(running_var, 1 - momentum),
-                             ops::scale(var, momentum / (count - 1))));
+                             ops::scale(squares, momentum / (count - 1))));
   return Variable::make(
       r.y, relu ? "sync_batch_norm_relu" : "sync_batch_norm", {x, gamma, beta},
-      [in, mean, scale, invstd = r.save_invstd, per_channel, count, all_reduce_sum,
-       y = relu ? r.y : Tensor()](const Tensor& dy) {
-        const int64_t C = per_channel[1];
-        const Tensor g = y.defined() ? ops::binary(BinaryOp::relu_backward, dy, y) : dy;
-        const Tensor centered = ops::sub(in, mean.reshape(per_channel));  // not kept: memory
+      [in, mean, scale, invstd = r.save_invstd, count, group, y = relu ? r.y : Tensor()](const Tensor& dy) {
         // This process's sums give the parameter gradients (averaged over the processes with
         // every other gradient); all processes' sums give the input gradient, as the statistics
         // depend on every process's inputs.
-        Tensor sums = Tensor::empty({2 * C}, g.dtype(), g.device());
-        const Tensor sum_g = sums.slice(0, 0, C), sum_gx = sums.slice(0, C, 2 * C);
-        sum_g.copy_(ops::sum(g, {0, 2, 3}));
-        sum_gx.copy_(ops::sum(ops::mul(g, centered), {0, 2, 3}));
-        const Tensor dbeta = sum_g.clone();
-        const Tensor dgamma = ops::mul(sum_gx, invstd);
-        all_reduce_sum(sums);
-        // dx = k (g - sum(g) / M) - k invstd^2 (x - mean) sum(g (x - mean)) / M, k = gamma invstd
-        const Tensor k = ops::mul(scale, invstd);
-        const Tensor mean_g = ops::scale(sum_g, 1.0 / count);
-        const Tensor mean_gx = ops::scale(ops::mul(ops::mul(sum_gx, invstd), invstd), 1.0 / count);
-        Tensor dx = ops::sub(g, mean_g.reshape(per_channel));
-        dx = ops::sub(dx, ops::mul(centered, mean_gx.reshape(per_channel)));
-        dx = ops::mul(dx, k.reshape(per_channel));
-        return std::vector<Tensor>{dx, dgamma, dbeta};
+        const ops::BatchNormSums local = ops::batchnorm_backward_reduce(dy, in, y, mean);
+        const int64_t C = mean.numel();
+        const Tensor both = Tensor::empty({2 * C}, local.sum_g.dtype(), local.sum_g.device());
+        both.slice(0, 0, C).copy_(local.sum_g);
+        both.slice(0, C, 2 * C).copy_(local.sum_gx);
+        group.all_reduce_sum(both);
+        const Tensor dx = ops::batchnorm_backward_apply(dy, in, y, mean, invstd, scale,
+                                                        {both.slice(0, 0, C), both.slice(0, C, 2 * C)}, count);
+        return std::vector<Tensor>{dx, ops::mul(local.sum_gx, invstd), local.sum_g};
       });
 }
 

@@ -57,15 +57,19 @@ Variable conv2d(const Variable& x, const Variable& w, const std::optional<Variab
 Variable batch_norm(const Variable& x, const Variable& gamma, const Variable& beta,
                     const Tensor& running_mean, const Tensor& running_var, bool training,
                     double momentum, double eps, bool relu = false);
-// Sums a tensor over the data-parallel processes, in place (dist::Communicator::all_reduce_sum).
-using AllReduceSum = std::function<void(const Tensor&)>;
+// The data-parallel processes an op spans: this one's rank of `size`, and an element-wise sum
+// over all of them in place (dist::Communicator::all_reduce_sum).
+struct ProcessGroup {
+  int rank = 0, size = 1;
+  std::function<void(const Tensor&)> all_reduce_sum;
+};
 // Training batch norm of a batch split across processes (synchronized batch norm): the batch
-// statistics, and in the backward the two sums the input gradient needs, are summed over the
+// statistics, and in the backward the two sums the input gradient needs, are gathered over the
 // processes, so that N of them normalise as one process holding the whole batch. Every process
 // must call it for the same layers in the same order.
 Variable sync_batch_norm(const Variable& x, const Variable& gamma, const Variable& beta,
                          const Tensor& running_mean, const Tensor& running_var, double momentum,
-                         double eps, bool relu, const AllReduceSum& all_reduce_sum);
+                         double eps, bool relu, const ProcessGroup& group);
 
 // pool2d.cpp
 Variable max_pool2d(const Variable& x, const Pool2dArgs& args);

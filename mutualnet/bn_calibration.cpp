@@ -23,11 +23,11 @@ void recalibrate_bn(models::Model& model, double width, int64_t resolution, data
   const int64_t first = total * rank / ranks, mine = total * (rank + 1) / ranks - first;
   std::vector<nn::BatchNorm2d*> bns = batch_norms(model);
   std::vector<double> momenta;
-  std::vector<AllReduceSum> syncs;  // off here: ranks calibrate on their own whole batches
+  std::vector<std::optional<ProcessGroup>> syncs;  // off here: ranks calibrate on their own whole batches
   for (nn::BatchNorm2d* bn : bns) {
     bn->reset_running_stats();
     momenta.push_back(bn->momentum);
-    syncs.push_back(std::exchange(bn->sync, nullptr));
+    syncs.push_back(std::exchange(bn->sync, std::nullopt));
   }
   WidthScope scope(*model.width, width);
   NoGradGuard no_grad;

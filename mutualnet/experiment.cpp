@@ -202,7 +202,8 @@ Experiment::Experiment(Config config_, const ExperimentParts& parts, dist::Commu
   // Several processes: training batch norm over the global batch, so they train as one.
   if (device_comm.size() > 1 && c.train.sync_bn)
     for (nn::BatchNorm2d* bn : batch_norms(model))
-      bn->sync = [&all = device_comm](const Tensor& t) { all.all_reduce_sum(t); };
+      bn->sync = ProcessGroup{device_comm.rank(), device_comm.size(),
+                              [&all = device_comm](const Tensor& t) { all.all_reduce_sum(t); }};
   if (parts.optimizer) {
     nn::SgdOptions o;
     o.lr = c.optim.lr;

@@ -34,7 +34,7 @@ Variable BatchNorm2d::normalize(const Variable& x, bool relu) {
   const Variable gamma = whole ? weight : weight.slice(0, 0, c), beta = whole ? bias : bias.slice(0, 0, c);
   const Tensor mean = whole ? running_mean : running_mean.slice(0, 0, c),
                var = whole ? running_var : running_var.slice(0, 0, c);
-  if (sync && is_training()) return sync_batch_norm(x, gamma, beta, mean, var, momentum, eps, relu, sync);
+  if (sync && is_training()) return sync_batch_norm(x, gamma, beta, mean, var, momentum, eps, relu, *sync);
   return batch_norm(x, gamma, beta, mean, var, is_training(), momentum, eps, relu);
 }
 

@@ -3,6 +3,7 @@
 // training updates exactly the running statistics of the active channels).
 #pragma once
 #include <memory>
+#include <optional>
 
 #include "autograd/functions.h"
 #include "nn/module.h"
@@ -30,7 +31,7 @@ class BatchNorm2d : public Module {
   Tensor running_mean, running_var;  // (C)
   // When set, training normalises with the statistics of every data-parallel process's batch
   // (sync_batch_norm); unset, with this process's own.
-  AllReduceSum sync;
+  std::optional<ProcessGroup> sync;
   double momentum;  // running = (1 - momentum) * running + momentum * batch; 1/(k+1) averages
   double eps;
 

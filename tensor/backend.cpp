@@ -3,6 +3,8 @@
 #include "tensor/backend.h"
 
 #include "tensor/cpu_backend.h"
+#include "tensor/elementwise.h"
+#include "tensor/reduce.h"
 
 namespace mn {
 
@@ -10,6 +12,41 @@ Backend& backend(Device device) {
   static CpuBackend cpu;
   if (device.is_cpu()) return cpu;
   return cuda_backend();
+}
+
+namespace {
+
+Tensor masked_grad(const Tensor& dy, const Tensor& relu_y) {
+  return relu_y.defined() ? ops::binary(BinaryOp::relu_backward, dy, relu_y) : dy;
+}
+Tensor per_channel(const Tensor& t) { return t.reshape({1, t.numel(), 1, 1}); }
+
+}  // namespace
+
+void Backend::batchnorm_stats(const Tensor& x, const Tensor& mean, const Tensor& var) {
+  mean.copy_(ops::mean(x, {0, 2, 3}));
+  var.copy_(ops::var(x, {0, 2, 3}));
+}
+
+void Backend::batchnorm_backward_reduce(const Tensor& dy, const Tensor& x, const Tensor& relu_y,
+                                        const Tensor& mean, const Tensor& sum_g,
+                                        const Tensor& sum_gx) {
+  const Tensor g = masked_grad(dy, relu_y);
+  sum_g.copy_(ops::sum(g, {0, 2, 3}));
+  sum_gx.copy_(ops::sum(ops::mul(g, ops::sub(x, per_channel(mean))), {0, 2, 3}));
+}
+
+void Backend::batchnorm_backward_apply(const Tensor& dy, const Tensor& x, const Tensor& relu_y,
+                                       const Tensor& mean, const Tensor& invstd,
+                                       const Tensor& gamma, const Tensor& sum_g,
+                                       const Tensor& sum_gx, double count, const Tensor& dx) {
+  const Tensor g = masked_grad(dy, relu_y);
+  const Tensor k = ops::mul(gamma, invstd);
+  const Tensor mean_g = ops::scale(sum_g, 1.0 / count);
+  const Tensor mean_gx = ops::scale(ops::mul(ops::mul(sum_gx, invstd), invstd), 1.0 / count);
+  Tensor r = ops::sub(g, per_channel(mean_g));
+  r = ops::sub(r, ops::mul(ops::sub(x, per_channel(mean)), per_channel(mean_gx)));
+  dx.copy_(ops::mul(r, per_channel(k)));
 }
 
 #ifndef MN_HAVE_CUDA

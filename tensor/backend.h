@@ -138,6 +138,20 @@ class Backend {
     binary(BinaryOp::relu_backward, masked, dy, y);
     batchnorm_backward(masked, x, gamma, save_mean, save_invstd, training, dx, dgamma, dbeta);
   }
+  // Batch norm in phases, for statistics shared by several processes (sync_batch_norm); the
+  // defaults are composed of other ops (backend.cpp). g is dy, zeroed where relu_y (when
+  // defined) is not positive; sums run over (N, H, W); per-channel tensors are (C), contiguous.
+  // mean, var <- this process's batch mean and biased variance.
+  virtual void batchnorm_stats(const Tensor& x, const Tensor& mean, const Tensor& var);
+  // sum_g <- sum(g), sum_gx <- sum(g * (x - mean)).
+  virtual void batchnorm_backward_reduce(const Tensor& dy, const Tensor& x, const Tensor& relu_y,
+                                         const Tensor& mean, const Tensor& sum_g,
+                                         const Tensor& sum_gx);
+  // dx <- gamma * invstd * (g - sum_g / count - (x - mean) * invstd^2 * sum_gx / count).
+  virtual void batchnorm_backward_apply(const Tensor& dy, const Tensor& x, const Tensor& relu_y,
+                                        const Tensor& mean, const Tensor& invstd,
+                                        const Tensor& gamma, const Tensor& sum_g,
+                                        const Tensor& sum_gx, double count, const Tensor& dx);
 
   // Pooling on contiguous NCHW; average pooling counts padding (PyTorch's default).
   virtual void maxpool2d_forward(const Tensor& x, const Tensor& y, const Tensor& indices,

@@ -86,4 +86,38 @@ BatchNormGrads batchnorm_backward(const Tensor& dy, const Tensor& x, const Tenso
   return g;
 }
 
+BatchNormStats batchnorm_stats(const Tensor& x) {
+  check_float("batch_norm statistics", x, "input");
+  check_4d("batch_norm statistics", x, "input");
+  BatchNormStats s{Tensor::empty({x.size(1)}, x.dtype(), x.device()),
+                   Tensor::empty({x.size(1)}, x.dtype(), x.device())};
+  MN_CHECK(x.numel() > 0, "batch_norm statistics: empty input ", shape_str(x.shape()));
+  backend(x.device()).batchnorm_stats(x.contiguous(), s.mean, s.var);
+  return s;
+}
+
+BatchNormSums batchnorm_backward_reduce(const Tensor& dy, const Tensor& x, const Tensor& relu_y,
+                                        const Tensor& mean) {
+  check_4d("batch_norm backward", x, "input");
+  check_shape("batch_norm backward", dy, "output gradient", x.shape());
+  BatchNormSums s{Tensor::empty({x.size(1)}, x.dtype(), x.device()),
+                  Tensor::empty({x.size(1)}, x.dtype(), x.device())};
+  backend(x.device()).batchnorm_backward_reduce(dy.contiguous(), x.contiguous(),
+                                                relu_y.defined() ? relu_y.contiguous() : relu_y,
+                                                mean.contiguous(), s.sum_g, s.sum_gx);
+  return s;
+}
+
+Tensor batchnorm_backward_apply(const Tensor& dy, const Tensor& x, const Tensor& relu_y,
+                                const Tensor& mean, const Tensor& invstd, const Tensor& gamma,
+                                const BatchNormSums& sums, double count) {
+  check_shape("batch_norm backward", dy, "output gradient", x.shape());
+  Tensor dx = Tensor::empty(x.shape(), x.dtype(), x.device());
+  backend(x.device()).batchnorm_backward_apply(
+      dy.contiguous(), x.contiguous(), relu_y.defined() ? relu_y.contiguous() : relu_y,
+      mean.contiguous(), invstd.contiguous(), gamma.contiguous(), sums.sum_g.contiguous(),
+      sums.sum_gx.contiguous(), count, dx);
+  return dx;
+}
+
 }  // namespace mn::ops

@@ -21,4 +21,21 @@ BatchNormGrads batchnorm_backward(const Tensor& dy, const Tensor& x, const Tenso
                                   const Tensor& save_mean, const Tensor& save_invstd,
                                   bool training, const Tensor& relu_y = Tensor());
 
+// Batch norm in phases, for statistics shared by several processes (autograd's sync_batch_norm;
+// Backend::batchnorm_stats and the two below). g is dy, zeroed where relu_y (when defined) is not
+// positive.
+struct BatchNormStats {
+  Tensor mean, var;  // (C): this batch's mean and biased variance
+};
+BatchNormStats batchnorm_stats(const Tensor& x);
+struct BatchNormSums {
+  Tensor sum_g, sum_gx;  // (C): sums of g and g * (x - mean)
+};
+BatchNormSums batchnorm_backward_reduce(const Tensor& dy, const Tensor& x, const Tensor& relu_y,
+                                        const Tensor& mean);
+// gamma * invstd * (g - sum_g / count - (x - mean) * invstd^2 * sum_gx / count)
+Tensor batchnorm_backward_apply(const Tensor& dy, const Tensor& x, const Tensor& relu_y,
+                                const Tensor& mean, const Tensor& invstd, const Tensor& gamma,
+                                const BatchNormSums& sums, double count);
+
 }  // namespace mn::ops

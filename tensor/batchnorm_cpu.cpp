@@ -85,6 +85,48 @@ void forward(const Tensor& xt, const Tensor& gamma_t, const Tensor& beta_t, cons
   }
 }
 
+// The gradient reaching the batch norm at element i of a row: dy, zeroed with RELU where the
+// forward's output is not positive.
+template <bool RELU, class T>
+T grad_at(const T* g, const T* out, int64_t i) {
+  return RELU && !(out[i] > 0) ? T(0) : g[i];
+}
+
+// sum(g) and sum(g * (x - mean)) over channel c: rows in T, the channel in double, as
+// channel_moments.
+template <bool RELU, class T>
+void channel_grad_sums(const Layout& l, const T* dy, const T* x, const T* y, int64_t c,
+                       double mean, double& sum_g, double& sum_gx) {
+  const T tmean = static_cast<T>(mean);
+  sum_g = sum_gx = 0;
+  for (int64_t n = 0; n < l.N; ++n) {
+    const int64_t row = (n * l.C + c) * l.S;
+    const T *g = dy + row, *in = x + row, *out = RELU ? y + row : nullptr;
+    T row_g = 0, row_gx = 0;
+#pragma omp simd reduction(+ : row_g, row_gx)
+    for (int64_t s = 0; s < l.S; ++s) {
+      const T gs = grad_at<RELU>(g, out, s);
+      row_g += gs;
+      row_gx += gs * (in[s] - tmean);
+    }
+    sum_g += row_g;
+    sum_gx += row_gx;
+  }
+  sum_gx += sum_g * (static_cast<double>(tmean) - mean);  // the mean's rounding to T, undone
+}
+
+// dx = a * g + b * (x - mean) + d over channel c.
+template <bool RELU, class T>
+void channel_grad_apply(const Layout& l, const T* dy, const T* x, const T* y, int64_t c, T mean,
+                        T a, T b, T d, T* dx) {
+  for (int64_t n = 0; n < l.N; ++n) {
+    const int64_t row = (n * l.C + c) * l.S;
+    const T *g = dy + row, *in = x + row, *out = RELU ? y + row : nullptr;
+    T* o = dx + row;
+    for (int64_t s = 0; s < l.S; ++s) o[s] = a * grad_at<RELU>(g, out, s) + b * (in[s] - mean) + d;
+  }
+}
+
 // Training: dx = gamma * invstd / M * (M * dy - sum(dy) - xhat * sum(dy * xhat)), the batch
 // statistics being functions of x. Eval: the statistics are constants, dx = dy * gamma * invstd.
 // With RELU, dy is first zeroed where the forward's output yt is not positive.
@@ -95,46 +137,22 @@ void backward(const Tensor& dyt, const Tensor& xt, const Tensor& yt, const Tenso
   const Layout l(xt);
   const T *dy = dyt.data<T>(), *x = xt.data<T>(), *gamma = gamma_t.data<T>();
   const T* y = RELU ? yt.data<T>() : nullptr;
-  // The gradient reaching the batch norm at element i of a row.
-  auto grad = [](const T* g, const T* out, int64_t i) { return RELU && !(out[i] > 0) ? T(0) : g[i]; };
   const T *save_mean = mean_t.data<T>(), *save_invstd = invstd_t.data<T>();
   T *dx = dxt.data<T>(), *dgamma = dgamma_t.data<T>(), *dbeta = dbeta_t.data<T>();
   const double M = static_cast<double>(l.count());
 #pragma omp parallel for schedule(static)
   for (int64_t c = 0; c < l.C; ++c) {
     const double mean = save_mean[c], invstd = save_invstd[c];
-    const T tmean = static_cast<T>(mean);
-    double sum_dy = 0, sum_dy_xmu = 0;
-    for (int64_t n = 0; n < l.N; ++n) {  // rows in T, the channel in double, as channel_moments
-      const T* g = dy + (n * l.C + c) * l.S;
-      const T* in = x + (n * l.C + c) * l.S;
-      const T* out = RELU ? y + (n * l.C + c) * l.S : nullptr;
-      T row_dy = 0, row_dy_xmu = 0;
-#pragma omp simd reduction(+ : row_dy, row_dy_xmu)
-      for (int64_t s = 0; s < l.S; ++s) {
-        const T gs = grad(g, out, s);
-        row_dy += gs;
-        row_dy_xmu += gs * (in[s] - tmean);
-      }
-      sum_dy += row_dy;
-      sum_dy_xmu += row_dy_xmu;
-    }
-    sum_dy_xmu += sum_dy * (static_cast<double>(tmean) - mean);  // the mean's rounding to T, undone
+    double sum_dy, sum_dy_xmu;
+    channel_grad_sums<RELU>(l, dy, x, y, c, mean, sum_dy, sum_dy_xmu);
     const double sum_dy_xhat = sum_dy_xmu * invstd;
     dbeta[c] = static_cast<T>(sum_dy);
     dgamma[c] = static_cast<T>(sum_dy_xhat);
     const double k = gamma[c] * invstd;
-    // dx = a * dy + b * (x - mean) + d, with per-channel constants
-    const double a = k, b = training ? -k * invstd * sum_dy_xhat / M : 0.0;
+    const double b = training ? -k * invstd * sum_dy_xhat / M : 0.0;
     const double d = training ? -k * sum_dy / M : 0.0;
-    const T ta = static_cast<T>(a), tb = static_cast<T>(b), td = static_cast<T>(d);
-    for (int64_t n = 0; n < l.N; ++n) {
-      const T* g = dy + (n * l.C + c) * l.S;
-      const T* in = x + (n * l.C + c) * l.S;
-      const T* out = RELU ? y + (n * l.C + c) * l.S : nullptr;
-      T* d = dx + (n * l.C + c) * l.S;
-      for (int64_t s = 0; s < l.S; ++s) d[s] = ta * grad(g, out, s) + tb * (in[s] - tmean) + td;
-    }
+    channel_grad_apply<RELU>(l, dy, x, y, c, static_cast<T>(mean), static_cast<T>(k),
+                             static_cast<T>(b), static_cast<T>(d), dx);
   }
 }
 
@@ -179,6 +197,65 @@ void CpuBackend::batchnorm_relu_backward(const Tensor& dy, const Tensor& x, cons
   cpu::dispatch_float(x.dtype(), "batch_norm backward", [&](auto t) {
     backward<true, decltype(t)>(dy, x, y, gamma, save_mean, save_invstd, training, dx, dgamma,
                                 dbeta);
+  });
+}
+
+void CpuBackend::batchnorm_stats(const Tensor& x, const Tensor& mean_t, const Tensor& var_t) {
+  cpu::dispatch_float(x.dtype(), "batch_norm statistics", [&](auto t) {
+    using T = decltype(t);
+    const Layout l(x);
+    T *mean = mean_t.data<T>(), *var = var_t.data<T>();
+#pragma omp parallel for schedule(static)
+    for (int64_t c = 0; c < l.C; ++c) {
+      double m, v;
+      channel_moments(l, x.data<T>(), c, m, v);
+      mean[c] = static_cast<T>(m);
+      var[c] = static_cast<T>(v);
+    }
+  });
+}
+
+void CpuBackend::batchnorm_backward_reduce(const Tensor& dy, const Tensor& x, const Tensor& relu_y,
+                                           const Tensor& mean_t, const Tensor& sum_g_t,
+                                           const Tensor& sum_gx_t) {
+  cpu::dispatch_float(x.dtype(), "batch_norm backward", [&](auto t) {
+    using T = decltype(t);
+    const Layout l(x);
+    const T* mean = mean_t.data<T>();
+    T *sum_g = sum_g_t.data<T>(), *sum_gx = sum_gx_t.data<T>();
+#pragma omp parallel for schedule(static)
+    for (int64_t c = 0; c < l.C; ++c) {
+      double g, gx;
+      if (relu_y.defined())
+        channel_grad_sums<true>(l, dy.data<T>(), x.data<T>(), relu_y.data<T>(), c, mean[c], g, gx);
+      else
+        channel_grad_sums<false>(l, dy.data<T>(), x.data<T>(), static_cast<const T*>(nullptr), c, mean[c], g, gx);
+      sum_g[c] = static_cast<T>(g);
+      sum_gx[c] = static_cast<T>(gx);
+    }
+  });
+}
+
+void CpuBackend::batchnorm_backward_apply(const Tensor& dy, const Tensor& x, const Tensor& relu_y,
+                                          const Tensor& mean_t, const Tensor& invstd_t,
+                                          const Tensor& gamma_t, const Tensor& sum_g_t,
+                                          const Tensor& sum_gx_t, double count, const Tensor& dx) {
+  cpu::dispatch_float(x.dtype(), "batch_norm backward", [&](auto t) {
+    using T = decltype(t);
+    const Layout l(x);
+    const T *mean = mean_t.data<T>(), *invstd = invstd_t.data<T>(), *gamma = gamma_t.data<T>();
+    const T *sum_g = sum_g_t.data<T>(), *sum_gx = sum_gx_t.data<T>();
+#pragma omp parallel for schedule(static)
+    for (int64_t c = 0; c < l.C; ++c) {
+      const double k = double(gamma[c]) * invstd[c];
+      const T a = static_cast<T>(k), b = static_cast<T>(-k * invstd[c] * invstd[c] * sum_gx[c] / count),
+              d = static_cast<T>(-k * sum_g[c] / count);
+      if (relu_y.defined())
+        channel_grad_apply<true>(l, dy.data<T>(), x.data<T>(), relu_y.data<T>(), c, mean[c], a, b, d, dx.data<T>());
+      else
+        channel_grad_apply<false>(l, dy.data<T>(), x.data<T>(), static_cast<const T*>(nullptr), c, mean[c], a, b, d,
+                                  dx.data<T>());
+    }
   });
 }
 

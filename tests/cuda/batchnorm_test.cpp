@@ -59,3 +59,23 @@ TEST_CASE("cuda: batch norm fused with a ReLU matches the CPU's fused pass") {
     test::check_gpu_close_scaled(gg.dbeta, gc.dbeta, 1e-5, what + " dbeta");
   }
 }
+
+TEST_CASE("cuda: batch norm in phases (synchronized batch norm) matches the CPU") {
+  if (!test::gpu_or_skip()) return;
+  const Shape s{16, 24, 8, 8};
+  Tensor x = ops::add_scalar(test::normal_tensor(s, 111, DType::f32), 0.3), dy = test::normal_tensor(s, 112);
+  Tensor gamma = test::normal_tensor({24}, 113), invstd = ops::add_scalar(ops::abs(test::normal_tensor({24}, 114)), 0.5);
+  Tensor relu_y = ops::relu(test::normal_tensor(s, 115));
+  const ops::BatchNormStats c = ops::batchnorm_stats(x), g = ops::batchnorm_stats(x.to(gpu()));
+  test::check_gpu_close(g.mean, c.mean, 1e-5, 1e-5, "mean");
+  test::check_gpu_close(g.var, c.var, 1e-4, 1e-5, "var");
+  const ops::BatchNormSums cs = ops::batchnorm_backward_reduce(dy, x, relu_y, c.mean);
+  const ops::BatchNormSums gs = ops::batchnorm_backward_reduce(dy.to(gpu()), x.to(gpu()), relu_y.to(gpu()), c.mean.to(gpu()));
+  test::check_gpu_close_scaled(gs.sum_g, cs.sum_g, 1e-4, "sum_g");
+  test::check_gpu_close_scaled(gs.sum_gx, cs.sum_gx, 1e-4, "sum_gx");
+  const Tensor dx = ops::batchnorm_backward_apply(dy, x, relu_y, c.mean, invstd, gamma, cs, 2048);
+  const Tensor dx_g = ops::batchnorm_backward_apply(dy.to(gpu()), x.to(gpu()), relu_y.to(gpu()), c.mean.to(gpu()),
+                                                    invstd.to(gpu()), gamma.to(gpu()),
+                                                    {cs.sum_g.to(gpu()), cs.sum_gx.to(gpu())}, 2048);
+  test::check_gpu_close_scaled(dx_g, dx, 1e-4, "dx");
+}

@@ -138,3 +138,41 @@ TEST_CASE("batch_norm with relu is relu of batch_norm, forward and backward") {
     }
   }
 }
+
+TEST_CASE("batch norm in phases (synchronized batch norm): the CPU kernels and the composed defaults") {
+  // The CPU's one-pass kernels against Backend's defaults built from other ops (what CUDA runs),
+  // and the phases together against the fused backward when the statistics are this batch's.
+  Backend& cpu = backend(Device::cpu());
+  for (bool relu : {false, true}) {
+    INFO("relu " << relu);
+    const Shape s{5, 4, 6, 6};
+    Tensor x = ops::add_scalar(test::normal_tensor(s, 101, DType::f64), 2.0), dy = test::normal_tensor(s, 102, DType::f64);
+    Tensor gamma = test::normal_tensor({4}, 103, DType::f64), beta = test::normal_tensor({4}, 104, DType::f64);
+    Tensor rm = Tensor::zeros({4}, DType::f64), rv = Tensor::ones({4}, DType::f64);
+    auto fwd = ops::batchnorm_forward(x, gamma, beta, rm, rv, true, 0.1, 1e-5, relu);
+    const Tensor relu_y = relu ? fwd.y : Tensor();
+
+    const ops::BatchNormStats stats = ops::batchnorm_stats(x);
+    Tensor mean = Tensor::empty({4}, DType::f64), var = Tensor::empty({4}, DType::f64);
+    cpu.Backend::batchnorm_stats(x, mean, var);
+    check_close(stats.mean, mean, 1e-12, 1e-12, "mean: kernel and default");
+    check_close(stats.var, var, 1e-12, 1e-12, "var: kernel and default");
+    check_close(stats.mean, fwd.save_mean, 1e-12, 1e-12, "mean: the forward's");
+
+    const ops::BatchNormSums sums = ops::batchnorm_backward_reduce(dy, x, relu_y, stats.mean);
+    Tensor sum_g = Tensor::empty({4}, DType::f64), sum_gx = Tensor::empty({4}, DType::f64);
+    cpu.Backend::batchnorm_backward_reduce(dy, x, relu_y, stats.mean, sum_g, sum_gx);
+    check_close(sums.sum_g, sum_g, 1e-12, 1e-12, "sum_g: kernel and default");
+    check_close(sums.sum_gx, sum_gx, 1e-12, 1e-12, "sum_gx: kernel and default");
+
+    const double count = 5 * 36;
+    const Tensor dx = ops::batchnorm_backward_apply(dy, x, relu_y, stats.mean, fwd.save_invstd, gamma, sums, count);
+    Tensor dx_default = Tensor::empty(s, DType::f64);
+    cpu.Backend::batchnorm_backward_apply(dy, x, relu_y, stats.mean, fwd.save_invstd, gamma, sums.sum_g,
+                                          sums.sum_gx, count, dx_default);
+    check_close(dx, dx_default, 1e-12, 1e-12, "dx: kernel and default");
+    const auto g = ops::batchnorm_backward(dy, x, gamma, fwd.save_mean, fwd.save_invstd, true, relu_y);
+    check_close(dx, g.dx, 1e-12, 1e-12, "dx: the fused backward's");
+    check_close(sums.sum_g, g.dbeta, 1e-12, 1e-12, "sum_g is dbeta");
+  }
+}
