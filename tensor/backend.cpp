@@ -14,6 +14,7 @@ Backend& backend(Device device) {
 
 #ifndef MN_HAVE_CUDA
 bool cuda_available() { return false; }
+bool cuda_bf16_supported() { return false; }
 Backend& cuda_backend() { fail("this build of mn has no CUDA backend (rebuild with the CUDA toolkit)"); }
 #endif
 
