@@ -128,7 +128,7 @@ if [ -f configs/cifar100_wrn.toml ]; then
 fi
 for flags in "" "--amp" "--channels-last" "--amp --channels-last"; do
   # shellcheck disable=SC2086
-  bench "torch WRN-28-10 ${flags:-fp32}" "bench_torch${flags// /}.log" env PYTHONUNBUFFERED=1 timeout 120 \
+  bench "torch WRN-28-10 ${flags:-default}" "bench_torch${flags// /}.log" env PYTHONUNBUFFERED=1 timeout 120 \
     python3 tools/bench_train_torch.py --steps 10 --warmup 3 $flags
 done
 if [ -f configs/imagenet_mobilenet_v2.toml ]; then
@@ -142,8 +142,9 @@ if [ -d /usr/share/datasets/fashion-mnist ]; then
   for p in bf16 fp32; do
     t0=$SECONDS
     rm -rf "runs/gpu_check_fm_$p"
+    # More loader threads than the config's one (sized for a 2-core laptop); they change no value.
     { timeout 200 "$BUILD/mn" train configs/fashion_mnist.toml --set device=cuda --set precision=$p \
-        --set name=gpu_check_fm_$p &&
+        --set name=gpu_check_fm_$p --set data.workers=8 &&
       timeout 60 "$BUILD/mn" sweep "runs/gpu_check_fm_$p" --widths 1.0 --resolutions 28; } >"$OUT/fashion_$p.log" 2>&1
     rc=$?
     top1=$(awk -F, '$1 == "1.0" && $2 == 28 { print $5 }' "runs/gpu_check_fm_$p/sweep.csv" 2>/dev/null)
@@ -164,7 +165,7 @@ for r in rows:
         continue
     reserved = r.get('reserved_mib', r.get('peak_reserved_mib', 0))
     peak = r.get('peak_mem_mib', 0)
-    prec = r.get('precision', 'bf16 autocast' if r.get('amp_bf16') else 'fp32/tf32')
+    prec = r.get('precision', 'bf16 autocast' if r.get('amp_bf16') else 'fp32 (TF32 convs)')
     print(f"| {r['run']} | {prec} | {r['ms_per_step']:.1f} | {r['images_per_s']:.1f} | {peak:.0f} | {reserved:.0f} | "
           f"{reserved / peak if peak else 0:.2f} |")
 def check(name, ok, detail):
