@@ -110,11 +110,13 @@ ConvPlan& plan_for(const ConvKey& key, const Shape& y_shape) {
   return *plans->emplace(key, std::move(p)).first->second;
 }
 
-// float32 without TF32 restricts cuDNN to FMA kernels (PyTorch's allow_tf32 = False); TF32 and
-// bfloat16 let it use tensor cores.
+// float32 without TF32 restricts cuDNN to FMA kernels (PyTorch's allow_tf32 = False); TF32 is
+// cuDNN's default math for float32; bfloat16 asks for tensor-core math explicitly (as PyTorch does
+// for half precision), the point of computing in it.
 bool fma_only(const ConvKey& key) { return !key.tf32 && !key.bf16; }
 cudnnMathType_t requested_math(const ConvKey& key) {
-  return fma_only(key) ? CUDNN_FMA_MATH : CUDNN_DEFAULT_MATH;
+  if (key.bf16) return CUDNN_TENSOR_OP_MATH;
+  return key.tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH;
 }
 
 constexpr size_t kMaxWorkspace = size_t{1} << 30;

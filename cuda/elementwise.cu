@@ -76,9 +76,27 @@ __global__ void strided_kernel(Indexer<K> ix, Index n, F f) {
   }
 }
 
+// Every operand contiguous after merging dims: the offsets are the index itself, no division
+// (bfloat16 ops and dtype conversions, which have no vectorised kernel, take this path).
+template <int K, class Index, class F>
+__global__ void contiguous_kernel(Index n, F f) {
+  const Index step = static_cast<Index>(gridDim.x) * blockDim.x;
+  for (Index i = static_cast<Index>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += step) {
+    int64_t off[K];
+#pragma unroll
+    for (int k = 0; k < K; ++k) off[k] = static_cast<int64_t>(i);
+    f(off);
+  }
+}
+
 template <int K, class F>
 void launch_strided(const Indexer<K>& ix, int64_t n, const F& f) {
   if (n == 0) return;
+  if (ix.contiguous()) {
+    contiguous_kernel<K, int64_t><<<cuda::grid_for(n, kThreads), kThreads, 0, cuda::stream()>>>(n, f);
+    MN_CUDA_LAUNCH_CHECK();
+    return;
+  }
   if (n < (int64_t{1} << 31))
     strided_kernel<K, uint32_t><<<cuda::grid_for(n, kThreads), kThreads, 0, cuda::stream()>>>(
         ix, static_cast<uint32_t>(n), f);
