@@ -211,7 +211,7 @@ void CudaBackend::reduce_rows(ReduceOp op, const Tensor& out, const Tensor& in) 
       MN_CHECK(op == ReduceOp::sum || op == ReduceOp::mean, "reduce: bfloat16 rows take sum and mean on the "
                "CUDA backend; cast to float32 for the others");
       return run<cuda::bf16, SumR<cuda::bf16>>(op, out, in);
-    default: fail("reduce: the CUDA backend computes in float32 (also float64, int64), got ", dtype_name(in.dtype()));
+    default: fail("reduce: the CUDA backend computes in float32 (also float64, int64, bfloat16 sums), got ", dtype_name(in.dtype()));
   }
 }
 
