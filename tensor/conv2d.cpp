@@ -101,7 +101,7 @@ void conv2d_backward_weight(const Tensor& x, const Tensor& dy, const Tensor& dw,
 
 std::pair<Tensor, Tensor> conv2d_backward(const Tensor& dy, const Tensor& x, const Tensor& w,
                                           const Conv2dArgs& args) {
-  check_float("conv2d backward", dy, "output gradient");
+  check_activation("conv2d backward", dy, "output gradient");
   check_same("conv2d backward", dy, "output gradient", x, "input");
   check_same("conv2d backward", dy, "output gradient", w, "weight");
   const Shape y_shape = conv2d_output_shape(x.shape(), w.shape(), args);

@@ -112,6 +112,11 @@ TEST_CASE("cuda bf16: convolutions (dense, strided, depthwise, width-sliced) mat
     Pair dy = normal_pair(yc.shape(), 9);
     check_bf16_scaled(ops::conv2d_backward_data(dy.gpu, wg, k.x, k.args),
                       ops::conv2d_backward_data(dy.cpu, wc, k.x, k.args), what + " backward data");
+    // Both gradients in one call, as autograd asks for them.
+    auto [dxg, dwg_fresh] = ops::conv2d_backward(dy.gpu, x.gpu, wg, k.args);
+    auto [dxc, dwc_fresh] = ops::conv2d_backward(dy.cpu, x.cpu, wc, k.args);
+    check_bf16_scaled(dxg, dxc, what + " backward, data gradient");
+    check_bf16_scaled(dwg_fresh, dwc_fresh, what + " backward, weight gradient");
     // Accumulating into a sliced gradient, as a second sub-network does.
     Pair start = normal_pair(big_shape, 10);
     Tensor dwg = start.gpu.clone(), dwc = start.cpu.clone();
