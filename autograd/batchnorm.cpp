@@ -34,7 +34,7 @@ Variable sync_batch_norm(const Variable& x, const Variable& gamma, const Variabl
   // table, the sum fills them all) and combined exactly: the global mean is the count-weighted
   // mean, and the global sum of squares about it adds each process's own and its mean's offset.
   const ops::BatchNormStats mine = ops::batchnorm_stats(in);
-  const Tensor table = Tensor::zeros({group.size, 2 * C + 1}, in.dtype(), in.device());
+  const Tensor table = Tensor::zeros({group.size, 2 * C + 1}, mine.mean.dtype(), in.device());
   const Tensor row = table.slice(0, group.rank, group.rank + 1).reshape({2 * C + 1});
   row.slice(0, 0, C).copy_(mine.mean);
   row.slice(0, C, 2 * C).copy_(mine.var);

@@ -43,6 +43,9 @@ Variable max(const Variable& x, int dim, bool keepdim = false);  // gradient to 
 Variable var(const Variable& x, const std::vector<int>& dims, bool unbiased = false,
              bool keepdim = false);
 
+// cast.cpp: x in another floating dtype; the gradient is cast back to x's dtype.
+Variable cast(const Variable& x, DType dtype);
+
 // matmul.cpp
 Variable matmul(const Variable& a, const Variable& b);  // (m, k) @ (k, n)
 // x (N, in) @ w (out, in)^T + b (out); w and b may be width slices of larger parameters.

@@ -1,9 +1,10 @@
-// The caching device and pinned-host allocators (see allocator.h for the policy).
+// The device pool and the caching pinned-host allocator (see allocator.h for the policy).
 #include "cuda/allocator.h"
 
 #include <cstdio>
 
 #include "cuda/common.h"
+#include "tensor/caching_allocator.h"
 
 namespace mn::cuda {
 
@@ -15,35 +16,73 @@ std::string mib(size_t bytes) {
   return buf;
 }
 
-void* device_malloc(size_t nbytes) {
-  void* ptr = nullptr;
-  cudaError_t e = cudaMalloc(&ptr, nbytes);
-  if (e == cudaErrorMemoryAllocation) {
-    cudaGetLastError();  // clears the sticky error: out of memory is reported by the caller
-    return nullptr;
-  }
-  MN_CUDA_CHECK(e);
-  return ptr;
-}
-
-// cudaFree waits for the device, so kernels still reading a cached block finish first.
-void device_free(void* ptr) { MN_CUDA_CHECK(cudaFree(ptr)); }
-
 }  // namespace
 
-DeviceAllocator::DeviceAllocator() : cache_({device_malloc, device_free}) {}
+DeviceAllocator::DeviceAllocator(int device, cudaStream_t stream) : stream_(stream) {
+  int supported = 0;
+  MN_CUDA_CHECK(cudaDeviceGetAttribute(&supported, cudaDevAttrMemoryPoolsSupported, device));
+  MN_CHECK(supported, "cuda: device ", device, " (or its driver) has no stream-ordered memory pools "
+           "(cudaMallocAsync), which mn allocates device memory from");
+  cudaMemPoolProps props{};
+  props.allocType = cudaMemAllocationTypePinned;
+  props.handleTypes = cudaMemHandleTypeNone;
+  props.location.type = cudaMemLocationTypeDevice;
+  props.location.id = device;
+  MN_CUDA_CHECK(cudaMemPoolCreate(&pool_, &props));
+  // Keep freed memory for the next step instead of returning it at every synchronisation.
+  uint64_t keep_all = UINT64_MAX;
+  MN_CUDA_CHECK(cudaMemPoolSetAttribute(pool_, cudaMemPoolAttrReleaseThreshold, &keep_all));
+}
 
 void* DeviceAllocator::allocate(size_t nbytes) {
-  void* ptr = cache_.allocate(nbytes);
-  if (!ptr) {
+  void* ptr = nullptr;
+  cudaError_t e = cudaMallocFromPoolAsync(&ptr, nbytes, pool_, stream_);
+  if (e == cudaErrorMemoryAllocation) {
+    // Memory freed on the stream but not yet returned may be what is missing: wait for it, hand
+    // every idle byte back and try once more.
+    cudaGetLastError();
+    MN_CUDA_CHECK(cudaStreamSynchronize(stream_));
+    MN_CUDA_CHECK(cudaMemPoolTrimTo(pool_, 0));
+    e = cudaMallocFromPoolAsync(&ptr, nbytes, pool_, stream_);
+  }
+  if (e == cudaErrorMemoryAllocation) {
+    cudaGetLastError();  // clears the error: out of memory is reported here, with sizes
     size_t free_bytes = 0, total_bytes = 0;
     cudaMemGetInfo(&free_bytes, &total_bytes);
-    fail("cuda: out of memory allocating ", mib(CachingAllocator::bucket_size(nbytes)), " on ",
-         context().props.name, " (", mib(cache_.stats().allocated), " in use by mn, ",
-         mib(free_bytes), " free of ", mib(total_bytes), ")");
+    fail("cuda: out of memory allocating ", mib(nbytes), " on ", context().props.name, " (",
+         mib(stats().allocated), " in use by mn, ", mib(free_bytes), " free of ", mib(total_bytes), ")");
   }
+  MN_CUDA_CHECK(e);
+  std::lock_guard<std::mutex> lock(mu_);
+  allocated_ += nbytes;
+  if (allocated_ > peak_) peak_ = allocated_;
   return ptr;
 }
+
+void DeviceAllocator::deallocate(void* ptr, size_t nbytes) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    allocated_ -= nbytes;
+  }
+  // Never throws: it runs in destructors. A failure is a tensor outliving the CUDA runtime at
+  // process exit (its memory goes with the process) or a sticky error that the next checked call
+  // reports.
+  if (cudaFreeAsync(ptr, stream_) != cudaSuccess) cudaGetLastError();
+}
+
+MemoryStats DeviceAllocator::stats() {
+  uint64_t reserved = 0;
+  MN_CUDA_CHECK(cudaMemPoolGetAttribute(pool_, cudaMemPoolAttrReservedMemCurrent, &reserved));
+  std::lock_guard<std::mutex> lock(mu_);
+  return {allocated_, peak_, static_cast<size_t>(reserved)};
+}
+
+void DeviceAllocator::reset_peak() {
+  std::lock_guard<std::mutex> lock(mu_);
+  peak_ = allocated_;
+}
+
+void DeviceAllocator::empty_cache() { MN_CUDA_CHECK(cudaMemPoolTrimTo(pool_, 0)); }
 
 // ---- pinned host memory -----------------------------------------------------------------------
 

@@ -1,9 +1,18 @@
-// GPU memory through the shared caching allocator (tensor/caching_allocator.h), and cached
-// page-locked host memory.
+// GPU memory from a CUDA stream-ordered memory pool (cudaMallocAsync), and cached page-locked host
+// memory.
 //
-// Device blocks are only ever used on the compute stream (copy-stream writes are ordered after it
-// with an event), so a block freed while kernels that read it are still queued can be handed out
-// again at once: the next user is queued behind them.
+// Device memory: MutualNet changes width and resolution every forward pass, so every step asks
+// for tensors of new sizes. A cache of whole blocks by size (tensor/caching_allocator.h, what the
+// CPU uses) keeps idle blocks of every size ever drawn: reserved memory climbs well past the peak
+// actually in use. The driver's pool splits its reserved memory to serve smaller requests and
+// merges freed neighbours, which is what a GPU allocator needs here, and is simpler to get right
+// than re-implementing PyTorch's split/merge cache: mn keeps only the accounting. Its release
+// threshold is unlimited, so freed memory stays in the pool for the next step (empty_cache trims
+// it).
+//
+// Allocation and free are ordered on the compute stream, where every device block is used
+// (copy-stream writes are ordered after it with an event), so a block freed while kernels that
+// read it are still queued can be handed out again at once: the next user is queued behind them.
 #pragma once
 #include <cuda_runtime.h>
 
@@ -12,21 +21,25 @@
 #include <mutex>
 #include <vector>
 
-#include "tensor/caching_allocator.h"
+#include "tensor/backend.h"
 
 namespace mn::cuda {
 
 class DeviceAllocator {
  public:
-  DeviceAllocator();
+  DeviceAllocator(int device, cudaStream_t stream);
   void* allocate(size_t nbytes);  // throws mn::Error naming sizes when the GPU is out of memory
-  void deallocate(void* ptr, size_t nbytes) { cache_.deallocate(ptr, nbytes); }
-  MemoryStats stats() { return cache_.stats(); }
-  void reset_peak() { cache_.reset_peak(); }
-  void empty_cache() { cache_.empty_cache(); }  // cudaFree of every idle block (synchronises)
+  void deallocate(void* ptr, size_t nbytes);  // nbytes as allocated
+  // allocated and peak count the bytes asked for; reserved is what the pool holds from the driver.
+  MemoryStats stats();
+  void reset_peak();
+  void empty_cache();  // hands the pool's idle memory back to the driver (caller synchronises)
 
  private:
-  CachingAllocator cache_;
+  cudaMemPool_t pool_ = nullptr;
+  cudaStream_t stream_ = nullptr;
+  std::mutex mu_;
+  size_t allocated_ = 0, peak_ = 0;
 };
 
 // Page-locked host blocks, cached by size like device blocks. An asynchronous copy out of a block

@@ -1,4 +1,6 @@
-// CUDA batch normalisation over (N, H, W) per channel of contiguous NCHW float32.
+// CUDA batch normalisation over (N, H, W) per channel of contiguous NCHW float32 or bfloat16
+// (mixed precision): the activations and their gradients in T, everything per channel (parameters,
+// running and saved statistics, dgamma, dbeta) and all arithmetic in float32.
 //
 // Statistics: blocks of (channel, segment of images); each warp walks whole H*W planes of its
 // channel (coalesced, no index division), accumulating sums shifted by a per-channel pivot (the
@@ -10,11 +12,14 @@
 // statistics, saved by the forward as mean / invstd) makes dx = dy * gamma * invstd.
 #include <algorithm>
 
-#include "cuda/common.h"
+#include "cuda/dtype.cuh"
 
 namespace mn {
 
 namespace {
+
+using cuda::load;
+using cuda::store;
 
 constexpr int kThreads = 256;
 constexpr int kWarps = kThreads / 32;
@@ -58,19 +63,20 @@ __device__ V block_reduce(V v, V identity) {
 }
 
 // grid (C, segments): moments of channel c over images [s * per_seg, (s + 1) * per_seg).
-__global__ void stats_kernel(const float* __restrict__ x, int n_img, int channels, int hw,
+template <class T>
+__global__ void stats_kernel(const T* __restrict__ x, int n_img, int channels, int hw,
                              int per_seg, Moments* __restrict__ partial) {
   const int c = blockIdx.x, seg = blockIdx.y;
   const int n0 = seg * per_seg, n1 = min(n_img, n0 + per_seg);
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const float pivot = x[static_cast<int64_t>(c) * hw];
+  const float pivot = load(x[static_cast<int64_t>(c) * hw]);
   float s = 0.f, ss = 0.f;
   int count = 0;
   for (int n = n0 + warp; n < n1; n += kWarps) {
-    const float* p = x + (static_cast<int64_t>(n) * channels + c) * hw;
+    const T* p = x + (static_cast<int64_t>(n) * channels + c) * hw;
 #pragma unroll 4
     for (int i = lane; i < hw; i += 32) {
-      const float d = p[i] - pivot;
+      const float d = load(p[i]) - pivot;
       s += d;
       ss += d * d;
       ++count;
@@ -115,23 +121,25 @@ __global__ void eval_stats_kernel(const float* __restrict__ running_mean,
 }
 
 // One warp per (n, c) plane: y = (x - mean) * invstd * gamma + beta.
-__global__ void normalize_kernel(const float* __restrict__ x, const float* __restrict__ mean,
+template <class T>
+__global__ void normalize_kernel(const T* __restrict__ x, const float* __restrict__ mean,
                                  const float* __restrict__ invstd, const float* __restrict__ gamma,
                                  const float* __restrict__ beta, int64_t planes, int channels,
-                                 int hw, float* __restrict__ y) {
+                                 int hw, T* __restrict__ y) {
   const int64_t plane = static_cast<int64_t>(blockIdx.x) * kWarps + threadIdx.x / 32;
   if (plane >= planes) return;
   const int c = static_cast<int>(plane % channels), lane = threadIdx.x % 32;
   const float scale = invstd[c] * (gamma ? gamma[c] : 1.f);
   const float shift = (beta ? beta[c] : 0.f) - mean[c] * scale;
-  const float* p = x + plane * hw;
-  float* q = y + plane * hw;
+  const T* p = x + plane * hw;
+  T* q = y + plane * hw;
 #pragma unroll 4
-  for (int i = lane; i < hw; i += 32) q[i] = fmaf(p[i], scale, shift);
+  for (int i = lane; i < hw; i += 32) q[i] = store<T>(fmaf(load(p[i]), scale, shift));
 }
 
 // grid (C, segments): per-channel sums of dy and dy * xhat.
-__global__ void grad_sums_kernel(const float* __restrict__ dy, const float* __restrict__ x,
+template <class T>
+__global__ void grad_sums_kernel(const T* __restrict__ dy, const T* __restrict__ x,
                                  const float* __restrict__ mean, const float* __restrict__ invstd,
                                  int n_img, int channels, int hw, int per_seg,
                                  float2* __restrict__ partial) {
@@ -144,9 +152,9 @@ __global__ void grad_sums_kernel(const float* __restrict__ dy, const float* __re
     const int64_t base = (static_cast<int64_t>(n) * channels + c) * hw;
 #pragma unroll 4
     for (int i = lane; i < hw; i += 32) {
-      const float g = dy[base + i];
+      const float g = load(dy[base + i]);
       sum_dy += g;
-      sum_dy_xhat += g * (x[base + i] - mu) * is;
+      sum_dy_xhat += g * (load(x[base + i]) - mu) * is;
     }
   }
   float2 v = block_reduce(float2{sum_dy, sum_dy_xhat}, float2{0.f, 0.f});
@@ -173,28 +181,33 @@ __global__ void finalize_grads_kernel(const float2* __restrict__ partial, int se
 
 // One warp per plane. Training: dx = gamma * invstd * (dy - mean(dy) - xhat * mean(dy * xhat));
 // eval: dx = gamma * invstd * dy (the statistics are constants).
-__global__ void input_grad_kernel(const float* __restrict__ dy, const float* __restrict__ x,
+template <class T>
+__global__ void input_grad_kernel(const T* __restrict__ dy, const T* __restrict__ x,
                                   const float* __restrict__ mean, const float* __restrict__ invstd,
                                   const float* __restrict__ gamma, const float2* __restrict__ sums,
                                   float inv_count, int64_t planes, int channels, int hw,
-                                  float* __restrict__ dx) {
+                                  T* __restrict__ dx) {
   const int64_t plane = static_cast<int64_t>(blockIdx.x) * kWarps + threadIdx.x / 32;
   if (plane >= planes) return;
   const int c = static_cast<int>(plane % channels), lane = threadIdx.x % 32;
   const float is = invstd[c], k = is * (gamma ? gamma[c] : 1.f);
-  const float* g = dy + plane * hw;
-  float* out = dx + plane * hw;
+  const T* g = dy + plane * hw;
+  T* out = dx + plane * hw;
   if (!sums) {
-    for (int i = lane; i < hw; i += 32) out[i] = k * g[i];
+    for (int i = lane; i < hw; i += 32) out[i] = store<T>(k * load(g[i]));
     return;
   }
   const float mu = mean[c], mean_dy = sums[c].x * inv_count, mean_dy_xhat = sums[c].y * inv_count;
-  const float* p = x + plane * hw;
+  const T* p = x + plane * hw;
 #pragma unroll 4
-  for (int i = lane; i < hw; i += 32) out[i] = k * (g[i] - mean_dy - (p[i] - mu) * is * mean_dy_xhat);
+  for (int i = lane; i < hw; i += 32)
+    out[i] = store<T>(k * (load(g[i]) - mean_dy - (load(p[i]) - mu) * is * mean_dy_xhat));
 }
 
 float* fptr(const Tensor& t) { return t.defined() ? static_cast<float*>(t.data_ptr()) : nullptr; }
+
+template <class T>
+T* tptr(const Tensor& t) { return t.defined() ? static_cast<T*>(t.data_ptr()) : nullptr; }
 
 struct Geometry {
   int n, c, hw;
@@ -227,7 +240,8 @@ void CudaBackend::batchnorm_forward(const Tensor& x, const Tensor& gamma, const 
                                     const Tensor& running_mean, const Tensor& running_var,
                                     bool training, double momentum, double eps, const Tensor& y,
                                     const Tensor& save_mean, const Tensor& save_invstd) {
-  cuda::require_f32("batchnorm", {&x, &gamma, &beta, &running_mean, &running_var, &y});
+  cuda::require_dtype("batchnorm", x.dtype(), {&y});
+  cuda::require_f32("batchnorm", {&gamma, &beta, &running_mean, &running_var, &save_mean, &save_invstd});
   const Geometry g = geometry_of(x);
   if (g.c == 0) return;
   cudaStream_t st = cuda::stream();
@@ -236,56 +250,63 @@ void CudaBackend::batchnorm_forward(const Tensor& x, const Tensor& gamma, const 
   cuda::Buffer scratch(save_mean.defined() && save_invstd.defined() ? 0 : 2 * g.c * sizeof(float));
   float* mean = save_mean.defined() ? fptr(save_mean) : scratch.as<float>();
   float* invstd = save_invstd.defined() ? fptr(save_invstd) : scratch.as<float>() + g.c;
-  if (training) {
-    MN_CHECK(g.count > 0, "batchnorm: no values per channel in ", shape_str(x.shape()));
-    cuda::Buffer partial(static_cast<size_t>(g.c) * g.segments * sizeof(Moments));
-    stats_kernel<<<dim3(g.c, g.segments), kThreads, 0, st>>>(fptr(x), g.n, g.c, g.hw, g.per_seg,
-                                                             partial.as<Moments>());
+  cuda::dispatch_activation(x.dtype(), "batchnorm", [&](auto t) {
+    using T = decltype(t);
+    if (training) {
+      MN_CHECK(g.count > 0, "batchnorm: no values per channel in ", shape_str(x.shape()));
+      cuda::Buffer partial(static_cast<size_t>(g.c) * g.segments * sizeof(Moments));
+      stats_kernel<T><<<dim3(g.c, g.segments), kThreads, 0, st>>>(tptr<T>(x), g.n, g.c, g.hw, g.per_seg,
+                                                                  partial.as<Moments>());
+      MN_CUDA_LAUNCH_CHECK();
+      finalize_stats_kernel<<<channel_blocks, 128, 0, st>>>(
+          partial.as<Moments>(), g.segments, g.c, static_cast<float>(eps),
+          static_cast<float>(momentum), mean, invstd, fptr(running_mean),
+          fptr(running_var));
+      MN_CUDA_LAUNCH_CHECK();
+    } else {
+      MN_CHECK(running_mean.defined() && running_var.defined(),
+               "batchnorm: eval mode needs running statistics");
+      eval_stats_kernel<<<channel_blocks, 128, 0, st>>>(fptr(running_mean), fptr(running_var), g.c,
+                                                        static_cast<float>(eps), mean, invstd);
+      MN_CUDA_LAUNCH_CHECK();
+    }
+    if (g.planes == 0 || g.hw == 0) return;
+    normalize_kernel<T><<<plane_blocks(g.planes), kThreads, 0, st>>>(
+        tptr<T>(x), mean, invstd, fptr(gamma), fptr(beta), g.planes, g.c, g.hw, tptr<T>(y));
     MN_CUDA_LAUNCH_CHECK();
-    finalize_stats_kernel<<<channel_blocks, 128, 0, st>>>(
-        partial.as<Moments>(), g.segments, g.c, static_cast<float>(eps),
-        static_cast<float>(momentum), mean, invstd, fptr(running_mean),
-        fptr(running_var));
-    MN_CUDA_LAUNCH_CHECK();
-  } else {
-    MN_CHECK(running_mean.defined() && running_var.defined(),
-             "batchnorm: eval mode needs running statistics");
-    eval_stats_kernel<<<channel_blocks, 128, 0, st>>>(fptr(running_mean), fptr(running_var), g.c,
-                                                      static_cast<float>(eps), mean, invstd);
-    MN_CUDA_LAUNCH_CHECK();
-  }
-  if (g.planes == 0 || g.hw == 0) return;
-  normalize_kernel<<<plane_blocks(g.planes), kThreads, 0, st>>>(
-      fptr(x), mean, invstd, fptr(gamma), fptr(beta), g.planes, g.c, g.hw, fptr(y));
-  MN_CUDA_LAUNCH_CHECK();
+  });
 }
 
 void CudaBackend::batchnorm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma,
                                      const Tensor& save_mean, const Tensor& save_invstd,
                                      bool training, const Tensor& dx, const Tensor& dgamma,
                                      const Tensor& dbeta) {
-  cuda::require_f32("batchnorm backward", {&dy, &x, &gamma, &save_mean, &save_invstd, &dx, &dgamma, &dbeta});
+  cuda::require_dtype("batchnorm backward", x.dtype(), {&dy, &dx});
+  cuda::require_f32("batchnorm backward", {&gamma, &save_mean, &save_invstd, &dgamma, &dbeta});
   const Geometry g = geometry_of(x);
   if (g.c == 0) return;
   cudaStream_t st = cuda::stream();
   const bool need_sums = training || dgamma.defined() || dbeta.defined();
   cuda::Buffer sums(need_sums ? static_cast<size_t>(g.c) * sizeof(float2) : 0);
-  if (need_sums) {
-    cuda::Buffer partial(static_cast<size_t>(g.c) * g.segments * sizeof(float2));
-    grad_sums_kernel<<<dim3(g.c, g.segments), kThreads, 0, st>>>(
-        fptr(dy), fptr(x), fptr(save_mean), fptr(save_invstd), g.n, g.c, g.hw, g.per_seg,
-        partial.as<float2>());
+  cuda::dispatch_activation(x.dtype(), "batchnorm backward", [&](auto t) {
+    using T = decltype(t);
+    if (need_sums) {
+      cuda::Buffer partial(static_cast<size_t>(g.c) * g.segments * sizeof(float2));
+      grad_sums_kernel<T><<<dim3(g.c, g.segments), kThreads, 0, st>>>(
+          tptr<T>(dy), tptr<T>(x), fptr(save_mean), fptr(save_invstd), g.n, g.c, g.hw, g.per_seg,
+          partial.as<float2>());
+      MN_CUDA_LAUNCH_CHECK();
+      finalize_grads_kernel<<<static_cast<unsigned>((g.c + 127) / 128), 128, 0, st>>>(
+          partial.as<float2>(), g.segments, g.c, fptr(dgamma), fptr(dbeta), sums.as<float2>());
+      MN_CUDA_LAUNCH_CHECK();
+    }
+    if (!dx.defined() || g.planes == 0 || g.hw == 0) return;
+    input_grad_kernel<T><<<plane_blocks(g.planes), kThreads, 0, st>>>(
+        tptr<T>(dy), tptr<T>(x), fptr(save_mean), fptr(save_invstd), fptr(gamma),
+        training ? sums.as<float2>() : nullptr, 1.f / static_cast<float>(g.count), g.planes, g.c, g.hw,
+        tptr<T>(dx));
     MN_CUDA_LAUNCH_CHECK();
-    finalize_grads_kernel<<<static_cast<unsigned>((g.c + 127) / 128), 128, 0, st>>>(
-        partial.as<float2>(), g.segments, g.c, fptr(dgamma), fptr(dbeta), sums.as<float2>());
-    MN_CUDA_LAUNCH_CHECK();
-  }
-  if (!dx.defined() || g.planes == 0 || g.hw == 0) return;
-  input_grad_kernel<<<plane_blocks(g.planes), kThreads, 0, st>>>(
-      fptr(dy), fptr(x), fptr(save_mean), fptr(save_invstd), fptr(gamma),
-      training ? sums.as<float2>() : nullptr, 1.f / static_cast<float>(g.count), g.planes, g.c, g.hw,
-      fptr(dx));
-  MN_CUDA_LAUNCH_CHECK();
+  });
 }
 
 }  // namespace mn

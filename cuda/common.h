@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <initializer_list>
+#include <optional>
 #include <string>
 
 #include "cuda/allocator.h"
@@ -48,9 +49,10 @@ struct Context {
   cudaDeviceProp props{};
   cudaStream_t compute = nullptr;  // every kernel, library call and synchronous copy
   cudaStream_t copy = nullptr;     // asynchronous host-to-device batch copies
-  DeviceAllocator allocator;
+  std::optional<DeviceAllocator> allocator;  // made once the compute stream exists
   PinnedAllocator pinned;
-  bool allow_tf32 = true;  // convolutions; PyTorch's torch.backends.cudnn.allow_tf32 default
+  bool allow_tf32 = true;  // float32 convolutions; PyTorch's torch.backends.cudnn.allow_tf32 default
+  DType activations = DType::f32;  // bf16 under precision = "bf16" (Backend::activation_dtype)
   bool cudnn_benchmark = true;  // cudnnFind* (measure) rather than heuristics; MN_CUDNN_BENCHMARK=0
   bool cudnn_log = false;  // MN_CUDNN_LOG=1: one stderr line per algorithm chosen (shape, algo, math)
 };
@@ -59,7 +61,7 @@ cudaStream_t stream();  // context().compute
 cudnnHandle_t cudnn();  // created on first use, bound to the compute stream
 cublasHandle_t cublas();
 
-// Device scratch memory from the caching allocator, returned when it goes out of scope. Safe to
+// Device scratch memory from the device pool, returned when it goes out of scope. Safe to
 // release right after queueing the kernels that use it: every user is on the compute stream.
 class Buffer {
  public:
@@ -80,8 +82,12 @@ class Buffer {
   size_t nbytes_ = 0;
 };
 
-// float32 is the GPU's only compute dtype for now: every non-copy op checks its operands.
-void require_f32(const char* op, std::initializer_list<const Tensor*> tensors);
+// Every defined tensor among `tensors` has dtype t (an mn::Error naming op otherwise). Losses,
+// softmax and SGD take float32 only; activation ops float32 or bfloat16 (cuda/dtype.cuh).
+void require_dtype(const char* op, DType t, std::initializer_list<const Tensor*> tensors);
+inline void require_f32(const char* op, std::initializer_list<const Tensor*> tensors) {
+  require_dtype(op, DType::f32, tensors);
+}
 
 // Launch geometry: 1-D grids of `threads` threads, capped so grid-stride loops cover the rest.
 inline unsigned grid_for(int64_t n, int threads, int64_t cap = 65535LL * 16) {

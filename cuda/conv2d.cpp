@@ -1,12 +1,13 @@
 // CUDA convolutions through cuDNN: forward, backward-data and backward-filter for dense, grouped
-// and depthwise 2-D convolutions in float32 NCHW.
+// and depthwise 2-D convolutions in NCHW: float32 (FMA or TF32 math), or bfloat16 tensors with
+// float32 accumulation (cuDNN's PSEUDO_BFLOAT16 configuration: bf16 data, float compute type).
 //
 // Every width x resolution point of a MutualNet is a new set of shapes, so each shape gets a
 // plan (cuDNN descriptors plus the algorithm and workspace size of each direction), made once and
 // cached by (shapes, stride, padding, dilation, groups, dtype, TF32). Algorithms are measured with
 // cudnnFind*Ex like PyTorch's cudnn.benchmark (MN_CUDNN_BENCHMARK=0 takes cuDNN's heuristics
-// instead); the measuring workspace comes straight from cudaMalloc so it never inflates the caching
-// allocator, and the run-time workspace comes from the caching allocator.
+// instead); the measuring workspace comes straight from cudaMalloc so it never inflates the device
+// pool, and the run-time workspace comes from the pool.
 //
 // Filters must be packed for cuDNN. A width-sliced weight W[:o, :i] has packed rows of
 // i * kh * kw values, stride(0) apart: it is gathered into a packed buffer with one 2-D copy, and
@@ -14,6 +15,7 @@
 // the region is gathered first and cuDNN adds to it with beta = 1).
 #include <algorithm>
 #include <cstdio>
+#include <initializer_list>
 #include <memory>
 #include <mutex>
 #include <unordered_map>
@@ -26,13 +28,14 @@ namespace {
 
 struct ConvKey {
   int n, c, h, w, o, kh, kw, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups;
-  bool tf32;
+  bool bf16;  // bfloat16 tensors (float32 otherwise)
+  bool tf32;  // float32 tensors on TF32 tensor cores (always false with bf16)
   bool operator==(const ConvKey&) const = default;
 };
 
 struct ConvKeyHash {
   size_t operator()(const ConvKey& k) const {
-    size_t h = k.tf32;
+    size_t h = k.tf32 + 2 * k.bf16;
     for (int v : {k.n, k.c, k.h, k.w, k.o, k.kh, k.kw, k.stride_h, k.stride_w, k.pad_h, k.pad_w,
                   k.dil_h, k.dil_w, k.groups})
       h = h * 1000003u ^ static_cast<size_t>(v);
@@ -67,12 +70,15 @@ int to_int(int64_t v, const char* what) {
   return static_cast<int>(v);
 }
 
-ConvKey key_of(const Shape& x, const Shape& w, const Conv2dArgs& a) {
+ConvKey key_of(const Shape& x, const Shape& w, const Conv2dArgs& a, DType dtype) {
+  const bool bf16 = dtype == DType::bf16;
   return {to_int(x[0], "batch"), to_int(x[1], "channels"), to_int(x[2], "height"), to_int(x[3], "width"),
           to_int(w[0], "output channels"), to_int(w[2], "kernel height"), to_int(w[3], "kernel width"),
           a.stride_h, a.stride_w, a.pad_h, a.pad_w, a.dil_h, a.dil_w, a.groups,
-          cuda::context().allow_tf32};
+          bf16, !bf16 && cuda::context().allow_tf32};
 }
+
+size_t elem_size(const ConvKey& k) { return k.bf16 ? 2 : 4; }
 
 ConvPlan& plan_for(const ConvKey& key, const Shape& y_shape) {
   static std::mutex mu;
@@ -86,8 +92,10 @@ ConvPlan& plan_for(const ConvKey& key, const Shape& y_shape) {
   MN_CUDNN_CHECK(cudnnCreateTensorDescriptor(&p->y));
   MN_CUDNN_CHECK(cudnnCreateFilterDescriptor(&p->w));
   MN_CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&p->conv));
-  MN_CUDNN_CHECK(cudnnSetTensor4dDescriptor(p->x, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, key.n, key.c, key.h, key.w));
-  MN_CUDNN_CHECK(cudnnSetFilter4dDescriptor(p->w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, key.o,
+  // Tensors in their dtype; the convolution's compute type is float32 either way.
+  const cudnnDataType_t data = key.bf16 ? CUDNN_DATA_BFLOAT16 : CUDNN_DATA_FLOAT;
+  MN_CUDNN_CHECK(cudnnSetTensor4dDescriptor(p->x, CUDNN_TENSOR_NCHW, data, key.n, key.c, key.h, key.w));
+  MN_CUDNN_CHECK(cudnnSetFilter4dDescriptor(p->w, data, CUDNN_TENSOR_NCHW, key.o,
                                             key.c / key.groups, key.kh, key.kw));
   MN_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(p->conv, key.pad_h, key.pad_w, key.stride_h,
                                                  key.stride_w, key.dil_h, key.dil_w,
@@ -98,12 +106,16 @@ ConvPlan& plan_for(const ConvKey& key, const Shape& y_shape) {
   MN_CHECK(n == y_shape[0] && c == y_shape[1] && h == y_shape[2] && w == y_shape[3],
            "conv2d: cuDNN computes output (", n, ", ", c, ", ", h, ", ", w, ") but mn expects ",
            shape_str(y_shape), " for ", describe(key));
-  MN_CUDNN_CHECK(cudnnSetTensor4dDescriptor(p->y, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, n, c, h, w));
+  MN_CUDNN_CHECK(cudnnSetTensor4dDescriptor(p->y, CUDNN_TENSOR_NCHW, data, n, c, h, w));
   return *plans->emplace(key, std::move(p)).first->second;
 }
 
-// float32 without TF32 restricts cuDNN to FMA kernels (PyTorch's allow_tf32 = False).
+// float32 without TF32 restricts cuDNN to FMA kernels (PyTorch's allow_tf32 = False); TF32 is
+// cuDNN's default math for float32; bfloat16 asks for tensor-core math explicitly (as PyTorch does
+// for half precision), the point of computing in it.
+bool fma_only(const ConvKey& key) { return !key.tf32 && !key.bf16; }
 cudnnMathType_t requested_math(const ConvKey& key) {
+  if (key.bf16) return CUDNN_TENSOR_OP_MATH;
   return key.tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH;
 }
 
@@ -136,9 +148,9 @@ void choose(Algo& out, const Perf* perf, int returned, size_t workspace_limit, c
   for (int i = 0; i < returned; ++i) {
     if (perf[i].status != CUDNN_STATUS_SUCCESS || perf[i].memory > workspace_limit) continue;
     // With TF32 off, only FMA kernels qualify, whatever cuDNN ranked first.
-    if (!key.tf32 && perf[i].mathType != CUDNN_FMA_MATH && perf[i].mathType != CUDNN_DEFAULT_MATH) continue;
+    if (fma_only(key) && perf[i].mathType != CUDNN_FMA_MATH && perf[i].mathType != CUDNN_DEFAULT_MATH) continue;
     out.algo = static_cast<int>(perf[i].algo);
-    out.math = key.tf32 ? perf[i].mathType : CUDNN_FMA_MATH;
+    out.math = fma_only(key) ? CUDNN_FMA_MATH : perf[i].mathType;
     out.workspace = perf[i].memory;
     out.chosen = true;
     if (cuda::context().cudnn_log)
@@ -191,7 +203,7 @@ void choose_backward_filter(ConvPlan& p, const void* x, const void* dy) {
   cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
   int returned = 0;
   if (cuda::context().cudnn_benchmark) {
-    cuda::Buffer scratch(static_cast<size_t>(p.key.o) * (p.key.c / p.key.groups) * p.key.kh * p.key.kw * sizeof(float));
+    cuda::Buffer scratch(static_cast<size_t>(p.key.o) * (p.key.c / p.key.groups) * p.key.kh * p.key.kw * elem_size(p.key));
     FindWorkspace ws;
     MN_CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithmEx(
         cuda::cudnn(), p.x, x, p.y, dy, p.conv, p.w, scratch.get(),
@@ -205,37 +217,44 @@ void choose_backward_filter(ConvPlan& p, const void* x, const void* dy) {
 }
 
 // A weight (O, C/g, kh, kw) as cuDNN needs it: its own memory when rows are adjacent, else a
-// packed copy (`storage` keeps it alive).
+// packed copy (`storage` keeps it alive). Sizes in elements; elem in bytes.
 struct Filter {
   int64_t rows, row_len, row_stride;
+  size_t elem;
   bool packed() const { return rows == 1 || row_stride == row_len; }
+  size_t packed_bytes() const { return packed() ? 0 : rows * row_len * elem; }
 };
 
 Filter filter_of(const Tensor& w) {
-  return {w.size(0), w.size(1) * w.size(2) * w.size(3), w.stride(0)};
+  return {w.size(0), w.size(1) * w.size(2) * w.size(3), w.stride(0), dtype_size(w.dtype())};
 }
 
 // Row-strided <-> packed copies of a filter, one cudaMemcpy2DAsync each.
 void gather_rows(void* packed, const Tensor& w, const Filter& f) {
-  MN_CUDA_CHECK(cudaMemcpy2DAsync(packed, f.row_len * sizeof(float), w.data_ptr(),
-                                  f.row_stride * sizeof(float), f.row_len * sizeof(float), f.rows,
-                                  cudaMemcpyDeviceToDevice, cuda::stream()));
+  MN_CUDA_CHECK(cudaMemcpy2DAsync(packed, f.row_len * f.elem, w.data_ptr(), f.row_stride * f.elem,
+                                  f.row_len * f.elem, f.rows, cudaMemcpyDeviceToDevice, cuda::stream()));
 }
 
 void scatter_rows(const Tensor& w, const void* packed, const Filter& f) {
-  MN_CUDA_CHECK(cudaMemcpy2DAsync(w.data_ptr(), f.row_stride * sizeof(float), packed,
-                                  f.row_len * sizeof(float), f.row_len * sizeof(float), f.rows,
-                                  cudaMemcpyDeviceToDevice, cuda::stream()));
+  MN_CUDA_CHECK(cudaMemcpy2DAsync(w.data_ptr(), f.row_stride * f.elem, packed, f.row_len * f.elem,
+                                  f.row_len * f.elem, f.rows, cudaMemcpyDeviceToDevice, cuda::stream()));
+}
+
+// float32 or bfloat16, the same for every operand of one call.
+void require_conv_dtype(const char* op, const Tensor& x, std::initializer_list<const Tensor*> others) {
+  MN_CHECK(x.dtype() == DType::f32 || x.dtype() == DType::bf16, op,
+           ": the CUDA backend convolves float32 or bfloat16, got ", dtype_name(x.dtype()));
+  cuda::require_dtype(op, x.dtype(), others);
 }
 
 }  // namespace
 
 void CudaBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& y,
                                  const Conv2dArgs& args) {
-  cuda::require_f32("conv2d", {&x, &w, &y});
-  ConvPlan& p = plan_for(key_of(x.shape(), w.shape(), args), y.shape());
+  require_conv_dtype("conv2d", x, {&w, &y});
+  ConvPlan& p = plan_for(key_of(x.shape(), w.shape(), args, x.dtype()), y.shape());
   const Filter f = filter_of(w);
-  cuda::Buffer packed(f.packed() ? 0 : f.rows * f.row_len * sizeof(float));
+  cuda::Buffer packed(f.packed_bytes());
   if (!f.packed()) gather_rows(packed.get(), w, f);
   const void* wp = f.packed() ? w.data_ptr() : packed.get();
   if (!p.fwd.chosen) choose_forward(p, x.data_ptr(), wp, y.data_ptr());
@@ -249,10 +268,10 @@ void CudaBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Tensor&
 
 void CudaBackend::conv2d_backward_data(const Tensor& dy, const Tensor& w, const Tensor& dx,
                                        const Conv2dArgs& args) {
-  cuda::require_f32("conv2d backward-data", {&dy, &w, &dx});
-  ConvPlan& p = plan_for(key_of(dx.shape(), w.shape(), args), dy.shape());
+  require_conv_dtype("conv2d backward-data", dy, {&w, &dx});
+  ConvPlan& p = plan_for(key_of(dx.shape(), w.shape(), args, dy.dtype()), dy.shape());
   const Filter f = filter_of(w);
-  cuda::Buffer packed(f.packed() ? 0 : f.rows * f.row_len * sizeof(float));
+  cuda::Buffer packed(f.packed_bytes());
   if (!f.packed()) gather_rows(packed.get(), w, f);
   const void* wp = f.packed() ? w.data_ptr() : packed.get();
   if (!p.bwd_data.chosen) choose_backward_data(p, wp, dy.data_ptr(), dx.data_ptr());
@@ -267,11 +286,11 @@ void CudaBackend::conv2d_backward_data(const Tensor& dy, const Tensor& w, const 
 
 void CudaBackend::conv2d_backward_weight(const Tensor& x, const Tensor& dy, const Tensor& dw,
                                          const Conv2dArgs& args, bool accumulate) {
-  cuda::require_f32("conv2d backward-weight", {&x, &dy, &dw});
-  ConvPlan& p = plan_for(key_of(x.shape(), dw.shape(), args), dy.shape());
+  require_conv_dtype("conv2d backward-weight", x, {&dy, &dw});
+  ConvPlan& p = plan_for(key_of(x.shape(), dw.shape(), args, x.dtype()), dy.shape());
   if (!p.bwd_filter.chosen) choose_backward_filter(p, x.data_ptr(), dy.data_ptr());
   const Filter f = filter_of(dw);
-  cuda::Buffer packed(f.packed() ? 0 : f.rows * f.row_len * sizeof(float));
+  cuda::Buffer packed(f.packed_bytes());
   if (!f.packed() && accumulate) gather_rows(packed.get(), dw, f);
   void* dwp = f.packed() ? dw.data_ptr() : packed.get();
   MN_CUDNN_CHECK(cudnnSetConvolutionMathType(p.conv, p.bwd_filter.math));

@@ -1,4 +1,5 @@
-// The CUDA implementation of every primitive (float32 compute; copy and fill take every dtype).
+// The CUDA implementation of every primitive (float32 compute, bfloat16 activations under
+// precision = "bf16"; copy and fill take every dtype).
 // Each method is defined in the cuda/ file of its op: memory.cpp, elementwise.cu, reduce.cu,
 // matmul.cpp, conv2d.cpp, batchnorm.cu, pool2d.cu, resize.cu, pad2d.cu, softmax.cu, loss.cu, sgd.cu.
 // This header includes no CUDA header, so it may be read by code compiled without nvcc.
@@ -21,6 +22,7 @@ class CudaBackend final : public Backend {
   void empty_cache() override;
   std::string device_name() override;
   void set_precision(Precision p) override;
+  DType activation_dtype() override;
   void copy(const Tensor& dst, const Tensor& src) override;
   void fill(const Tensor& dst, double value) override;
   void unary(UnaryOp op, const Tensor& out, const Tensor& in, double a, double b) override;

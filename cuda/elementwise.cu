@@ -1,5 +1,5 @@
 // CUDA elementwise kernels: copy (any dtype pair, bf16/f16 included), fill, unary and binary ops over
-// any strides. Broadcast operands arrive expanded (stride 0). The host merges dims that are
+// any strides (float32, float64, int64, and bfloat16 computed in float32). Broadcast operands arrive expanded (stride 0). The host merges dims that are
 // contiguous for every operand, so most calls run the contiguous kernels; the rest use a strided
 // kernel that decomposes the linear index over at most 8 dims (32-bit index math unless the
 // tensor has 2^31 elements or more).
@@ -76,9 +76,27 @@ __global__ void strided_kernel(Indexer<K> ix, Index n, F f) {
   }
 }
 
+// Every operand contiguous after merging dims: the offsets are the index itself, no division
+// (bfloat16 ops and dtype conversions, which have no vectorised kernel, take this path).
+template <int K, class Index, class F>
+__global__ void contiguous_kernel(Index n, F f) {
+  const Index step = static_cast<Index>(gridDim.x) * blockDim.x;
+  for (Index i = static_cast<Index>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += step) {
+    int64_t off[K];
+#pragma unroll
+    for (int k = 0; k < K; ++k) off[k] = static_cast<int64_t>(i);
+    f(off);
+  }
+}
+
 template <int K, class F>
 void launch_strided(const Indexer<K>& ix, int64_t n, const F& f) {
   if (n == 0) return;
+  if (ix.contiguous()) {
+    contiguous_kernel<K, int64_t><<<cuda::grid_for(n, kThreads), kThreads, 0, cuda::stream()>>>(n, f);
+    MN_CUDA_LAUNCH_CHECK();
+    return;
+  }
   if (n < (int64_t{1} << 31))
     strided_kernel<K, uint32_t><<<cuda::grid_for(n, kThreads), kThreads, 0, cuda::stream()>>>(
         ix, static_cast<uint32_t>(n), f);
@@ -127,16 +145,22 @@ void dispatch_all(DType t, const char* op, F&& f) {
   fail(op, ": unknown dtype");
 }
 
-// unary / binary compute in float32, float64 and int64 (comparisons and masks on indices).
+// unary / binary take float32, float64, int64 (comparisons and masks on indices) and bfloat16
+// (mixed precision's activations and their gradients).
 template <class F>
 void dispatch_compute(DType t, const char* op, F&& f) {
   switch (t) {
     case DType::f32: return f(float{});
     case DType::f64: return f(double{});
     case DType::i64: return f(int64_t{});
-    default: fail(op, ": the CUDA backend computes in float32 (also float64, int64), got ", dtype_name(t));
+    case DType::bf16: return f(__nv_bfloat16{});
+    default: fail(op, ": the CUDA backend computes in float32, bfloat16, float64 or int64, got ", dtype_name(t));
   }
 }
+
+// The type an element is computed in: float for bfloat16 (rounded back when stored), else itself.
+template <class T>
+using ComputeOf = std::conditional_t<std::is_same_v<T, __nv_bfloat16>, float, T>;
 
 template <class D, class S>
 struct CopyFn {
@@ -209,7 +233,10 @@ struct UnaryFn {
   const T* in;
   UnaryOp op;
   double a, b;
-  __device__ void operator()(const int64_t* off) const { out[off[0]] = unary_apply(op, in[off[1]], a, b); }
+  __device__ void operator()(const int64_t* off) const {
+    using C = ComputeOf<T>;
+    out[off[0]] = convert<T>(unary_apply(op, convert<C>(in[off[1]]), a, b));
+  }
 };
 
 template <class T>
@@ -218,7 +245,10 @@ struct BinaryFn {
   const T* x;
   const T* y;
   BinaryOp op;
-  __device__ void operator()(const int64_t* off) const { out[off[0]] = binary_apply(op, x[off[1]], y[off[2]]); }
+  __device__ void operator()(const int64_t* off) const {
+    using C = ComputeOf<T>;
+    out[off[0]] = convert<T>(binary_apply(op, convert<C>(x[off[1]]), convert<C>(y[off[2]])));
+  }
 };
 
 // Contiguous float32: four elements per thread through 16-byte accesses, the op a template

@@ -1,4 +1,4 @@
-// CudaBackend memory: device and pinned allocation through the caching allocators, synchronous
+// CudaBackend memory: device memory from the stream-ordered pool, pinned memory from its cache, synchronous
 // copies on the compute stream, and asynchronous copies through the copy stream (to_device_async,
 // which no training path calls yet: the trainer's batches go through the synchronous copy).
 #include <cstring>
@@ -46,9 +46,9 @@ Staging& staging() {
 
 }  // namespace
 
-void* CudaBackend::allocate(size_t nbytes) { return context().allocator.allocate(nbytes); }
+void* CudaBackend::allocate(size_t nbytes) { return context().allocator->allocate(nbytes); }
 
-void CudaBackend::deallocate(void* ptr, size_t nbytes) { context().allocator.deallocate(ptr, nbytes); }
+void CudaBackend::deallocate(void* ptr, size_t nbytes) { context().allocator->deallocate(ptr, nbytes); }
 
 void* CudaBackend::allocate_pinned(size_t nbytes) { return context().pinned.allocate(nbytes); }
 
@@ -109,21 +109,29 @@ void CudaBackend::synchronize() {
   MN_CUDA_CHECK(cudaStreamSynchronize(context().compute));
 }
 
-MemoryStats CudaBackend::memory_stats() { return context().allocator.stats(); }
+MemoryStats CudaBackend::memory_stats() { return context().allocator->stats(); }
 
-void CudaBackend::reset_peak_memory() { context().allocator.reset_peak(); }
+void CudaBackend::reset_peak_memory() { context().allocator->reset_peak(); }
 
 void CudaBackend::empty_cache() {
   synchronize();
-  context().allocator.empty_cache();
+  context().allocator->empty_cache();
   context().pinned.empty_cache();
 }
 
 std::string CudaBackend::device_name() { return context().props.name; }
 
+// bf16: activations in bfloat16 and float32 convs (if any are left) on TF32, like PyTorch's autocast
+// with its allow_tf32 default.
 void CudaBackend::set_precision(Precision p) {
-  MN_CHECK(p != Precision::bf16, "precision = \"bf16\" is not implemented on CUDA yet; use \"tf32\" or \"fp32\"");
-  context().allow_tf32 = p == Precision::tf32;
+  cuda::Context& c = context();
+  MN_CHECK(p != Precision::bf16 || cuda_bf16_supported(), "precision = \"bf16\" needs a GPU of compute "
+           "capability 8.0 or newer (", c.props.name, " is ", c.props.major, ".", c.props.minor,
+           "); use \"tf32\" or \"fp32\"");
+  c.allow_tf32 = p != Precision::fp32;
+  c.activations = p == Precision::bf16 ? DType::bf16 : DType::f32;
 }
+
+DType CudaBackend::activation_dtype() { return context().activations; }
 
 }  // namespace mn

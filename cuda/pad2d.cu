@@ -1,8 +1,8 @@
-// CUDA zero / reflect padding of contiguous NCHW float32 (reflect excludes the edge, as PyTorch;
+// CUDA zero / reflect padding of contiguous NCHW float32 or bfloat16 (reflect excludes the edge, as PyTorch;
 // negative zero-padding crops). Forward gathers one output per thread; the zero-mode backward
 // gathers too, the reflect backward scatters into the reflected source with atomicAdd (an input
 // pixel near an edge receives from up to four outputs).
-#include "cuda/common.h"
+#include "cuda/dtype.cuh"
 
 namespace mn {
 
@@ -29,8 +29,9 @@ __device__ int reflect(int i, int n) {
   return i;
 }
 
-__global__ void pad_forward_kernel(const float* __restrict__ x, Dims d, bool reflect_mode,
-                                   float* __restrict__ y) {
+template <class T>
+__global__ void pad_forward_kernel(const T* __restrict__ x, Dims d, bool reflect_mode,
+                                   T* __restrict__ y) {
   const int64_t total = d.planes * d.oh * d.ow;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
@@ -41,60 +42,72 @@ __global__ void pad_forward_kernel(const float* __restrict__ x, Dims d, bool ref
       h = reflect(h, d.h);
       w = reflect(w, d.w);
     } else if (h < 0 || h >= d.h || w < 0 || w >= d.w) {
-      y[i] = 0.f;
+      y[i] = cuda::store<T>(0.f);
       continue;
     }
     y[i] = x[(plane * d.h + h) * d.w + w];
   }
 }
 
-__global__ void pad_backward_zero_kernel(const float* __restrict__ dy, Dims d, float* __restrict__ dx) {
+template <class T>
+__global__ void pad_backward_zero_kernel(const T* __restrict__ dy, Dims d, T* __restrict__ dx) {
   const int64_t total = d.planes * d.h * d.w;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     const int w = static_cast<int>(i % d.w), h = static_cast<int>((i / d.w) % d.h);
     const int64_t plane = i / (static_cast<int64_t>(d.w) * d.h);
     const int oh = h + d.top, ow = w + d.left;
-    dx[i] = (oh >= 0 && oh < d.oh && ow >= 0 && ow < d.ow) ? dy[(plane * d.oh + oh) * d.ow + ow] : 0.f;
+    dx[i] = (oh >= 0 && oh < d.oh && ow >= 0 && ow < d.ow) ? dy[(plane * d.oh + oh) * d.ow + ow]
+                                                           : cuda::store<T>(0.f);
   }
 }
 
-__global__ void pad_backward_reflect_kernel(const float* __restrict__ dy, Dims d, float* __restrict__ dx) {
+template <class T>
+__global__ void pad_backward_reflect_kernel(const T* __restrict__ dy, Dims d, float* __restrict__ dx) {
   const int64_t total = d.planes * d.oh * d.ow;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     const int ow = static_cast<int>(i % d.ow), oh = static_cast<int>((i / d.ow) % d.oh);
     const int64_t plane = i / (static_cast<int64_t>(d.ow) * d.oh);
     const int h = reflect(oh - d.top, d.h), w = reflect(ow - d.left, d.w);
-    atomicAdd(dx + (plane * d.h + h) * d.w + w, dy[i]);
+    atomicAdd(dx + (plane * d.h + h) * d.w + w, cuda::load(dy[i]));
   }
 }
 
 }  // namespace
 
 void CudaBackend::pad2d_forward(const Tensor& x, const Tensor& y, const Pad2d& pad, PadMode mode) {
-  cuda::require_f32("pad2d", {&x, &y});
+  cuda::require_dtype("pad2d", x.dtype(), {&y});
   if (y.numel() == 0) return;
   const Dims d = dims_of(x, y, pad);
-  pad_forward_kernel<<<cuda::grid_for(y.numel(), kThreads), kThreads, 0, cuda::stream()>>>(
-      static_cast<const float*>(x.data_ptr()), d, mode == PadMode::reflect, static_cast<float*>(y.data_ptr()));
-  MN_CUDA_LAUNCH_CHECK();
+  cuda::dispatch_activation(x.dtype(), "pad2d", [&](auto t) {
+    using T = decltype(t);
+    pad_forward_kernel<T><<<cuda::grid_for(y.numel(), kThreads), kThreads, 0, cuda::stream()>>>(
+        static_cast<const T*>(x.data_ptr()), d, mode == PadMode::reflect, static_cast<T*>(y.data_ptr()));
+    MN_CUDA_LAUNCH_CHECK();
+  });
 }
 
 void CudaBackend::pad2d_backward(const Tensor& dy, const Tensor& dx, const Pad2d& pad, PadMode mode) {
-  cuda::require_f32("pad2d backward", {&dy, &dx});
+  cuda::require_dtype("pad2d backward", dy.dtype(), {&dx});
   if (dx.numel() == 0) return;
   const Dims d = dims_of(dx, dy, pad);
-  const float* g = static_cast<const float*>(dy.data_ptr());
-  float* out = static_cast<float*>(dx.data_ptr());
-  if (mode == PadMode::zero) {
-    pad_backward_zero_kernel<<<cuda::grid_for(dx.numel(), kThreads), kThreads, 0, cuda::stream()>>>(g, d, out);
-  } else {
-    MN_CUDA_CHECK(cudaMemsetAsync(out, 0, dx.numel() * sizeof(float), cuda::stream()));
-    if (dy.numel() == 0) return;
-    pad_backward_reflect_kernel<<<cuda::grid_for(dy.numel(), kThreads), kThreads, 0, cuda::stream()>>>(g, d, out);
-  }
-  MN_CUDA_LAUNCH_CHECK();
+  cuda::dispatch_activation(dy.dtype(), "pad2d backward", [&](auto t) {
+    using T = decltype(t);
+    const T* g = static_cast<const T*>(dy.data_ptr());
+    if (mode == PadMode::zero) {
+      pad_backward_zero_kernel<T><<<cuda::grid_for(dx.numel(), kThreads), kThreads, 0, cuda::stream()>>>(
+          g, d, static_cast<T*>(dx.data_ptr()));
+      MN_CUDA_LAUNCH_CHECK();
+      return;
+    }
+    cuda::scatter_in_float(dx, [&](float* out) {
+      if (dy.numel() == 0) return;
+      pad_backward_reflect_kernel<T><<<cuda::grid_for(dy.numel(), kThreads), kThreads, 0, cuda::stream()>>>(
+          g, d, out);
+      MN_CUDA_LAUNCH_CHECK();
+    });
+  });
 }
 
 }  // namespace mn

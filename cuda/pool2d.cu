@@ -1,11 +1,11 @@
-// CUDA pooling over contiguous NCHW float32: max (with i64 argmax indices within each plane, as
+// CUDA pooling over contiguous NCHW float32 or bfloat16 (sums and averages in float32): max (with i64 argmax indices within each plane, as
 // PyTorch: padding never wins, ties keep the first, NaN wins), average (padding counted, PyTorch's
 // default) and adaptive average (bins [floor(i * H / oh), ceil((i + 1) * H / oh))).
 // Backward passes gather per input element where the windows are computable (average, adaptive
 // average) so they need no atomics; max pooling scatters through its indices with atomicAdd.
 #include <cfloat>
 
-#include "cuda/common.h"
+#include "cuda/dtype.cuh"
 
 namespace mn {
 
@@ -26,11 +26,17 @@ Dims dims_of(const Tensor& x, const Tensor& y) {
           static_cast<int>(y.size(2)), static_cast<int>(y.size(3))};
 }
 
-const float* cf(const Tensor& t) { return static_cast<const float*>(t.data_ptr()); }
-float* mf(const Tensor& t) { return static_cast<float*>(t.data_ptr()); }
+using cuda::load;
+using cuda::store;
 
-__global__ void maxpool_forward_kernel(const float* __restrict__ x, Dims d, Pool2dArgs a,
-                                       float* __restrict__ y, int64_t* __restrict__ indices) {
+template <class T>
+const T* cp(const Tensor& t) { return static_cast<const T*>(t.data_ptr()); }
+template <class T>
+T* mp(const Tensor& t) { return static_cast<T*>(t.data_ptr()); }
+
+template <class T>
+__global__ void maxpool_forward_kernel(const T* __restrict__ x, Dims d, Pool2dArgs a,
+                                       T* __restrict__ y, int64_t* __restrict__ indices) {
   const int64_t total = d.planes * d.oh * d.ow;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
@@ -39,29 +45,30 @@ __global__ void maxpool_forward_kernel(const float* __restrict__ x, Dims d, Pool
     const int h0 = oh * a.stride_h - a.pad_h, w0 = ow * a.stride_w - a.pad_w;
     const int hs = max(h0, 0), ws = max(w0, 0);
     const int he = min(h0 + a.kernel_h, d.h), we = min(w0 + a.kernel_w, d.w);
-    const float* p = x + plane * d.h * d.w;
+    const T* p = x + plane * d.h * d.w;
     float best = -INFINITY;
     int64_t best_at = static_cast<int64_t>(hs) * d.w + ws;
     for (int h = hs; h < he; ++h)
       for (int w = ws; w < we; ++w) {
-        const float v = p[h * d.w + w];
+        const float v = load(p[h * d.w + w]);
         if (v > best || isnan(v)) {
           best = v;
           best_at = static_cast<int64_t>(h) * d.w + w;
         }
       }
-    y[i] = best;
+    y[i] = store<T>(best);  // exact: best is one of the inputs
     indices[i] = best_at;
   }
 }
 
-__global__ void maxpool_backward_kernel(const float* __restrict__ dy, const int64_t* __restrict__ indices,
+template <class T>
+__global__ void maxpool_backward_kernel(const T* __restrict__ dy, const int64_t* __restrict__ indices,
                                         Dims d, float* __restrict__ dx) {
   const int64_t total = d.planes * d.oh * d.ow;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     const int64_t plane = i / (static_cast<int64_t>(d.ow) * d.oh);
-    atomicAdd(dx + plane * d.h * d.w + indices[i], dy[i]);
+    atomicAdd(dx + plane * d.h * d.w + indices[i], load(dy[i]));
   }
 }
 
@@ -73,8 +80,9 @@ __device__ int avg_divisor(int oh, int ow, const Dims& d, const Pool2dArgs& a) {
   return (he - h0) * (we - w0);
 }
 
-__global__ void avgpool_forward_kernel(const float* __restrict__ x, Dims d, Pool2dArgs a,
-                                       float* __restrict__ y) {
+template <class T>
+__global__ void avgpool_forward_kernel(const T* __restrict__ x, Dims d, Pool2dArgs a,
+                                       T* __restrict__ y) {
   const int64_t total = d.planes * d.oh * d.ow;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
@@ -83,18 +91,19 @@ __global__ void avgpool_forward_kernel(const float* __restrict__ x, Dims d, Pool
     const int h0 = oh * a.stride_h - a.pad_h, w0 = ow * a.stride_w - a.pad_w;
     const int hs = max(h0, 0), ws = max(w0, 0);
     const int he = min(h0 + a.kernel_h, d.h), we = min(w0 + a.kernel_w, d.w);
-    const float* p = x + plane * d.h * d.w;
+    const T* p = x + plane * d.h * d.w;
     float s = 0.f;
     for (int h = hs; h < he; ++h)
-      for (int w = ws; w < we; ++w) s += p[h * d.w + w];
-    y[i] = s / static_cast<float>(avg_divisor(oh, ow, d, a));
+      for (int w = ws; w < we; ++w) s += load(p[h * d.w + w]);
+    y[i] = store<T>(s / static_cast<float>(avg_divisor(oh, ow, d, a)));
   }
 }
 
 // Per input element: the outputs whose windows cover it, oh in [ceil((h + ph - kh + 1) / sh),
 // floor((h + ph) / sh)].
-__global__ void avgpool_backward_kernel(const float* __restrict__ dy, Dims d, Pool2dArgs a,
-                                        float* __restrict__ dx) {
+template <class T>
+__global__ void avgpool_backward_kernel(const T* __restrict__ dy, Dims d, Pool2dArgs a,
+                                        T* __restrict__ dx) {
   const int64_t total = d.planes * d.h * d.w;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
@@ -104,12 +113,12 @@ __global__ void avgpool_backward_kernel(const float* __restrict__ dy, Dims d, Po
     const int oh0 = hp < a.kernel_h ? 0 : (hp - a.kernel_h) / a.stride_h + 1;
     const int ow0 = wp < a.kernel_w ? 0 : (wp - a.kernel_w) / a.stride_w + 1;
     const int oh1 = min(hp / a.stride_h, d.oh - 1), ow1 = min(wp / a.stride_w, d.ow - 1);
-    const float* g = dy + plane * d.oh * d.ow;
+    const T* g = dy + plane * d.oh * d.ow;
     float s = 0.f;
     for (int oh = oh0; oh <= oh1; ++oh)
       for (int ow = ow0; ow <= ow1; ++ow)
-        s += g[oh * d.ow + ow] / static_cast<float>(avg_divisor(oh, ow, d, a));
-    dx[i] = s;
+        s += load(g[oh * d.ow + ow]) / static_cast<float>(avg_divisor(oh, ow, d, a));
+    dx[i] = store<T>(s);
   }
 }
 
@@ -119,7 +128,8 @@ __device__ int bin_end(int i, int in, int out) {
 }
 
 // One warp per output value (global pooling has one output per plane and many inputs).
-__global__ void adaptive_forward_kernel(const float* __restrict__ x, Dims d, float* __restrict__ y) {
+template <class T>
+__global__ void adaptive_forward_kernel(const T* __restrict__ x, Dims d, T* __restrict__ y) {
   const int64_t total = d.planes * d.oh * d.ow;
   const int64_t i = (blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x) / 32;
   const int lane = threadIdx.x % 32;
@@ -129,20 +139,21 @@ __global__ void adaptive_forward_kernel(const float* __restrict__ x, Dims d, flo
   const int hs = bin_start(oh, d.h, d.oh), he = bin_end(oh, d.h, d.oh);
   const int ws = bin_start(ow, d.w, d.ow), we = bin_end(ow, d.w, d.ow);
   const int bw = we - ws, n = (he - hs) * bw;
-  const float* p = x + plane * d.h * d.w;
+  const T* p = x + plane * d.h * d.w;
   float s = 0.f;
-  for (int j = lane; j < n; j += 32) s += p[(hs + j / bw) * d.w + ws + j % bw];
+  for (int j = lane; j < n; j += 32) s += load(p[(hs + j / bw) * d.w + ws + j % bw]);
   for (int off = 16; off > 0; off /= 2) s += __shfl_down_sync(0xffffffffu, s, off);
-  if (lane == 0) y[i] = s / static_cast<float>(n);
+  if (lane == 0) y[i] = store<T>(s / static_cast<float>(n));
 }
 
-__global__ void adaptive_backward_kernel(const float* __restrict__ dy, Dims d, float* __restrict__ dx) {
+template <class T>
+__global__ void adaptive_backward_kernel(const T* __restrict__ dy, Dims d, T* __restrict__ dx) {
   const int64_t total = d.planes * d.h * d.w;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     const int w = static_cast<int>(i % d.w), h = static_cast<int>((i / d.w) % d.h);
     const int64_t plane = i / (static_cast<int64_t>(d.w) * d.h);
-    const float* g = dy + plane * d.oh * d.ow;
+    const T* g = dy + plane * d.oh * d.ow;
     float s = 0.f;
     for (int oh = 0; oh < d.oh; ++oh) {
       const int hs = bin_start(oh, d.h, d.oh), he = bin_end(oh, d.h, d.oh);
@@ -150,10 +161,10 @@ __global__ void adaptive_backward_kernel(const float* __restrict__ dy, Dims d, f
       for (int ow = 0; ow < d.ow; ++ow) {
         const int ws = bin_start(ow, d.w, d.ow), we = bin_end(ow, d.w, d.ow);
         if (w < ws || w >= we) continue;
-        s += g[oh * d.ow + ow] / static_cast<float>((he - hs) * (we - ws));
+        s += load(g[oh * d.ow + ow]) / static_cast<float>((he - hs) * (we - ws));
       }
     }
-    dx[i] = s;
+    dx[i] = store<T>(s);
   }
 }
 
@@ -161,55 +172,78 @@ __global__ void adaptive_backward_kernel(const float* __restrict__ dy, Dims d, f
 
 void CudaBackend::maxpool2d_forward(const Tensor& x, const Tensor& y, const Tensor& indices,
                                     const Pool2dArgs& args) {
-  cuda::require_f32("maxpool2d", {&x, &y});
+  cuda::require_dtype("maxpool2d", x.dtype(), {&y});
   const Dims d = dims_of(x, y);
   if (y.numel() == 0) return;
-  maxpool_forward_kernel<<<cuda::grid_for(y.numel(), kThreads), kThreads, 0, cuda::stream()>>>(
-      cf(x), d, args, mf(y), static_cast<int64_t*>(indices.data_ptr()));
-  MN_CUDA_LAUNCH_CHECK();
+  cuda::dispatch_activation(x.dtype(), "maxpool2d", [&](auto t) {
+    using T = decltype(t);
+    maxpool_forward_kernel<T><<<cuda::grid_for(y.numel(), kThreads), kThreads, 0, cuda::stream()>>>(
+        cp<T>(x), d, args, mp<T>(y), static_cast<int64_t*>(indices.data_ptr()));
+    MN_CUDA_LAUNCH_CHECK();
+  });
 }
 
 void CudaBackend::maxpool2d_backward(const Tensor& dy, const Tensor& indices, const Tensor& dx) {
-  cuda::require_f32("maxpool2d backward", {&dy, &dx});
+  cuda::require_dtype("maxpool2d backward", dy.dtype(), {&dx});
   const Dims d = dims_of(dx, dy);
   if (dx.numel() == 0) return;
-  MN_CUDA_CHECK(cudaMemsetAsync(dx.data_ptr(), 0, dx.numel() * sizeof(float), cuda::stream()));
-  if (dy.numel() == 0) return;
-  maxpool_backward_kernel<<<cuda::grid_for(dy.numel(), kThreads), kThreads, 0, cuda::stream()>>>(
-      cf(dy), static_cast<const int64_t*>(indices.data_ptr()), d, mf(dx));
-  MN_CUDA_LAUNCH_CHECK();
+  cuda::dispatch_activation(dy.dtype(), "maxpool2d backward", [&](auto t) {
+    using T = decltype(t);
+    cuda::scatter_in_float(dx, [&](float* out) {
+      if (dy.numel() == 0) return;
+      maxpool_backward_kernel<T><<<cuda::grid_for(dy.numel(), kThreads), kThreads, 0, cuda::stream()>>>(
+          cp<T>(dy), static_cast<const int64_t*>(indices.data_ptr()), d, out);
+      MN_CUDA_LAUNCH_CHECK();
+    });
+  });
 }
 
 void CudaBackend::avgpool2d_forward(const Tensor& x, const Tensor& y, const Pool2dArgs& args) {
-  cuda::require_f32("avgpool2d", {&x, &y});
+  cuda::require_dtype("avgpool2d", x.dtype(), {&y});
   const Dims d = dims_of(x, y);
   if (y.numel() == 0) return;
-  avgpool_forward_kernel<<<cuda::grid_for(y.numel(), kThreads), kThreads, 0, cuda::stream()>>>(cf(x), d, args, mf(y));
-  MN_CUDA_LAUNCH_CHECK();
+  cuda::dispatch_activation(x.dtype(), "avgpool2d", [&](auto t) {
+    using T = decltype(t);
+    avgpool_forward_kernel<T><<<cuda::grid_for(y.numel(), kThreads), kThreads, 0, cuda::stream()>>>(
+        cp<T>(x), d, args, mp<T>(y));
+    MN_CUDA_LAUNCH_CHECK();
+  });
 }
 
 void CudaBackend::avgpool2d_backward(const Tensor& dy, const Tensor& dx, const Pool2dArgs& args) {
-  cuda::require_f32("avgpool2d backward", {&dy, &dx});
+  cuda::require_dtype("avgpool2d backward", dy.dtype(), {&dx});
   const Dims d = dims_of(dx, dy);
   if (dx.numel() == 0) return;
-  avgpool_backward_kernel<<<cuda::grid_for(dx.numel(), kThreads), kThreads, 0, cuda::stream()>>>(cf(dy), d, args, mf(dx));
-  MN_CUDA_LAUNCH_CHECK();
+  cuda::dispatch_activation(dy.dtype(), "avgpool2d backward", [&](auto t) {
+    using T = decltype(t);
+    avgpool_backward_kernel<T><<<cuda::grid_for(dx.numel(), kThreads), kThreads, 0, cuda::stream()>>>(
+        cp<T>(dy), d, args, mp<T>(dx));
+    MN_CUDA_LAUNCH_CHECK();
+  });
 }
 
 void CudaBackend::adaptive_avgpool2d_forward(const Tensor& x, const Tensor& y) {
-  cuda::require_f32("adaptive_avgpool2d", {&x, &y});
+  cuda::require_dtype("adaptive_avgpool2d", x.dtype(), {&y});
   const Dims d = dims_of(x, y);
   if (y.numel() == 0) return;
-  adaptive_forward_kernel<<<cuda::grid_for(y.numel() * 32, kThreads, INT32_MAX), kThreads, 0, cuda::stream()>>>(cf(x), d, mf(y));
-  MN_CUDA_LAUNCH_CHECK();
+  cuda::dispatch_activation(x.dtype(), "adaptive_avgpool2d", [&](auto t) {
+    using T = decltype(t);
+    adaptive_forward_kernel<T><<<cuda::grid_for(y.numel() * 32, kThreads, INT32_MAX), kThreads, 0,
+                                 cuda::stream()>>>(cp<T>(x), d, mp<T>(y));
+    MN_CUDA_LAUNCH_CHECK();
+  });
 }
 
 void CudaBackend::adaptive_avgpool2d_backward(const Tensor& dy, const Tensor& dx) {
-  cuda::require_f32("adaptive_avgpool2d backward", {&dy, &dx});
+  cuda::require_dtype("adaptive_avgpool2d backward", dy.dtype(), {&dx});
   const Dims d = dims_of(dx, dy);
   if (dx.numel() == 0) return;
-  adaptive_backward_kernel<<<cuda::grid_for(dx.numel(), kThreads), kThreads, 0, cuda::stream()>>>(cf(dy), d, mf(dx));
-  MN_CUDA_LAUNCH_CHECK();
+  cuda::dispatch_activation(dy.dtype(), "adaptive_avgpool2d backward", [&](auto t) {
+    using T = decltype(t);
+    adaptive_backward_kernel<T><<<cuda::grid_for(dx.numel(), kThreads), kThreads, 0, cuda::stream()>>>(
+        cp<T>(dy), d, mp<T>(dx));
+    MN_CUDA_LAUNCH_CHECK();
+  });
 }
 
 }  // namespace mn

@@ -3,11 +3,12 @@
 // blocks, whose partial states a second kernel merges, so one huge row (a sum over everything)
 // still spreads over the whole GPU. Each op is a "state" with identity, combine and write:
 // float sums accumulate in float32 by tree (error ~ log K ulp), variance merges Welford states
-// (Chan et al.), max/min keep the first index and let NaN win as the CPU does.
+// (Chan et al.), max/min keep the first index and let NaN win as the CPU does. bfloat16 rows
+// (gradients of mixed precision's biases) take sum and mean, accumulated in float32.
 #include <algorithm>
 #include <type_traits>
 
-#include "cuda/common.h"
+#include "cuda/dtype.cuh"
 
 namespace mn {
 
@@ -28,11 +29,16 @@ struct SumR {
     Acc s;
   };
   __device__ static State identity() { return {Acc(0)}; }
-  __device__ static State from(T v, int64_t) { return {static_cast<Acc>(v)}; }
+  __device__ static State from(T v, int64_t) {
+    if constexpr (cuda::is_bf16<T>) return {cuda::load(v)};
+    else return {static_cast<Acc>(v)};
+  }
   __device__ static State combine(State a, State b) { return {a.s + b.s}; }
   __device__ static State shfl_down(State a, int d) { return {__shfl_down_sync(kFullMask, a.s, d)}; }
   __device__ static void write(State st, ReduceOp op, int64_t k, T* out, int64_t*) {
-    *out = static_cast<T>(op == ReduceOp::mean ? st.s / static_cast<Acc>(k) : st.s);
+    const Acc r = op == ReduceOp::mean ? st.s / static_cast<Acc>(k) : st.s;
+    if constexpr (cuda::is_bf16<T>) *out = cuda::store<T>(r);
+    else *out = static_cast<T>(r);
   }
 };
 
@@ -201,7 +207,11 @@ void CudaBackend::reduce_rows(ReduceOp op, const Tensor& out, const Tensor& in) 
     case DType::f32: return reduce_typed<float>(op, out, in);
     case DType::f64: return reduce_typed<double>(op, out, in);
     case DType::i64: return reduce_typed<int64_t>(op, out, in);
-    default: fail("reduce: the CUDA backend computes in float32 (also float64, int64), got ", dtype_name(in.dtype()));
+    case DType::bf16:
+      MN_CHECK(op == ReduceOp::sum || op == ReduceOp::mean, "reduce: bfloat16 rows take sum and mean on the "
+               "CUDA backend; cast to float32 for the others");
+      return run<cuda::bf16, SumR<cuda::bf16>>(op, out, in);
+    default: fail("reduce: the CUDA backend computes in float32 (also float64, int64, bfloat16 sums), got ", dtype_name(in.dtype()));
   }
 }
 

@@ -1,8 +1,8 @@
-// CUDA bilinear resize of contiguous NCHW float32 with PyTorch's coordinate rules: with
+// CUDA bilinear resize of contiguous NCHW float32 or bfloat16 (interpolated in float32) with PyTorch's coordinate rules: with
 // align_corners the corner pixels' centres line up (src = dst * (in - 1) / (out - 1)); without it
 // pixel areas do (src = (dst + 0.5) * in / out - 0.5, clamped at 0). The backward scatters each
 // output gradient into its four source pixels with atomicAdd.
-#include "cuda/common.h"
+#include "cuda/dtype.cuh"
 
 namespace mn {
 
@@ -48,7 +48,10 @@ __device__ Taps taps(int dst, float scale, int in, bool align_corners) {
   return {i0, i0 + (i0 < in - 1 ? 1 : 0), src - static_cast<float>(i0)};
 }
 
-__global__ void resize_forward_kernel(const float* __restrict__ x, Dims d, float* __restrict__ y) {
+using cuda::load;
+
+template <class T>
+__global__ void resize_forward_kernel(const T* __restrict__ x, Dims d, T* __restrict__ y) {
   const int64_t total = d.planes * d.oh * d.ow;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
@@ -56,14 +59,15 @@ __global__ void resize_forward_kernel(const float* __restrict__ x, Dims d, float
     const int64_t plane = i / (static_cast<int64_t>(d.ow) * d.oh);
     const Taps th = taps(oh, d.scale_h, d.h, d.align_corners);
     const Taps tw = taps(ow, d.scale_w, d.w, d.align_corners);
-    const float* p = x + plane * d.h * d.w;
-    const float top = (1.f - tw.l1) * p[th.i0 * d.w + tw.i0] + tw.l1 * p[th.i0 * d.w + tw.i1];
-    const float bottom = (1.f - tw.l1) * p[th.i1 * d.w + tw.i0] + tw.l1 * p[th.i1 * d.w + tw.i1];
-    y[i] = (1.f - th.l1) * top + th.l1 * bottom;
+    const T* p = x + plane * d.h * d.w;
+    const float top = (1.f - tw.l1) * load(p[th.i0 * d.w + tw.i0]) + tw.l1 * load(p[th.i0 * d.w + tw.i1]);
+    const float bottom = (1.f - tw.l1) * load(p[th.i1 * d.w + tw.i0]) + tw.l1 * load(p[th.i1 * d.w + tw.i1]);
+    y[i] = cuda::store<T>((1.f - th.l1) * top + th.l1 * bottom);
   }
 }
 
-__global__ void resize_backward_kernel(const float* __restrict__ dy, Dims d, float* __restrict__ dx) {
+template <class T>
+__global__ void resize_backward_kernel(const T* __restrict__ dy, Dims d, float* __restrict__ dx) {
   const int64_t total = d.planes * d.oh * d.ow;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
@@ -72,7 +76,7 @@ __global__ void resize_backward_kernel(const float* __restrict__ dy, Dims d, flo
     const Taps th = taps(oh, d.scale_h, d.h, d.align_corners);
     const Taps tw = taps(ow, d.scale_w, d.w, d.align_corners);
     float* p = dx + plane * d.h * d.w;
-    const float g = dy[i];
+    const float g = load(dy[i]);
     atomicAdd(p + th.i0 * d.w + tw.i0, (1.f - th.l1) * (1.f - tw.l1) * g);
     atomicAdd(p + th.i0 * d.w + tw.i1, (1.f - th.l1) * tw.l1 * g);
     atomicAdd(p + th.i1 * d.w + tw.i0, th.l1 * (1.f - tw.l1) * g);
@@ -83,23 +87,30 @@ __global__ void resize_backward_kernel(const float* __restrict__ dy, Dims d, flo
 }  // namespace
 
 void CudaBackend::resize_bilinear_forward(const Tensor& x, const Tensor& y, bool align_corners) {
-  cuda::require_f32("resize_bilinear", {&x, &y});
+  cuda::require_dtype("resize_bilinear", x.dtype(), {&y});
   if (y.numel() == 0) return;
   const Dims d = dims_of(x, y, align_corners);
-  resize_forward_kernel<<<cuda::grid_for(y.numel(), kThreads), kThreads, 0, cuda::stream()>>>(
-      static_cast<const float*>(x.data_ptr()), d, static_cast<float*>(y.data_ptr()));
-  MN_CUDA_LAUNCH_CHECK();
+  cuda::dispatch_activation(x.dtype(), "resize_bilinear", [&](auto t) {
+    using T = decltype(t);
+    resize_forward_kernel<T><<<cuda::grid_for(y.numel(), kThreads), kThreads, 0, cuda::stream()>>>(
+        static_cast<const T*>(x.data_ptr()), d, static_cast<T*>(y.data_ptr()));
+    MN_CUDA_LAUNCH_CHECK();
+  });
 }
 
 void CudaBackend::resize_bilinear_backward(const Tensor& dy, const Tensor& dx, bool align_corners) {
-  cuda::require_f32("resize_bilinear backward", {&dy, &dx});
+  cuda::require_dtype("resize_bilinear backward", dy.dtype(), {&dx});
   if (dx.numel() == 0) return;
-  MN_CUDA_CHECK(cudaMemsetAsync(dx.data_ptr(), 0, dx.numel() * sizeof(float), cuda::stream()));
-  if (dy.numel() == 0) return;
   const Dims d = dims_of(dx, dy, align_corners);
-  resize_backward_kernel<<<cuda::grid_for(dy.numel(), kThreads), kThreads, 0, cuda::stream()>>>(
-      static_cast<const float*>(dy.data_ptr()), d, static_cast<float*>(dx.data_ptr()));
-  MN_CUDA_LAUNCH_CHECK();
+  cuda::dispatch_activation(dy.dtype(), "resize_bilinear backward", [&](auto t) {
+    using T = decltype(t);
+    cuda::scatter_in_float(dx, [&](float* out) {
+      if (dy.numel() == 0) return;
+      resize_backward_kernel<T><<<cuda::grid_for(dy.numel(), kThreads), kThreads, 0, cuda::stream()>>>(
+          static_cast<const T*>(dy.data_ptr()), d, out);
+      MN_CUDA_LAUNCH_CHECK();
+    });
+  });
 }
 
 }  // namespace mn

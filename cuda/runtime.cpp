@@ -35,6 +35,8 @@ const Availability& availability() {
 
 bool cuda_available() { return availability().devices > 0; }
 
+bool cuda_bf16_supported() { return cuda_available() && cuda::context().props.major >= 8; }
+
 Backend& cuda_backend() {
   MN_CHECK(cuda_available(), "cuda: ", availability().reason);
   static CudaBackend* b = new CudaBackend;  // never destroyed: tensors may outlive static teardown
@@ -67,6 +69,7 @@ Context& context() {
     // Non-blocking: the legacy default stream never serialises against mn's own streams.
     MN_CUDA_CHECK(cudaStreamCreateWithFlags(&c->compute, cudaStreamNonBlocking));
     MN_CUDA_CHECK(cudaStreamCreateWithFlags(&c->copy, cudaStreamNonBlocking));
+    c->allocator.emplace(c->device, c->compute);
     if (const char* v = std::getenv("MN_CUDNN_BENCHMARK")) c->cudnn_benchmark = std::strcmp(v, "0") != 0;
     if (const char* v = std::getenv("MN_CUDNN_LOG")) c->cudnn_log = std::strcmp(v, "0") != 0;
     return c;
@@ -101,16 +104,16 @@ cublasHandle_t cublas() {
 int num_sms() { return context().props.multiProcessorCount; }
 
 Buffer::Buffer(size_t nbytes) : nbytes_(nbytes) {
-  if (nbytes_) ptr_ = context().allocator.allocate(nbytes_);
+  if (nbytes_) ptr_ = context().allocator->allocate(nbytes_);
 }
 
 Buffer::~Buffer() {
-  if (ptr_) context().allocator.deallocate(ptr_, nbytes_);
+  if (ptr_) context().allocator->deallocate(ptr_, nbytes_);
 }
 
 Buffer& Buffer::operator=(Buffer&& o) noexcept {
   if (this != &o) {
-    if (ptr_) context().allocator.deallocate(ptr_, nbytes_);
+    if (ptr_) context().allocator->deallocate(ptr_, nbytes_);
     ptr_ = o.ptr_;
     nbytes_ = o.nbytes_;
     o.ptr_ = nullptr;
@@ -119,10 +122,10 @@ Buffer& Buffer::operator=(Buffer&& o) noexcept {
   return *this;
 }
 
-void require_f32(const char* op, std::initializer_list<const Tensor*> tensors) {
+void require_dtype(const char* op, DType dtype, std::initializer_list<const Tensor*> tensors) {
   for (const Tensor* t : tensors)
-    MN_CHECK(!t->defined() || t->dtype() == DType::f32, op, ": the CUDA backend computes in float32, got ",
-             dtype_name(t->dtype()));
+    MN_CHECK(!t->defined() || t->dtype() == dtype, op, ": the CUDA backend expects ", dtype_name(dtype),
+             " here, got ", dtype_name(t->dtype()));
 }
 
 }  // namespace cuda

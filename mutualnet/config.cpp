@@ -85,7 +85,7 @@ std::vector<ConfigField> run_and_model_fields(Config& c) {
                         "auto = cuda when a GPU is present")),
       choice("precision", &c.precision, {{"auto", PrecisionPolicy::automatic}, {"fp32", PrecisionPolicy::fp32},
              {"tf32", PrecisionPolicy::tf32}, {"bf16", PrecisionPolicy::bf16}},
-             "convolutions: auto = tf32 on CUDA, fp32 on the CPU; bf16 = bfloat16 operands, float32 sums"),
+             "auto = bf16 on CUDA (compute capability 8.0+, else tf32), fp32 on the CPU; bf16 = bfloat16 convs and matmuls with float32 sums (on CUDA, bfloat16 activations too)"),
       num("seed", &c.seed, 0, 9.2e18, "seeds initialisation, data order, augmentation and width sampling"),
 
       choice("model.arch", &c.model.arch, {{"wrn", Arch::wrn}, {"mobilenet_v1", Arch::mobilenet_v1},

@@ -20,7 +20,8 @@ namespace mn {
 
 // The choices a config names by string; parsed once into these, with the names in config_fields().
 enum class DevicePolicy { automatic, cpu, cuda };  // "auto": cuda when a GPU is present
-// "auto": tf32 on CUDA, fp32 on the CPU; otherwise that Precision (tensor/backend.h).
+// "auto": bf16 on CUDA devices that compute it (else tf32), fp32 on the CPU; otherwise that
+// Precision (tensor/backend.h).
 enum class PrecisionPolicy { automatic, fp32, tf32, bf16 };
 enum class DatasetKind { fashion_mnist, mnist, cifar10, cifar100, folder };
 enum class CropKind { pad_crop, random_resized_crop, none };

@@ -141,14 +141,19 @@ Device resolve_device(const Config& c) {
   return cuda_available() ? Device::cuda() : Device::cpu();
 }
 
-Precision resolve_precision(const Config& c, Device device) {
-  switch (c.precision) {
+Precision resolve_precision(PrecisionPolicy policy, Device device, bool device_has_bf16) {
+  switch (policy) {
     case PrecisionPolicy::fp32: return Precision::fp32;
     case PrecisionPolicy::tf32: return Precision::tf32;
     case PrecisionPolicy::bf16: return Precision::bf16;
     case PrecisionPolicy::automatic: break;
   }
-  return device.is_cuda() ? Precision::tf32 : Precision::fp32;
+  if (device.is_cpu()) return Precision::fp32;
+  return device_has_bf16 ? Precision::bf16 : Precision::tf32;
+}
+
+Precision resolve_precision(const Config& c, Device device) {
+  return resolve_precision(c.precision, device, device.is_cuda() && cuda_bf16_supported());
 }
 
 models::ModelSpec model_spec(const Config& c) {

@@ -40,7 +40,9 @@ RunSeeds run_seeds(int64_t seed);
 
 // "auto" -> cuda when mn::cuda_available(), else cpu; "cuda" without a GPU is an error.
 Device resolve_device(const Config& c);
-Precision resolve_precision(const Config& c, Device device);
+// "auto": bf16 on a GPU that computes it (compute capability 8.0+), else tf32; fp32 on the CPU.
+Precision resolve_precision(PrecisionPolicy policy, Device device, bool device_has_bf16);
+Precision resolve_precision(const Config& c, Device device);  // asks the device
 models::ModelSpec model_spec(const Config& c);
 
 // What a command needs beyond the config, device, seeds and model.

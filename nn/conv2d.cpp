@@ -75,8 +75,9 @@ Variable Conv2d::forward(const Variable& x) {
   if (out < w.size(0)) w = w.slice(0, 0, out);
   if (in_per_group < w.size(1)) w = w.slice(1, 0, in_per_group);
   std::optional<Variable> b;
-  if (bias.defined()) b = out < bias.size(0) ? bias.slice(0, 0, out) : bias;
-  return conv2d(x, w, b, args_for(in));
+  if (bias.defined()) b = cast(out < bias.size(0) ? bias.slice(0, 0, out) : bias, x.dtype());
+  // Mixed precision: the float32 master slice feeds the op as a copy in the activations' dtype.
+  return conv2d(x, cast(w, x.dtype()), b, args_for(in));
 }
 
 Probe Conv2d::trace(const Probe& x) {

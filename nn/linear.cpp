@@ -47,8 +47,9 @@ Variable Linear::forward(const Variable& x) {
   if (out < w.size(0)) w = w.slice(0, 0, out);
   if (in < w.size(1)) w = w.slice(1, 0, in);
   std::optional<Variable> b;
-  if (bias.defined()) b = out < bias.size(0) ? bias.slice(0, 0, out) : bias;
-  return linear(x, w, b);
+  if (bias.defined()) b = cast(out < bias.size(0) ? bias.slice(0, 0, out) : bias, x.dtype());
+  // Mixed precision: the float32 master slice feeds the op as a copy in the activations' dtype.
+  return linear(x, cast(w, x.dtype()), b);
 }
 
 Probe Linear::trace(const Probe& x) {

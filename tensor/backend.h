@@ -17,8 +17,10 @@ enum class BinaryOp { add, sub, mul, div, max, min, eq, ne, lt, le, gt, ge, relu
 enum class ReduceOp { sum, mean, max, min, argmax, var, var_unbiased };
 enum class PadMode { zero, reflect };
 
-// The arithmetic of convolutions: float32; TF32 tensor cores (CUDA); or bfloat16 operands with
-// float32 accumulation and float32 results (the CPU's AVX512-BF16 / AMX through oneDNN).
+// The arithmetic of convolutions and matrix products: float32; TF32 tensor cores (CUDA); or
+// bfloat16 operands with float32 accumulation. With bf16 the CPU keeps float32 tensors and rounds
+// conv operands inside oneDNN (AVX512-BF16 / AMX); CUDA keeps the activations themselves in bf16
+// between ops (activation_dtype below), with float32 batch-norm statistics, losses and weights.
 enum class Precision { fp32, tf32, bf16 };
 
 struct Conv2dArgs {
@@ -75,6 +77,10 @@ class Backend {
   // The precision of convolutions from now on; a clear error where the device has no such mode.
   // CUDA starts in tf32 (PyTorch's cudnn.allow_tf32 default), the CPU in fp32.
   virtual void set_precision(Precision p) = 0;
+  // The dtype a model's activations take under the current precision (models::Model casts its
+  // input to it and its logits back to float32; layers cast their weight slices to their input's
+  // dtype). float32 except CUDA under bf16.
+  virtual DType activation_dtype() { return DType::f32; }
 
   // Elementwise. Operands have out's shape (broadcast inputs come expanded, stride 0), any strides.
   virtual void copy(const Tensor& dst, const Tensor& src) = 0;  // dtype conversion allowed
@@ -195,6 +201,9 @@ Backend& backend(Device device);  // throws mn::Error when that device is not av
 
 // CUDA presence, answerable without CUDA headers (false when mn was built without CUDA).
 bool cuda_available();
+// Whether the GPU computes bfloat16 on tensor cores (compute capability 8.0 or newer): what
+// precision = "auto" picks bf16 for. False without CUDA.
+bool cuda_bf16_supported();
 Backend& cuda_backend();  // defined in cuda/ when built with CUDA
 
 // An overlapped copy of `host` to `device`, made with copy_bytes_async. With `host` from

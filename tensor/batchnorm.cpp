@@ -8,10 +8,22 @@
 namespace mn::ops {
 namespace {
 
+// Parameters, statistics and their gradients: the input's dtype, but float32 for bfloat16 inputs
+// (mixed precision keeps batch-norm statistics and the master parameters in float32).
+DType per_channel_dtype(const Tensor& x) { return x.dtype() == DType::bf16 ? DType::f32 : x.dtype(); }
+
+void check_per_channel(const char* op, const Tensor& x, const Tensor& t, const char* what) {
+  MN_CHECK(t.defined(), op, ": ", what, " is undefined");
+  MN_CHECK(t.dtype() == per_channel_dtype(x), op, ": ", what, " is ", dtype_name(t.dtype()), " for a ",
+           dtype_name(x.dtype()), " input, expected ", dtype_name(per_channel_dtype(x)));
+  MN_CHECK(t.device() == x.device(), op, ": input is on ", x.device().str(), " but ", what, " is on ",
+           t.device().str());
+  check_shape(op, t, what, {x.size(1)});
+}
+
 // Running statistics are updated in place, so they must be unit-stride (a prefix view is).
 void check_stat(const Tensor& x, const Tensor& t, const char* what) {
-  check_same("batch_norm", x, "input", t, what);
-  check_shape("batch_norm", t, what, {x.size(1)});
+  check_per_channel("batch_norm", x, t, what);
   MN_CHECK(t.numel() <= 1 || t.stride(0) == 1, "batch_norm: ", what,
            " must be unit-stride to be updated in place, got stride ", t.stride(0));
 }
@@ -21,13 +33,11 @@ void check_stat(const Tensor& x, const Tensor& t, const char* what) {
 BatchNormOutput batchnorm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                                   const Tensor& running_mean, const Tensor& running_var,
                                   bool training, double momentum, double eps, bool relu) {
-  check_float("batch_norm", x, "input");
+  check_activation("batch_norm", x, "input");
   check_4d("batch_norm", x, "input");
   const int64_t C = x.size(1);
-  check_same("batch_norm", x, "input", gamma, "weight");
-  check_same("batch_norm", x, "input", beta, "bias");
-  check_shape("batch_norm", gamma, "weight", {C});
-  check_shape("batch_norm", beta, "bias", {C});
+  check_per_channel("batch_norm", x, gamma, "weight");
+  check_per_channel("batch_norm", x, beta, "bias");
   check_stat(x, running_mean, "running_mean");
   check_stat(x, running_var, "running_var");
   MN_CHECK(eps > 0, "batch_norm: eps must be positive, got ", eps);
@@ -35,8 +45,8 @@ BatchNormOutput batchnorm_forward(const Tensor& x, const Tensor& gamma, const Te
            "batch_norm: training needs more than one value per channel, got input ",
            shape_str(x.shape()));
   BatchNormOutput out{Tensor::empty(x.shape(), x.dtype(), x.device()),
-                      Tensor::empty({C}, x.dtype(), x.device()),
-                      Tensor::empty({C}, x.dtype(), x.device())};
+                      Tensor::empty({C}, per_channel_dtype(x), x.device()),
+                      Tensor::empty({C}, per_channel_dtype(x), x.device())};
   if (x.numel() == 0) return out;
   Backend& be = backend(x.device());
   if (relu)
@@ -53,7 +63,7 @@ BatchNormOutput batchnorm_forward(const Tensor& x, const Tensor& gamma, const Te
 BatchNormGrads batchnorm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma,
                                   const Tensor& save_mean, const Tensor& save_invstd,
                                   bool training, const Tensor& relu_y) {
-  check_float("batch_norm backward", x, "input");
+  check_activation("batch_norm backward", x, "input");
   check_4d("batch_norm backward", x, "input");
   const int64_t C = x.size(1);
   check_same("batch_norm backward", x, "input", dy, "output gradient");
@@ -62,13 +72,11 @@ BatchNormGrads batchnorm_backward(const Tensor& dy, const Tensor& x, const Tenso
     check_same("batch_norm backward", x, "input", relu_y, "output");
     check_shape("batch_norm backward", relu_y, "output", x.shape());
   }
-  for (const Tensor* t : {&gamma, &save_mean, &save_invstd}) {
-    check_same("batch_norm backward", x, "input", *t, "per-channel operand");
-    check_shape("batch_norm backward", *t, "per-channel operand", {C});
-  }
+  for (const Tensor* t : {&gamma, &save_mean, &save_invstd})
+    check_per_channel("batch_norm backward", x, *t, "per-channel operand");
   BatchNormGrads g{Tensor::empty(x.shape(), x.dtype(), x.device()),
-                   Tensor::empty({C}, x.dtype(), x.device()),
-                   Tensor::empty({C}, x.dtype(), x.device())};
+                   Tensor::empty({C}, per_channel_dtype(x), x.device()),
+                   Tensor::empty({C}, per_channel_dtype(x), x.device())};
   if (x.numel() == 0) {
     g.dgamma.zero_();
     g.dbeta.zero_();
@@ -87,10 +95,10 @@ BatchNormGrads batchnorm_backward(const Tensor& dy, const Tensor& x, const Tenso
 }
 
 BatchNormStats batchnorm_stats(const Tensor& x) {
-  check_float("batch_norm statistics", x, "input");
+  check_activation("batch_norm statistics", x, "input");
   check_4d("batch_norm statistics", x, "input");
-  BatchNormStats s{Tensor::empty({x.size(1)}, x.dtype(), x.device()),
-                   Tensor::empty({x.size(1)}, x.dtype(), x.device())};
+  BatchNormStats s{Tensor::empty({x.size(1)}, per_channel_dtype(x), x.device()),
+                   Tensor::empty({x.size(1)}, per_channel_dtype(x), x.device())};
   MN_CHECK(x.numel() > 0, "batch_norm statistics: empty input ", shape_str(x.shape()));
   backend(x.device()).batchnorm_stats(x.contiguous(), s.mean, s.var);
   return s;
@@ -100,8 +108,8 @@ BatchNormSums batchnorm_backward_reduce(const Tensor& dy, const Tensor& x, const
                                         const Tensor& mean) {
   check_4d("batch_norm backward", x, "input");
   check_shape("batch_norm backward", dy, "output gradient", x.shape());
-  BatchNormSums s{Tensor::empty({x.size(1)}, x.dtype(), x.device()),
-                  Tensor::empty({x.size(1)}, x.dtype(), x.device())};
+  BatchNormSums s{Tensor::empty({x.size(1)}, per_channel_dtype(x), x.device()),
+                  Tensor::empty({x.size(1)}, per_channel_dtype(x), x.device())};
   backend(x.device()).batchnorm_backward_reduce(dy.contiguous(), x.contiguous(),
                                                 relu_y.defined() ? relu_y.contiguous() : relu_y,
                                                 mean.contiguous(), s.sum_g, s.sum_gx);

@@ -1,5 +1,6 @@
-// A size-bucketed caching allocator over a raw allocator (aligned host malloc on the CPU,
-// cudaMalloc on the GPU).
+// A size-bucketed caching allocator over a raw allocator: the CPU's aligned host memory. (GPU
+// memory comes from a cudaMallocAsync pool instead, cuda/allocator.h; pinned host blocks use these
+// buckets.)
 //
 // MutualNet changes width and resolution every forward pass, so every step allocates tensors of
 // new sizes. Raw allocation per tensor is slow on both devices: cudaMalloc/cudaFree synchronise

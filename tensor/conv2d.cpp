@@ -51,7 +51,7 @@ Shape conv2d_output_shape(const Shape& x, const Shape& w, const Conv2dArgs& a) {
 }
 
 Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Conv2dArgs& args) {
-  check_float("conv2d", x, "input");
+  check_activation("conv2d", x, "input");
   check_same("conv2d", x, "input", w, "weight");
   const Shape y_shape = conv2d_output_shape(x.shape(), w.shape(), args);
   Tensor y = Tensor::empty(y_shape, x.dtype(), x.device());
@@ -62,7 +62,7 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Conv2dArgs& args) 
 
 Tensor conv2d_backward_data(const Tensor& dy, const Tensor& w, const Shape& x_shape,
                             const Conv2dArgs& args) {
-  check_float("conv2d backward", dy, "output gradient");
+  check_activation("conv2d backward", dy, "output gradient");
   check_same("conv2d backward", dy, "output gradient", w, "weight");
   const Shape y_shape = conv2d_output_shape(x_shape, w.shape(), args);
   MN_CHECK(dy.shape() == y_shape, "conv2d backward: output gradient ", shape_str(dy.shape()),
@@ -77,7 +77,7 @@ Tensor conv2d_backward_data(const Tensor& dy, const Tensor& w, const Shape& x_sh
 
 void conv2d_backward_weight(const Tensor& x, const Tensor& dy, const Tensor& dw,
                             const Conv2dArgs& args, bool accumulate) {
-  check_float("conv2d backward", x, "input");
+  check_activation("conv2d backward", x, "input");
   check_same("conv2d backward", x, "input", dy, "output gradient");
   check_same("conv2d backward", x, "input", dw, "weight gradient");
   const Shape y_shape = conv2d_output_shape(x.shape(), dw.shape(), args);
@@ -101,7 +101,7 @@ void conv2d_backward_weight(const Tensor& x, const Tensor& dy, const Tensor& dw,
 
 std::pair<Tensor, Tensor> conv2d_backward(const Tensor& dy, const Tensor& x, const Tensor& w,
                                           const Conv2dArgs& args) {
-  check_float("conv2d backward", dy, "output gradient");
+  check_activation("conv2d backward", dy, "output gradient");
   check_same("conv2d backward", dy, "output gradient", x, "input");
   check_same("conv2d backward", dy, "output gradient", w, "weight");
   const Shape y_shape = conv2d_output_shape(x.shape(), w.shape(), args);

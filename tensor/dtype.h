@@ -6,7 +6,8 @@
 
 namespace mn {
 
-// bf16/f16 are reserved for mixed precision; no kernel accepts them yet.
+// bf16: the activations of CUDA's bf16 precision (tensor/backend.h Precision); copies convert it
+// everywhere, CUDA's float kernels compute on it in float32. f16 is reserved.
 enum class DType : uint8_t { f32, f64, i64, u8, bf16, f16 };
 
 size_t dtype_size(DType t);

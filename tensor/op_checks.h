@@ -11,6 +11,13 @@ inline void check_float(const char* op, const Tensor& t, const char* what) {
            " must be float32 or float64, got ", dtype_name(t.dtype()));
 }
 
+// check_float, or bfloat16: the ops that carry activations under CUDA's bf16 precision (conv,
+// batch norm, pooling, resize, pad); the CPU kernels refuse bfloat16 with their own message.
+inline void check_activation(const char* op, const Tensor& t, const char* what) {
+  if (t.defined() && t.dtype() == DType::bf16) return;
+  check_float(op, t, what);
+}
+
 // Same dtype and device as a reference operand.
 inline void check_same(const char* op, const Tensor& a, const char* a_name, const Tensor& b,
                        const char* b_name) {

@@ -31,7 +31,7 @@ Tensor pad2d_forward(const Tensor& x, const Pad2d& pad, PadMode mode) {
 }
 
 Tensor pad2d_backward(const Tensor& dy, const Shape& x_shape, const Pad2d& pad, PadMode mode) {
-  check_float("pad2d backward", dy, "output gradient");
+  check_activation("pad2d backward", dy, "output gradient");
   const Shape y_shape = padded_shape("pad2d backward", x_shape, pad, mode);
   MN_CHECK(dy.shape() == y_shape, "pad2d backward: output gradient ", shape_str(dy.shape()),
            " does not match the output ", shape_str(y_shape), " of input ", shape_str(x_shape));

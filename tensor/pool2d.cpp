@@ -24,7 +24,7 @@ Shape pool_output_shape(const char* op, const Shape& x, const Pool2dArgs& a) {
 
 // dy of a pooling over an input of x_shape: (N, C) as the input, any output plane.
 void check_grad(const char* op, const Tensor& dy, const Shape& x_shape, const Shape& y_shape) {
-  check_float(op, dy, "output gradient");
+  check_activation(op, dy, "output gradient");
   MN_CHECK(x_shape.size() == 4, op, ": input shape must be 4-D (N, C, H, W), got ",
            shape_str(x_shape));
   MN_CHECK(dy.shape() == y_shape, op, ": output gradient ", shape_str(dy.shape()),
@@ -34,7 +34,7 @@ void check_grad(const char* op, const Tensor& dy, const Shape& x_shape, const Sh
 }  // namespace
 
 MaxPoolOutput maxpool2d_forward(const Tensor& x, const Pool2dArgs& args) {
-  check_float("max_pool2d", x, "input");
+  check_activation("max_pool2d", x, "input");
   const Shape y_shape = pool_output_shape("max_pool2d", x.shape(), args);
   MaxPoolOutput out{Tensor::empty(y_shape, x.dtype(), x.device()),
                     Tensor::empty(y_shape, DType::i64, x.device())};
@@ -57,7 +57,7 @@ Tensor maxpool2d_backward(const Tensor& dy, const Tensor& indices, const Shape& 
 }
 
 Tensor avgpool2d_forward(const Tensor& x, const Pool2dArgs& args) {
-  check_float("avg_pool2d", x, "input");
+  check_activation("avg_pool2d", x, "input");
   Tensor y = Tensor::empty(pool_output_shape("avg_pool2d", x.shape(), args), x.dtype(), x.device());
   if (y.numel() > 0) backend(x.device()).avgpool2d_forward(x.contiguous(), y, args);
   return y;
@@ -72,7 +72,7 @@ Tensor avgpool2d_backward(const Tensor& dy, const Shape& x_shape, const Pool2dAr
 }
 
 Tensor adaptive_avgpool2d_forward(const Tensor& x, int64_t out_h, int64_t out_w) {
-  check_float("adaptive_avg_pool2d", x, "input");
+  check_activation("adaptive_avg_pool2d", x, "input");
   check_4d("adaptive_avg_pool2d", x, "input");
   MN_CHECK(out_h >= 1 && out_w >= 1, "adaptive_avg_pool2d: output size (", out_h, ", ", out_w,
            ") must be positive");

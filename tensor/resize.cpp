@@ -6,7 +6,7 @@
 namespace mn::ops {
 
 Tensor resize_bilinear_forward(const Tensor& x, int64_t out_h, int64_t out_w, bool align_corners) {
-  check_float("resize_bilinear", x, "input");
+  check_activation("resize_bilinear", x, "input");
   check_4d("resize_bilinear", x, "input");
   MN_CHECK(out_h >= 1 && out_w >= 1, "resize_bilinear: output size (", out_h, ", ", out_w,
            ") must be positive");
@@ -18,7 +18,7 @@ Tensor resize_bilinear_forward(const Tensor& x, int64_t out_h, int64_t out_w, bo
 }
 
 Tensor resize_bilinear_backward(const Tensor& dy, const Shape& x_shape, bool align_corners) {
-  check_float("resize_bilinear backward", dy, "output gradient");
+  check_activation("resize_bilinear backward", dy, "output gradient");
   MN_CHECK(x_shape.size() == 4 && x_shape[2] >= 1 && x_shape[3] >= 1,
            "resize_bilinear backward: input shape must be 4-D with a non-empty plane, got ",
            shape_str(x_shape));

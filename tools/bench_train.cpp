@@ -1,6 +1,8 @@
 // `mn bench train CONFIG [--device cpu|cuda] [--steps N] [--warmup N] [--set key=value]...`:
 // images/s of the full MutualNet step (forward, backward and SGD of four sub-networks) and peak
-// memory, for the config's model, batch size and resolutions.
+// memory, for the config's model, batch size, resolutions and precision. On a GPU it also reports
+// the memory the allocator reserved from the driver against the peak actually allocated: MutualNet
+// changes shapes every sub-network, and a cache that cannot reuse memory across sizes shows here.
 //
 // The sub-networks are fixed so that runs compare like with like: the widest on R0
 // (cross-entropy), then three widths evenly spaced down to the narrowest on the next
@@ -10,6 +12,7 @@
 // the device (and its bilinear downscales): this times the step, not the loader.
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <string>
@@ -28,7 +31,8 @@ namespace mn::cli {
 
 const Spec kBenchTrainSpec{
     "bench train",
-    "Times the MutualNet step (4 fixed sub-networks, a fixed random batch): images/s, peak memory.",
+    "Times the MutualNet step (4 fixed sub-networks, a fixed random batch): images/s, peak memory "
+    "(--set precision=bf16|tf32|fp32 picks the precision).",
     {positional("CONFIG", "the experiment's TOML config: model, batch size, resolutions"),
      option("--device", "cpu|cuda", "where to run (default: the config's device)"),
      option("--steps", "N", "timed steps", "20"),
@@ -75,10 +79,15 @@ int bench_train(int argc, char** argv) {
   be.synchronize();
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
-  // Peak memory: the device allocator's on a GPU, the process's resident set on the CPU.
+  // Peak memory: the device allocator's on a GPU (and what it holds from the driver after the
+  // timed steps), the process's resident set on the CPU.
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
-  const double peak_mib = device.is_cuda() ? double(be.memory_stats().peak) / (1 << 20) : double(ru.ru_maxrss) / 1024;
+  const MemoryStats mem = be.memory_stats();
+  const double peak_mib = device.is_cuda() ? double(mem.peak) / (1 << 20) : double(ru.ru_maxrss) / 1024;
+  const double reserved_mib = double(mem.reserved) / (1 << 20);
+  const Precision precision = resolve_precision(c, device);
+  const char* precision_name = precision == Precision::bf16 ? "bf16" : precision == Precision::tf32 ? "tf32" : "fp32";
   std::string plan;
   Json subnet_list = Json::array();
   for (const Subnet& s : subnets) {
@@ -86,12 +95,14 @@ int bench_train(int argc, char** argv) {
     subnet_list.push(cat(s.width, "@", s.resolution));
   }
   const double ms = 1000 * seconds / double(steps), ips = double(steps * n) / seconds;
-  std::printf("| model | device | batch | sub-networks | steps | ms/step | images/s | peak %s (MiB) |\n",
-              device.is_cuda() ? "device memory" : "host RSS");
-  std::printf("| --- | --- | ---: | --- | ---: | ---: | ---: | ---: |\n");
-  std::printf("| %s | %s | %lld | %s | %lld | %.1f | %.1f | %.0f |\n", model.spec.name().c_str(),
-              be.device_name().c_str(), static_cast<long long>(n), plan.c_str(), static_cast<long long>(steps), ms,
-              ips, peak_mib);
+  std::printf("| model | device | precision | batch | sub-networks | steps | ms/step | images/s | peak %s (MiB) |%s\n",
+              device.is_cuda() ? "device memory" : "host RSS", device.is_cuda() ? " reserved (MiB) | reserved / peak |" : "");
+  std::printf("| --- | --- | --- | ---: | --- | ---: | ---: | ---: | ---: |%s\n", device.is_cuda() ? " ---: | ---: |" : "");
+  std::printf("| %s | %s | %s | %lld | %s | %lld | %.1f | %.1f | %.0f |", model.spec.name().c_str(),
+              be.device_name().c_str(), precision_name, static_cast<long long>(n), plan.c_str(),
+              static_cast<long long>(steps), ms, ips, peak_mib);
+  if (device.is_cuda()) std::printf(" %.0f | %.2f |", reserved_mib, reserved_mib / std::max(peak_mib, 1e-9));
+  std::printf("\n");
   Json j = Json::object();
   j.set("impl", "mn");
   j.set("device", be.device_name());
@@ -101,7 +112,9 @@ int bench_train(int argc, char** argv) {
   j.set("steps", steps);
   j.set("ms_per_step", ms);
   j.set("images_per_s", ips);
+  j.set("precision", precision_name);
   j.set("peak_mem_mib", peak_mib);
+  if (device.is_cuda()) j.set("reserved_mib", reserved_mib);
   std::printf("%s\n", j.dump().c_str());
   return 0;
 }

@@ -13,8 +13,14 @@ Channel counts follow the public code's make_divisible(c * w, 8). float32 with P
 (cuDNN may use TF32, cuBLAS does not), torch.backends.cudnn.benchmark = True. Data is a fixed
 random batch already on the GPU: this times the step, not the loader.
 
-usage: python3 tools/bench_train_torch.py [--steps 20] [--warmup 5] [--batch 128]
-                                          [--depth 28] [--widen 10] [--classes 100] [--device cuda]
+--amp runs the forward passes and losses under torch.autocast(dtype=torch.bfloat16) (convs and
+matmuls in bf16, batch norm, softmax and the losses in float32, float32 master weights), the
+counterpart of mn's precision = "bf16". --channels-last keeps the model and the batch in NHWC
+(torch.channels_last), the layout cuDNN's tensor-core kernels prefer.
+
+usage: python3 tools/bench_train_torch.py [--steps 20] [--warmup 5] [--batch 128] [--amp]
+                                          [--channels-last] [--depth 28] [--widen 10]
+                                          [--classes 100] [--device cuda]
 Prints a table and one JSON line (images/s, ms per step, peak GPU memory allocated and reserved).
 """
 import argparse
@@ -112,6 +118,8 @@ def main():
     ap.add_argument('--widen', type=int, default=10)
     ap.add_argument('--classes', type=int, default=100)
     ap.add_argument('--device', default='cuda', help='cpu only to smoke-test this script')
+    ap.add_argument('--amp', action='store_true', help='bfloat16 autocast (mn: precision = "bf16")')
+    ap.add_argument('--channels-last', action='store_true', help='NHWC model and batch')
     a = ap.parse_args()
     dev = torch.device(a.device)
     cuda = dev.type == 'cuda'
@@ -122,6 +130,11 @@ def main():
     model = WideResNet(a.depth, a.widen, a.classes).to(dev).train()
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4)
     x = torch.randn(a.batch, 3, RESOLUTIONS[0], RESOLUTIONS[0], device=dev)
+    if a.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    # Autocast covers the forward passes and the losses; backward and the optimizer run outside it.
+    autocast = lambda: torch.autocast(dev.type, dtype=torch.bfloat16, enabled=a.amp)
     y = torch.randint(0, a.classes, (a.batch,), device=dev)
 
     def step():
@@ -129,13 +142,17 @@ def main():
         scaled = {r: x if r == RESOLUTIONS[0] else
                   F.interpolate(x, size=(r, r), mode='bilinear', align_corners=True) for r in RESOLUTIONS}
         Width.value = WIDTHS[0]
-        logits = model(scaled[RESOLUTIONS[0]])
-        F.cross_entropy(logits, y).backward()
-        teacher = F.softmax(logits.detach(), dim=1)
+        with autocast():
+            logits = model(scaled[RESOLUTIONS[0]])
+            loss = F.cross_entropy(logits, y)
+        loss.backward()
+        teacher = F.softmax(logits.detach().float(), dim=1)
         for w, r in zip(WIDTHS[1:], RESOLUTIONS[1:]):
             Width.value = w
-            student = model(scaled[r])
-            F.kl_div(F.log_softmax(student, dim=1), teacher, reduction='batchmean').backward()
+            with autocast():
+                student = model(scaled[r])
+                loss = F.kl_div(F.log_softmax(student.float(), dim=1), teacher, reduction='batchmean')
+            loss.backward()
         opt.step()
 
     sync = torch.cuda.synchronize if cuda else (lambda: None)
@@ -150,7 +167,9 @@ def main():
     sync()
     seconds = time.perf_counter() - t0
     result = {
-        'impl': 'pytorch-eager',
+        'impl': 'pytorch-eager' + ('+amp' if a.amp else '') + ('+cl' if a.channels_last else ''),
+        'amp_bf16': a.amp,
+        'channels_last': a.channels_last,
         'torch': torch.__version__,
         'device': torch.cuda.get_device_name() if cuda else 'cpu',
         'model': f'WRN-{a.depth}-{a.widen}',
@@ -162,9 +181,9 @@ def main():
         'peak_mem_mib': torch.cuda.max_memory_allocated() / 2**20 if cuda else 0.0,
         'peak_reserved_mib': torch.cuda.max_memory_reserved() / 2**20 if cuda else 0.0,
     }
-    print(f"{'impl':<16}{'device':<28}{'ms/step':>10}{'images/s':>12}{'peak MiB':>11}")
-    print(f"{result['impl']:<16}{result['device'][:27]:<28}{result['ms_per_step']:>10.1f}"
-          f"{result['images_per_s']:>12.1f}{result['peak_mem_mib']:>11.0f}")
+    print(f"{'impl':<24}{'device':<28}{'ms/step':>10}{'images/s':>12}{'peak MiB':>11}{'reserved MiB':>14}")
+    print(f"{result['impl']:<24}{result['device'][:27]:<28}{result['ms_per_step']:>10.1f}"
+          f"{result['images_per_s']:>12.1f}{result['peak_mem_mib']:>11.0f}{result['peak_reserved_mib']:>14.0f}")
     print(json.dumps(result))
 
 

@@ -3,8 +3,10 @@
 # machines: CUDA toolkit and PyTorch present, no Debian packages, no network):
 #   1. configure a fresh CUDA build (sm_90 unless MN_CUDA_ARCH says otherwise) and build it
 #   2. run every test suite with MN_REQUIRE_GPU=1 (CUDA tests fail instead of skipping)
-#   3. benchmark the MutualNet training step: `mn bench train configs/cifar100_wrn.toml --device
-#      cuda` (when it exists) and the PyTorch eager baseline tools/bench_train_torch.py
+#   3. the acceptance runs of precision = "bf16" (issue #13): `mn bench train` of WRN-28-10 in bf16
+#      and tf32 against tools/bench_train_torch.py with and without --amp / --channels-last,
+#      MobileNet v2 at 224 with batch 256, and the default Fashion-MNIST run on the GPU in bf16 and
+#      fp32 (top-1 at 1.0-28); acceptance.md tabulates speed, memory and the pass/fail lines
 #   4. the CUDA-vs-CPU model comparison again, logging every cuDNN algorithm chosen (MN_CUDNN_LOG=1),
 #      once with measured algorithms (cudnnFind) and once with cuDNN's heuristics, so that an error
 #      confined to some layers can be tied to an algorithm
@@ -16,7 +18,7 @@
 # Before running it there, prepare the libraries the machine lacks on the development machine:
 #   tools/device_deps.sh          # -> .devdeps/ (OpenBLAS, libjpeg-turbo, headers); carry it along
 # cuDNN and cuBLAS come from the CUDA toolkit or, failing that, from PyTorch's nvidia-* wheels.
-# Usage: tools/gpu_check.sh [COMMAND...]   (from the repository root; about 2-4 minutes on an H100)
+# Usage: tools/gpu_check.sh [COMMAND...]   (from the repository root; about 5-8 minutes on an H200)
 #   COMMAND, if given, runs last in the same environment (libraries found, build in build-gpu),
 #   its output in extra.log: a one-off experiment costs no second machine start.
 set -uo pipefail
@@ -101,32 +103,91 @@ rc=$?
 tail -25 "$OUT/ctest.log"
 note "ctest (MN_REQUIRE_GPU=1): $([ $rc -eq 0 ] && echo PASSED || echo FAILED) in $((SECONDS - t0)) s (log: ctest.log)"
 
-# ---- benchmarks --------------------------------------------------------------------------------
-t0=$SECONDS
+# ---- acceptance (issue #13): speed, memory and accuracy of precision = "bf16" -----------------
+# One JSON line per run in bench.jsonl, labelled; acceptance.md tabulates them with the ratios the
+# issue asks for (mn bf16 >= 1.3x PyTorch --amp --channels-last on WRN-28-10; reserved <= 1.25x
+# peak allocated; Fashion-MNIST bf16 within 0.3 points of fp32 at 1.0-28).
+JSONL="$OUT/bench.jsonl"
+: >"$JSONL"
+# label, log, command...: runs it, keeps its last JSON line tagged with the label.
+bench() {
+  local label=$1 log=$2
+  shift 2
+  local t=$SECONDS
+  "$@" >"$OUT/$log" 2>&1
+  local rc=$?
+  tail -3 "$OUT/$log"
+  note "$label: exit $rc in $((SECONDS - t)) s (log: $log)"
+  grep '^{' "$OUT/$log" | tail -1 | python3 -c "import json, sys; [print(json.dumps(dict(json.loads(l), run='$label'))) for l in sys.stdin]" >>"$JSONL"
+}
 if [ -f configs/cifar100_wrn.toml ]; then
-  # The GPU machine has no CIFAR-100 and no network: time the step on random images in the same
-  # binary format (1024 records) unless the real data is there.
-  data_args=()
-  if [ ! -f data/cifar-100-binary/train.bin ]; then
-    synth=/tmp/mn_synthetic_cifar100
-    mkdir -p "$synth"
-    python3 -c "import os, random; random.seed(0); open('$synth/train.bin', 'wb').write(b''.join(bytes([random.randrange(20), random.randrange(100)]) + os.urandom(3072) for _ in range(1024)))"
-    data_args=(--set "data.root=$synth")
-    echo "mn bench train on synthetic CIFAR-100 records ($synth)"
-  fi
-  timeout 180 "$BUILD/mn" bench train configs/cifar100_wrn.toml --device cuda "${data_args[@]}" >"$OUT/bench_mn.log" 2>&1
-  rc=$?
-  cat "$OUT/bench_mn.log" | tail -15
-  note "mn bench train: exit $rc in $((SECONDS - t0)) s (log: bench_mn.log)"
-else
-  note "mn bench train: skipped (configs/cifar100_wrn.toml missing)"
+  for p in bf16 tf32; do
+    bench "mn WRN-28-10 $p" "bench_mn_wrn_$p.log" timeout 150 "$BUILD/mn" bench train configs/cifar100_wrn.toml \
+      --device cuda --set precision=$p --steps 10 --warmup 3
+  done
 fi
-t0=$SECONDS
-PYTHONUNBUFFERED=1 timeout 240 python3 tools/bench_train_torch.py >"$OUT/bench_torch.log" 2>&1
-rc=$?
-tail -4 "$OUT/bench_torch.log"
-note "PyTorch eager baseline: exit $rc in $((SECONDS - t0)) s (log: bench_torch.log)"
-grep -h '^{' "$OUT/bench_mn.log" "$OUT/bench_torch.log" 2>/dev/null >>"$SUMMARY"
+for flags in "" "--amp" "--channels-last" "--amp --channels-last"; do
+  # shellcheck disable=SC2086
+  bench "torch WRN-28-10 ${flags:-default}" "bench_torch${flags// /}.log" env PYTHONUNBUFFERED=1 timeout 120 \
+    python3 tools/bench_train_torch.py --steps 10 --warmup 3 $flags
+done
+if [ -f configs/imagenet_mobilenet_v2.toml ]; then
+  for p in bf16 tf32; do
+    bench "mn MobileNetV2-224 b256 $p" "bench_mn_mnv2_$p.log" timeout 150 "$BUILD/mn" bench train \
+      configs/imagenet_mobilenet_v2.toml --device cuda --set precision=$p --set train.batch_size=256 --steps 5 --warmup 2
+  done
+fi
+# The default Fashion-MNIST run on the GPU in bf16 and in fp32, then top-1 at 1.0-28 of each.
+if [ -d /usr/share/datasets/fashion-mnist ]; then
+  for p in bf16 fp32; do
+    t0=$SECONDS
+    rm -rf "runs/gpu_check_fm_$p"
+    # More loader threads than the config's one (sized for a 2-core laptop); they change no value.
+    { timeout 200 "$BUILD/mn" train configs/fashion_mnist.toml --set device=cuda --set precision=$p \
+        --set name=gpu_check_fm_$p --set data.workers=8 &&
+      timeout 60 "$BUILD/mn" sweep "runs/gpu_check_fm_$p" --widths 1.0 --resolutions 28; } >"$OUT/fashion_$p.log" 2>&1
+    rc=$?
+    top1=$(awk -F, '$1 == "1.0" && $2 == 28 { print $5 }' "runs/gpu_check_fm_$p/sweep.csv" 2>/dev/null)
+    note "Fashion-MNIST $p: exit $rc in $((SECONDS - t0)) s, top-1 at 1.0-28: ${top1:-none} (log: fashion_$p.log)"
+    [ -n "$top1" ] && echo "{\"run\": \"Fashion-MNIST $p\", \"top1\": $top1}" >>"$JSONL"
+  done
+else
+  note "Fashion-MNIST: skipped (no /usr/share/datasets/fashion-mnist; tools/device_deps.sh packs it)"
+fi
+python3 - "$JSONL" >"$OUT/acceptance.md" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+by = {r['run']: r for r in rows}
+print('| run | precision | ms/step | images/s | peak allocated (MiB) | reserved (MiB) | reserved / peak |')
+print('| --- | --- | ---: | ---: | ---: | ---: | ---: |')
+for r in rows:
+    if 'images_per_s' not in r:
+        continue
+    reserved = r.get('reserved_mib', r.get('peak_reserved_mib', 0))
+    peak = r.get('peak_mem_mib', 0)
+    prec = r.get('precision', 'bf16 autocast' if r.get('amp_bf16') else 'fp32 (TF32 convs)')
+    print(f"| {r['run']} | {prec} | {r['ms_per_step']:.1f} | {r['images_per_s']:.1f} | {peak:.0f} | {reserved:.0f} | "
+          f"{reserved / peak if peak else 0:.2f} |")
+def check(name, ok, detail):
+    print(f"- {'PASS' if ok else 'FAIL'}: {name} ({detail})")
+print()
+mn, torch = by.get('mn WRN-28-10 bf16'), by.get('torch WRN-28-10 --amp --channels-last')
+if mn and torch:
+    ratio = mn['images_per_s'] / torch['images_per_s']
+    check('mn bf16 >= 1.3x PyTorch --amp --channels-last on WRN-28-10', ratio >= 1.3, f'{ratio:.2f}x')
+    check('mn bf16 reserved <= 1.25x peak allocated', mn['reserved_mib'] <= 1.25 * mn['peak_mem_mib'],
+          f"{mn['reserved_mib'] / mn['peak_mem_mib']:.2f}x")
+else:
+    print('- MISSING: the WRN-28-10 runs (see their logs)')
+fb, ff = by.get('Fashion-MNIST bf16'), by.get('Fashion-MNIST fp32')
+if fb and ff:
+    d = fb['top1'] - ff['top1']
+    check('Fashion-MNIST bf16 within 0.3 points of fp32 at 1.0-28', abs(d) <= 0.3,
+          f"bf16 {fb['top1']:.2f}, fp32 {ff['top1']:.2f}, {d:+.2f}")
+else:
+    print('- MISSING: the Fashion-MNIST runs (see fashion_*.log)')
+PY
+cat "$OUT/acceptance.md" | tee -a "$SUMMARY"
 
 # ---- model comparison, cuDNN algorithms logged -------------------------------------------------
 for mode in 1 0; do

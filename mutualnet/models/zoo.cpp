@@ -3,6 +3,7 @@
 
 #include <regex>
 
+#include "autograd/functions.h"
 #include "nn/activation.h"
 #include "nn/batchnorm.h"
 #include "nn/conv2d.h"
@@ -10,6 +11,12 @@
 #include "nn/linear.h"
 
 namespace mn::models {
+
+Variable Model::operator()(const Variable& x) const {
+  const DType activations = backend(x.device()).activation_dtype();
+  if (activations == DType::f32) return net->forward(x);  // the float32 path, untouched
+  return cast(net->forward(cast(x, activations)), DType::f32);
+}
 
 std::string ModelSpec::name() const {
   if (arch == Arch::wrn) return cat("wrn-", depth, "-", widen);

@@ -50,7 +50,10 @@ struct Model {
   std::shared_ptr<Width> width;
   std::shared_ptr<nn::Module> net;
 
-  Variable operator()(const Variable& x) const { return net->forward(x); }
+  // The network on x, under the precision policy of x's device: x is cast to the backend's
+  // activation dtype (bf16 on CUDA under precision = "bf16") and the logits back to float32, so
+  // losses, softmax and the teacher's logits are float32 whatever the activations were.
+  Variable operator()(const Variable& x) const;
 };
 
 // Builds the model with zero weights (enough for counting FLOPs and for loading a checkpoint).

@@ -170,10 +170,16 @@ TEST_CASE("config: choices are parsed once into their enums, from the file and f
         "x.toml: data.dataset = \"cifar10\" has 3 channels, model.in_channels = 1");
 }
 
-TEST_CASE("config: precision auto is tf32 on CUDA and fp32 on the CPU; the others are taken as named") {
+TEST_CASE("config: precision auto is bf16 on a bf16 GPU, else tf32, and fp32 on the CPU; the others are taken as named") {
   Config c;
   CHECK(resolve_precision(c, Device::cpu()) == Precision::fp32);
-  CHECK(resolve_precision(c, Device::cuda()) == Precision::tf32);
+  CHECK(resolve_precision(PrecisionPolicy::automatic, Device::cpu(), false) == Precision::fp32);
+  CHECK(resolve_precision(PrecisionPolicy::automatic, Device::cuda(), true) == Precision::bf16);
+  CHECK(resolve_precision(PrecisionPolicy::automatic, Device::cuda(), false) == Precision::tf32);
+  CHECK(resolve_precision(c, Device::cuda()) == (cuda_bf16_supported() ? Precision::bf16 : Precision::tf32));
+  CHECK(resolve_precision(PrecisionPolicy::fp32, Device::cuda(), true) == Precision::fp32);
+  CHECK(resolve_precision(PrecisionPolicy::tf32, Device::cuda(), true) == Precision::tf32);
+  CHECK(resolve_precision(PrecisionPolicy::bf16, Device::cuda(), false) == Precision::bf16);  // set_precision refuses it
   c = parse_config("precision = \"bf16\"\n", "p.toml");
   CHECK(resolve_precision(c, Device::cpu()) == Precision::bf16);
   CHECK(error_of([] { parse_config("precision = \"fp16\"\n", "p.toml"); }).find("precision") != std::string::npos);

@@ -98,7 +98,7 @@ TEST_CASE("batch_norm rejects bad shapes") {
                        "(1, 3, 1, 1)", Error);
   Tensor c3d = Tensor::ones({3}, DType::f64);
   CHECK_THROWS_WITH_AS(ops::batchnorm_forward(x, c3d, c3, c3, c3, true, 0.1, 1e-5),
-                       "batch_norm: input is float32 but weight is float64", Error);
+                       "batch_norm: weight is float64 for a float32 input, expected float32", Error);
   Tensor strided = Tensor::ones({6}).as_strided({3}, {2}, 0);
   CHECK_THROWS_WITH_AS(ops::batchnorm_forward(x, c3, c3, c3, strided, true, 0.1, 1e-5),
                        "batch_norm: running_var must be unit-stride to be updated in place, got "
