@@ -50,6 +50,19 @@ Shape conv2d_output_shape(const Shape& x, const Shape& w, const Conv2dArgs& a) {
           (x[3] + 2 * a.pad_w - span_w) / a.stride_w + 1};
 }
 
+namespace {
+
+// dy must have the shape of the output of input x_shape and a weight (or its gradient) w_shape.
+void check_output_grad(const Tensor& dy, const Shape& x_shape, const Shape& w_shape,
+                       const Conv2dArgs& args, const char* w_what) {
+  const Shape y_shape = conv2d_output_shape(x_shape, w_shape, args);
+  MN_CHECK(dy.shape() == y_shape, "conv2d backward: output gradient ", shape_str(dy.shape()),
+           " does not match the output ", shape_str(y_shape), " of input ", shape_str(x_shape),
+           " and ", w_what, " ", shape_str(w_shape));
+}
+
+}  // namespace
+
 Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Conv2dArgs& args) {
   check_activation("conv2d", x, "input");
   check_same("conv2d", x, "input", w, "weight");
@@ -64,10 +77,7 @@ Tensor conv2d_backward_data(const Tensor& dy, const Tensor& w, const Shape& x_sh
                             const Conv2dArgs& args) {
   check_activation("conv2d backward", dy, "output gradient");
   check_same("conv2d backward", dy, "output gradient", w, "weight");
-  const Shape y_shape = conv2d_output_shape(x_shape, w.shape(), args);
-  MN_CHECK(dy.shape() == y_shape, "conv2d backward: output gradient ", shape_str(dy.shape()),
-           " does not match the output ", shape_str(y_shape), " of input ", shape_str(x_shape),
-           " and weight ", shape_str(w.shape()));
+  check_output_grad(dy, x_shape, w.shape(), args, "weight");
   Tensor dx = Tensor::empty(x_shape, dy.dtype(), dy.device());
   if (dx.numel() == 0) return dx;
   backend(dy.device()).conv2d_backward_data(dy.contiguous(), rows_packed(w) ? w : w.contiguous(),
@@ -80,10 +90,7 @@ void conv2d_backward_weight(const Tensor& x, const Tensor& dy, const Tensor& dw,
   check_activation("conv2d backward", x, "input");
   check_same("conv2d backward", x, "input", dy, "output gradient");
   check_same("conv2d backward", x, "input", dw, "weight gradient");
-  const Shape y_shape = conv2d_output_shape(x.shape(), dw.shape(), args);
-  MN_CHECK(dy.shape() == y_shape, "conv2d backward: output gradient ", shape_str(dy.shape()),
-           " does not match the output ", shape_str(y_shape), " of input ", shape_str(x.shape()),
-           " and weight gradient ", shape_str(dw.shape()));
+  check_output_grad(dy, x.shape(), dw.shape(), args, "weight gradient");
   if (dw.numel() == 0) return;
   Backend& be = backend(x.device());
   if (rows_packed(dw)) {
@@ -104,10 +111,7 @@ std::pair<Tensor, Tensor> conv2d_backward(const Tensor& dy, const Tensor& x, con
   check_activation("conv2d backward", dy, "output gradient");
   check_same("conv2d backward", dy, "output gradient", x, "input");
   check_same("conv2d backward", dy, "output gradient", w, "weight");
-  const Shape y_shape = conv2d_output_shape(x.shape(), w.shape(), args);
-  MN_CHECK(dy.shape() == y_shape, "conv2d backward: output gradient ", shape_str(dy.shape()),
-           " does not match the output ", shape_str(y_shape), " of input ", shape_str(x.shape()),
-           " and weight ", shape_str(w.shape()));
+  check_output_grad(dy, x.shape(), w.shape(), args, "weight");
   Tensor dx = Tensor::empty(x.shape(), dy.dtype(), dy.device());
   Tensor dw = Tensor::empty(w.shape(), dy.dtype(), dy.device());
   if (dx.numel() == 0 || dw.numel() == 0) {
