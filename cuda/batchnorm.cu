@@ -227,7 +227,8 @@ struct GradSums {
 // A float2 sums array ({sum g, sum g * xhat} per channel), or none (eval mode).
 GradSums xhat_sums(const float2* sums) {
   if (!sums) return {nullptr, nullptr, 0, false};
-  return {&sums->x, &sums->y, 2, false};
+  const float* flat = reinterpret_cast<const float*>(sums);  // x, y, x, y, ...
+  return {flat, flat + 1, 2, false};
 }
 
 // One warp per plane, g being dy masked by y with RELU. Training:
