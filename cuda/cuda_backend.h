@@ -34,6 +34,11 @@ class CudaBackend final : public Backend {
   void conv2d_backward_weight(const Tensor& x, const Tensor& dy, const Tensor& dw, const Conv2dArgs& args, bool accumulate) override;
   void batchnorm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& running_mean, const Tensor& running_var, bool training, double momentum, double eps, const Tensor& y, const Tensor& save_mean, const Tensor& save_invstd) override;
   void batchnorm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma, const Tensor& save_mean, const Tensor& save_invstd, bool training, const Tensor& dx, const Tensor& dgamma, const Tensor& dbeta) override;
+  void batchnorm_relu_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& running_mean, const Tensor& running_var, bool training, double momentum, double eps, const Tensor& y, const Tensor& save_mean, const Tensor& save_invstd) override;
+  void batchnorm_relu_backward(const Tensor& dy, const Tensor& x, const Tensor& y, const Tensor& gamma, const Tensor& save_mean, const Tensor& save_invstd, bool training, const Tensor& dx, const Tensor& dgamma, const Tensor& dbeta) override;
+  void batchnorm_stats(const Tensor& x, const Tensor& mean, const Tensor& var) override;
+  void batchnorm_backward_reduce(const Tensor& dy, const Tensor& x, const Tensor& relu_y, const Tensor& mean, const Tensor& sum_g, const Tensor& sum_gx) override;
+  void batchnorm_backward_apply(const Tensor& dy, const Tensor& x, const Tensor& relu_y, const Tensor& mean, const Tensor& invstd, const Tensor& gamma, const Tensor& sum_g, const Tensor& sum_gx, double count, const Tensor& dx) override;
   void maxpool2d_forward(const Tensor& x, const Tensor& y, const Tensor& indices, const Pool2dArgs& args) override;
   void maxpool2d_backward(const Tensor& dy, const Tensor& indices, const Tensor& dx) override;
   void avgpool2d_forward(const Tensor& x, const Tensor& y, const Pool2dArgs& args) override;

@@ -1,6 +1,8 @@
 // CUDA batch norm against the CPU: training (batch statistics, saved mean / invstd, running
 // statistics updated in place through prefix views of full-width buffers, as a sub-network does)
-// and eval (running statistics), forward and backward, over shapes from 1x1 planes to many images.
+// and eval (running statistics), forward and backward, over shapes from 1x1 planes to many images;
+// the fused ReLU and synchronized batch norm's phases against the CPU and against the composed
+// defaults (Backend's, built from other ops) that their kernels replace.
 #include "tests/cuda/cuda_test_util.h"
 
 using namespace mn;
@@ -78,4 +80,62 @@ TEST_CASE("cuda: batch norm in phases (synchronized batch norm) matches the CPU"
                                                     invstd.to(gpu()), gamma.to(gpu()),
                                                     {cs.sum_g.to(gpu()), cs.sum_gx.to(gpu())}, 2048);
   test::check_gpu_close_scaled(dx_g, dx, 1e-4, "dx");
+}
+
+TEST_CASE("cuda: the fused ReLU and phase kernels against the composed defaults they replace") {
+  // Backend's defaults are built from other CUDA ops (relu, relu_backward into a masked copy of
+  // dy, reductions): the fused float32 kernels do the unfused kernels' arithmetic, so their
+  // results are the composed path's; the phases' sums differ only in summation order.
+  if (!test::gpu_or_skip()) return;
+  Backend& be = backend(gpu());
+  const Shape s{8, 12, 5, 7};
+  const int64_t C = 12;
+  Tensor x = ops::add_scalar(test::normal_tensor(s, 131, DType::f32), 0.3).to(gpu());
+  Tensor dy = test::normal_tensor(s, 132).to(gpu());
+  Tensor gamma = test::normal_tensor({C}, 133).to(gpu()), beta = test::normal_tensor({C}, 134).to(gpu());
+  auto per_channel = [&] { return Tensor::empty({C}, DType::f32, gpu()); };
+  for (bool training : {true, false}) {
+    const std::string what = training ? "training" : "eval";
+    Tensor rm = Tensor::zeros({C}, DType::f32, gpu()), rv = Tensor::ones({C}, DType::f32, gpu());
+    Tensor rm2 = rm.clone(), rv2 = rv.clone();
+    auto fused = ops::batchnorm_forward(x, gamma, beta, rm, rv, training, 0.1, 1e-5, true);
+    Tensor y = Tensor::empty(s, DType::f32, gpu()), mean = per_channel(), invstd = per_channel();
+    be.Backend::batchnorm_relu_forward(x, gamma, beta, rm2, rv2, training, 0.1, 1e-5, y, mean, invstd);
+    test::check_gpu_equal(fused.y, y, what + " y");
+    test::check_gpu_equal(fused.save_mean, mean, what + " saved mean");
+    test::check_gpu_equal(fused.save_invstd, invstd, what + " saved invstd");
+    test::check_gpu_equal(rm, rm2, what + " running mean");
+    test::check_gpu_equal(rv, rv2, what + " running var");
+
+    auto g = ops::batchnorm_backward(dy, x, gamma, fused.save_mean, fused.save_invstd, training, fused.y);
+    Tensor dx = Tensor::empty(s, DType::f32, gpu()), dgamma = per_channel(), dbeta = per_channel();
+    be.Backend::batchnorm_relu_backward(dy, x, fused.y, gamma, fused.save_mean, fused.save_invstd, training, dx,
+                                        dgamma, dbeta);
+    test::check_gpu_close_scaled(g.dx, dx, 1e-6, what + " dx");
+    test::check_gpu_close_scaled(g.dgamma, dgamma, 1e-6, what + " dgamma");
+    test::check_gpu_close_scaled(g.dbeta, dbeta, 1e-6, what + " dbeta");
+  }
+
+  const ops::BatchNormStats stats = ops::batchnorm_stats(x);
+  Tensor mean = per_channel(), var = per_channel();
+  be.Backend::batchnorm_stats(x, mean, var);
+  test::check_gpu_close(stats.mean, mean, 1e-5, 1e-6, "phases: mean");
+  test::check_gpu_close(stats.var, var, 1e-5, 1e-6, "phases: var");
+  const Tensor invstd = ops::add_scalar(ops::abs(test::normal_tensor({C}, 135)), 0.5).to(gpu());
+  const Tensor relu_y = ops::relu(test::normal_tensor(s, 136)).to(gpu());
+  for (bool relu : {true, false}) {
+    const std::string what = relu ? "phases with ReLU" : "phases without ReLU";
+    const Tensor mask = relu ? relu_y : Tensor();
+    const ops::BatchNormSums sums = ops::batchnorm_backward_reduce(dy, x, mask, stats.mean);
+    Tensor sum_g = per_channel(), sum_gx = per_channel();
+    be.Backend::batchnorm_backward_reduce(dy, x, mask, stats.mean, sum_g, sum_gx);
+    test::check_gpu_close_scaled(sums.sum_g, sum_g, 1e-5, what + " sum_g");
+    test::check_gpu_close_scaled(sums.sum_gx, sum_gx, 1e-5, what + " sum_gx");
+    const double count = 8 * 5 * 7;
+    const Tensor dx = ops::batchnorm_backward_apply(dy, x, mask, stats.mean, invstd, gamma, sums, count);
+    Tensor dx_default = Tensor::empty(s, DType::f32, gpu());
+    be.Backend::batchnorm_backward_apply(dy, x, mask, stats.mean, invstd, gamma, sums.sum_g, sums.sum_gx, count,
+                                         dx_default);
+    test::check_gpu_close_scaled(dx, dx_default, 1e-5, what + " dx");
+  }
 }

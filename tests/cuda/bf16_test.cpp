@@ -1,9 +1,9 @@
 // bfloat16 on the GPU (precision = "bf16") against the CPU's float32 ops: every op a model's forward
-// and backward run on bf16 activations (cast, elementwise, row sums, conv, GEMM, batch norm,
-// pooling, resize, pad). Inputs are rounded to bf16 once and the CPU gets those same values in
-// float32, so what is compared is the GPU's arithmetic: float32 accumulation, then one rounding of
-// the result to bf16 (2^-9 relative). Bounds are 1e-2 relative, scaled by the largest value for
-// results of long sums.
+// and backward run on bf16 activations (cast, elementwise, row sums, conv, GEMM, batch norm with
+// its fused ReLU and synchronized phases, pooling, resize, pad). Inputs are rounded to bf16 once
+// and the CPU gets those same values in float32, so what is compared is the GPU's arithmetic:
+// float32 accumulation, then one rounding of the result to bf16 (2^-9 relative). Bounds are 1e-2
+// relative, scaled by the largest value for results of long sums.
 #include "autograd/functions.h"
 #include "tests/cuda/cuda_test_util.h"
 
@@ -166,6 +166,63 @@ TEST_CASE("cuda bf16: batch norm keeps float32 statistics and parameters, bf16 a
       test::check_gpu_close_scaled(gg.dgamma, gc.dgamma, 1e-3, what + " dgamma");
       test::check_gpu_close_scaled(gg.dbeta, gc.dbeta, 1e-3, what + " dbeta");
     }
+  }
+}
+
+TEST_CASE("cuda bf16: batch norm fused with a ReLU matches the CPU's fused pass") {
+  if (!test::gpu_or_skip()) return;
+  for (bool training : {true, false}) {
+    const std::string what = training ? "training" : "eval";
+    const Shape s{16, 24, 6, 6};
+    Pair x = bf16_pair(ops::add_scalar(test::normal_tensor(s, 31, DType::f32), 0.3));
+    Tensor gamma = test::normal_tensor({24}, 32), beta = test::normal_tensor({24}, 33);
+    Tensor rm = Tensor::zeros({24}), rv = Tensor::ones({24}), rm_g = rm.to(gpu()), rv_g = rv.to(gpu());
+    auto cpu = ops::batchnorm_forward(x.cpu, gamma, beta, rm, rv, training, 0.1, 1e-5, true);
+    auto dev = ops::batchnorm_forward(x.gpu, gamma.to(gpu()), beta.to(gpu()), rm_g, rv_g, training, 0.1, 1e-5, true);
+    check_bf16(dev.y, cpu.y, what + " y");
+    CHECK(dev.save_mean.dtype() == DType::f32);
+    test::check_gpu_close(dev.save_mean, cpu.save_mean, 1e-4, 1e-5, what + " saved mean");
+    test::check_gpu_close(dev.save_invstd, cpu.save_invstd, 1e-4, 0, what + " saved invstd");
+    test::check_gpu_close(rm_g, rm, 1e-4, 1e-6, what + " running mean");
+    test::check_gpu_close(rv_g, rv, 1e-4, 1e-6, what + " running var");
+
+    // Both backward passes mask with the CPU's output (rounded to bf16 for the GPU, which keeps
+    // every sign), so an output within rounding of zero cannot flip one side's mask.
+    Pair y = bf16_pair(cpu.y), dy = normal_pair(s, 34);
+    auto gc = ops::batchnorm_backward(dy.cpu, x.cpu, gamma, cpu.save_mean, cpu.save_invstd, training, y.cpu);
+    auto gg = ops::batchnorm_backward(dy.gpu, x.gpu, gamma.to(gpu()), dev.save_mean, dev.save_invstd, training,
+                                      y.gpu);
+    check_bf16_scaled(gg.dx, gc.dx, what + " dx");
+    CHECK(gg.dgamma.dtype() == DType::f32);
+    test::check_gpu_close_scaled(gg.dgamma, gc.dgamma, 1e-3, what + " dgamma");
+    test::check_gpu_close_scaled(gg.dbeta, gc.dbeta, 1e-3, what + " dbeta");
+  }
+}
+
+TEST_CASE("cuda bf16: batch norm in phases (synchronized batch norm) matches the CPU") {
+  if (!test::gpu_or_skip()) return;
+  const Shape s{16, 24, 6, 6};
+  const double count = 16 * 6 * 6;
+  Pair x = bf16_pair(ops::add_scalar(test::normal_tensor(s, 41, DType::f32), 0.3)), dy = normal_pair(s, 42);
+  Tensor gamma = test::normal_tensor({24}, 43), invstd = ops::add_scalar(ops::abs(test::normal_tensor({24}, 44)), 0.5);
+  const ops::BatchNormStats c = ops::batchnorm_stats(x.cpu), g = ops::batchnorm_stats(x.gpu);
+  CHECK(g.mean.dtype() == DType::f32);
+  test::check_gpu_close(g.mean, c.mean, 1e-4, 1e-5, "mean");
+  test::check_gpu_close(g.var, c.var, 1e-4, 1e-5, "var");
+  Pair relu_y = bf16_pair(ops::relu(test::normal_tensor(s, 45)));
+  for (bool relu : {true, false}) {
+    const std::string what = relu ? "with ReLU" : "without ReLU";
+    const Tensor mask_cpu = relu ? relu_y.cpu : Tensor(), mask_gpu = relu ? relu_y.gpu : Tensor();
+    const ops::BatchNormSums cs = ops::batchnorm_backward_reduce(dy.cpu, x.cpu, mask_cpu, c.mean);
+    const ops::BatchNormSums gs = ops::batchnorm_backward_reduce(dy.gpu, x.gpu, mask_gpu, c.mean.to(gpu()));
+    CHECK(gs.sum_g.dtype() == DType::f32);
+    test::check_gpu_close_scaled(gs.sum_g, cs.sum_g, 1e-3, what + " sum_g");
+    test::check_gpu_close_scaled(gs.sum_gx, cs.sum_gx, 1e-3, what + " sum_gx");
+    const Tensor dx = ops::batchnorm_backward_apply(dy.cpu, x.cpu, mask_cpu, c.mean, invstd, gamma, cs, count);
+    const Tensor dx_g = ops::batchnorm_backward_apply(dy.gpu, x.gpu, mask_gpu, c.mean.to(gpu()), invstd.to(gpu()),
+                                                      gamma.to(gpu()), {cs.sum_g.to(gpu()), cs.sum_gx.to(gpu())},
+                                                      count);
+    check_bf16_scaled(dx_g, dx, what + " dx");
   }
 }
 
