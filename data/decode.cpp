@@ -62,11 +62,18 @@ void jpeg_header(Decompressor& d, std::span<const uint8_t> bytes, const std::str
 
 // Larger images are refused rather than allocated: a corrupt or hostile header can claim up to
 // 65535 x 65535 pixels (12 GiB of RGB).
-constexpr int64_t kMaxPixels = int64_t(1) << 28;
+constexpr int64_t kMaxJpegPixels = int64_t(1) << 28;
+// stb_image holds up to 20 bytes a pixel at once while it decodes: an interlaced 16-bit RGBA PNG
+// its inflated rows (8), the image (8) and the last pass (4); an HDR its floats (12) and bytes (3);
+// a GIF its three canvases (9) and the converted copy (3). 2^25 pixels (8192 x 4096) keeps that
+// under 640 MiB, well inside what a loader worker should take and libFuzzer's 2 GB (a 33-byte GIF
+// claiming 16383 x 16383 pixels made stb allocate 2.4 GB, found by tests/fuzz/image_fuzz.cpp).
+constexpr int64_t kMaxStbPixels = int64_t(1) << 25;
 
-void check_size(int w, int h, const std::string& name) {
-  if (int64_t(w) * h > kMaxPixels)
-    throw ImageError(cat(name, ": ", w, "x", h, " pixels is larger than the ", kMaxPixels, "-pixel limit"));
+void check_size(int w, int h, int64_t limit, const std::string& name) {
+  if (int64_t(w) * h > limit)
+    throw ImageError(cat(name, ": ", w, "x", h, " pixels is larger than the ", limit, "-pixel limit",
+                         limit == kMaxStbPixels ? " of images that are not JPEG" : ""));
 }
 
 // libjpeg warnings are data errors it worked around. Extraneous bytes between markers leave the
@@ -93,7 +100,7 @@ DecodedImage decode_jpeg(std::span<const uint8_t> bytes, int channels, const std
   Decompressor& tj = decompressor();
   int w = 0, h = 0, colorspace = 0;
   jpeg_header(tj, bytes, name, w, h, colorspace);
-  check_size(w, h, name);
+  check_size(w, h, kMaxJpegPixels, name);
   DecodedImage out;
   out.scale = jpeg_decode_scale(w, h, min_scale);
   const tjscalingfactor factor{1, int(1 / out.scale + 0.5)};
@@ -156,7 +163,7 @@ void check_pnm_header(std::span<const uint8_t> b, const std::string& name) {
   const auto [width, height, maxval] = values;
   if (maxval > 255)
     throw ImageError(cat(name, ": 16-bit PNM (maxval ", maxval, ") is not supported; convert it to 8 bits"));
-  check_size(width, height, name);
+  check_size(width, height, kMaxStbPixels, name);
   // The pixels start after the one whitespace character that ends maxval.
   const int64_t needed = int64_t(width) * height * (b[1] == '6' ? 3 : 1);
   const int64_t present = int64_t(b.size()) - int64_t(std::min(i + 1, b.size()));
@@ -165,11 +172,19 @@ void check_pnm_header(std::span<const uint8_t> b, const std::string& name) {
                          " header needs ", needed));
 }
 
-DecodedImage decode_stb(std::span<const uint8_t> bytes, int channels, const std::string& name) {
+// The size from the header, read as stb_image reads it; refuses what it cannot read.
+void stb_header(std::span<const uint8_t> bytes, const std::string& name, int& w, int& h) {
   if (bytes.size() > size_t(INT32_MAX)) throw ImageError(cat(name, ": ", bytes.size(), " bytes is too large an image file"));
   check_pnm_header(bytes, name);
+  int channels = 0;
+  if (!stbi_info_from_memory(bytes.data(), int(bytes.size()), &w, &h, &channels))
+    throw ImageError(cat(name, ": not a readable image (", stbi_failure_reason(), ")"));
+}
+
+DecodedImage decode_stb(std::span<const uint8_t> bytes, int channels, const std::string& name) {
   int w = 0, h = 0, file_channels = 0;
-  if (stbi_info_from_memory(bytes.data(), int(bytes.size()), &w, &h, &file_channels)) check_size(w, h, name);
+  stb_header(bytes, name, w, h);
+  check_size(w, h, kMaxStbPixels, name);
   std::unique_ptr<stbi_uc, void (*)(void*)> pixels(
       stbi_load_from_memory(bytes.data(), int(bytes.size()), &w, &h, &file_channels, channels),
       stbi_image_free);
@@ -200,11 +215,7 @@ ImageHeader read_image_header(std::span<const uint8_t> bytes, const std::string&
     header.jpeg = true;
     return header;
   }
-  if (bytes.size() > size_t(INT32_MAX)) throw ImageError(cat(name, ": ", bytes.size(), " bytes is too large an image file"));
-  check_pnm_header(bytes, name);
-  int channels = 0;
-  if (!stbi_info_from_memory(bytes.data(), int(bytes.size()), &header.width, &header.height, &channels))
-    throw ImageError(cat(name, ": not a readable image (", stbi_failure_reason(), ")"));
+  stb_header(bytes, name, header.width, header.height);
   return header;
 }
 

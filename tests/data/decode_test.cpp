@@ -180,7 +180,17 @@ TEST_CASE("broken images are ImageErrors naming the file, never a crash") {
         "cut.ppm: truncated PNM: 17 pixel bytes where its 3x4 header needs 36");
   const std::string wide = "P5 100000 100000 255\n";
   CHECK(decode_error({wide.begin(), wide.end()}, "wide.pgm") ==
-        "wide.pgm: 100000x100000 pixels is larger than the 268435456-pixel limit");
+        "wide.pgm: 100000x100000 pixels is larger than the 33554432-pixel limit of images that are not JPEG");
+  // A 33-byte GIF claiming a 16383 x 16383 canvas, for which stb_image allocated 9 bytes a pixel
+  // (2.4 GB, found by tests/fuzz/image_fuzz.cpp as an out-of-memory): refused from its header.
+  const std::vector<uint8_t> vast_gif = {
+      'G', 'I', 'F', '8', '9', 'a', 0xff, 0x3f, 0xff, 0x3f, 0x80, 0, 0,  // 16383 x 16383, a colour table
+      0, 0, 0, 0xff, 0xff, 0xff,                                         // of 2 colours
+      ',', 0, 0, 0, 0, 1, 0, 1, 0, 0,                                    // a 1x1 frame
+      2, 1, 0x44, 0};                                                    // its LZW data
+  REQUIRE(vast_gif.size() == 33);
+  CHECK(decode_error(vast_gif, "vast.gif") ==
+        "vast.gif: 16383x16383 pixels is larger than the 33554432-pixel limit of images that are not JPEG");
   // An empty IDAT chunk, for which stb_image passes memcpy a null buffer and a zero length (UBSan
   // reported it from the fuzz target; data/stb.cpp is compiled without that check).
   const std::vector<uint8_t> empty_idat = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n',
