@@ -124,9 +124,10 @@ TEST_CASE("mn sweep takes the run directory's lock: a sweep and a train on one d
   const Config c = parse_config(kConfig, "sweep.toml");
   const std::string run = dir.file("runs/sweep"), lock = run + "/lock";
   train_until(c, run, 2);
-  auto in_use = [&](pid_t holder) {
-    return run + " is in use: another mn process (pid " + std::to_string(holder) + ") holds " + lock +
-           "; wait for it to finish or stop it first";
+  // `mn` names the directory as given on its command line, relative to where it runs.
+  auto in_use = [](const std::string& run_dir, pid_t holder) {
+    return run_dir + " is in use: another mn process (pid " + std::to_string(holder) + ") holds " + run_dir +
+           "/lock; wait for it to finish or stop it first";
   };
 
   // A training run holds it (this process, as its trainer would): the sweep is refused.
@@ -135,7 +136,7 @@ TEST_CASE("mn sweep takes the run directory's lock: a sweep and a train on one d
     lock_run_dir(training, run);
     const pid_t pid = test::spawn_mn(dir.path, {"sweep", "runs/sweep"}, {.stderr_path = dir.file("stderr")});
     CHECK(test::wait_mn(pid) == 1);
-    CHECK(read_file(dir.file("stderr")) == "mn sweep: " + in_use(::getpid()) + "\n");
+    CHECK(read_file(dir.file("stderr")) == "mn sweep: " + in_use("runs/sweep", ::getpid()) + "\n");
   }
 
   // A sweep holds it (a grid long enough to still run when checked): training is refused.
@@ -143,7 +144,7 @@ TEST_CASE("mn sweep takes the run directory's lock: a sweep and a train on one d
   const std::string holder = std::to_string(pid) + "\n";
   for (int i = 0; i < 6000 && read_file(lock) != holder; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   REQUIRE(read_file(lock) == holder);
-  CHECK(error_of([&] { resume(c, run); }) == in_use(pid));
+  CHECK(error_of([&] { resume(c, run); }) == in_use(run, pid));
   kill(pid, SIGKILL);
   CHECK(test::wait_mn(pid) == -1);
 }
