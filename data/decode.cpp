@@ -172,10 +172,45 @@ void check_pnm_header(std::span<const uint8_t> b, const std::string& name) {
                          " header needs ", needed));
 }
 
+// TGA as stb_image 2.27 reads it ignores its reads' failures: a truncated file comes back with
+// the missing pixels uninitialised (uncompressed) or black (RLE, colour-mapped), and a few bytes
+// claiming 2^25 pixels cost a full decode (found profiling tests/fuzz/image_fuzz.cpp). This finds
+// where its pixel data ends, laid out as stb reads it, and refuses the file when that is past its
+// end. TGA has no magic number: stb takes a file for one when its colour-map type is 0 or 1 and its
+// image type one of those below, and no other format's magic matched (none has a 0 or 1 there).
+void check_tga_header(std::span<const uint8_t> b, const std::string& name) {
+  constexpr int64_t kHeaderBytes = 18;
+  if (int64_t(b.size()) < kHeaderBytes || b[1] > 1) return;
+  const int type = b[2];
+  if (type != 1 && type != 2 && type != 3 && type != 9 && type != 10 && type != 11) return;
+  auto u16 = [&](size_t i) { return int64_t(b[i]) | int64_t(b[i + 1]) << 8; };
+  const bool mapped = b[1] == 1, rle = type >= 9;
+  const int64_t width = u16(12), height = u16(14), pixels = width * height, pixel_bytes = (b[16] + 7) / 8;
+  // After the header: the image ID, then (colour-mapped) as many bytes as the map's first index,
+  // which stb skips, and the map.
+  int64_t end = kHeaderBytes + b[0] + (mapped ? u16(3) + u16(5) * ((b[7] + 7) / 8) : 0);
+  if (!rle) {
+    end += pixels * pixel_bytes;
+  } else {  // packets: a byte n-1 (top bit: repeat), then one pixel (repeated) or n pixels
+    int64_t decoded = 0;
+    while (decoded < pixels && end < int64_t(b.size())) {
+      const int64_t n = 1 + (b[end] & 127);
+      end += 1 + ((b[end] & 128) ? 1 : n) * pixel_bytes;
+      decoded += n;
+    }
+    if (decoded < pixels)
+      throw ImageError(cat(name, ": truncated TGA: its ", b.size(), " bytes hold ", decoded, " of the ", pixels,
+                           " pixels of its ", width, "x", height, " header"));
+  }
+  if (end > int64_t(b.size()))
+    throw ImageError(cat(name, ": truncated TGA: ", b.size(), " bytes where its ", width, "x", height, " header needs ", end));
+}
+
 // The size from the header, read as stb_image reads it; refuses what it cannot read.
 void stb_header(std::span<const uint8_t> bytes, const std::string& name, int& w, int& h) {
   if (bytes.size() > size_t(INT32_MAX)) throw ImageError(cat(name, ": ", bytes.size(), " bytes is too large an image file"));
   check_pnm_header(bytes, name);
+  check_tga_header(bytes, name);
   int channels = 0;
   if (!stbi_info_from_memory(bytes.data(), int(bytes.size()), &w, &h, &channels))
     throw ImageError(cat(name, ": not a readable image (", stbi_failure_reason(), ")"));

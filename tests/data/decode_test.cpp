@@ -181,6 +181,22 @@ TEST_CASE("broken images are ImageErrors naming the file, never a crash") {
   const std::string wide = "P5 100000 100000 255\n";
   CHECK(decode_error({wide.begin(), wide.end()}, "wide.pgm") ==
         "wide.pgm: 100000x100000 pixels is larger than the 33554432-pixel limit of images that are not JPEG");
+  // A truncated TGA, which stb_image returns with the missing pixels uninitialised (uncompressed)
+  // or black (RLE); its few bytes claiming many pixels also slowed tests/fuzz/image_fuzz.cpp down.
+  const std::vector<uint8_t> tga_header = {0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 2, 0, 24, 0x20};  // 2x2 BGR
+  std::vector<uint8_t> tga = tga_header;
+  for (int i = 0; i < 4; ++i) tga.insert(tga.end(), {0x10, 0x20, 0x30});
+  const Bytes rgb_pixels = {0x30, 0x20, 0x10, 0x30, 0x20, 0x10, 0x30, 0x20, 0x10, 0x30, 0x20, 0x10};
+  CHECK(decode_image(tga, 3, "ok.tga").image.pixels == rgb_pixels);
+  tga.pop_back();
+  CHECK(decode_error(tga, "cut.tga") == "cut.tga: truncated TGA: 29 bytes where its 2x2 header needs 30");
+  std::vector<uint8_t> rle = tga_header;
+  rle[2] = 10;
+  rle.insert(rle.end(), {0x83, 0x10, 0x20, 0x30});  // 4 pixels of one colour
+  CHECK(decode_image(rle, 3, "ok_rle.tga").image.pixels == rgb_pixels);
+  rle[18] = 0x81;  // 2 pixels, and nothing after them
+  CHECK(decode_error(rle, "cut_rle.tga") ==
+        "cut_rle.tga: truncated TGA: its 22 bytes hold 2 of the 4 pixels of its 2x2 header");
   // A 33-byte GIF claiming a 16383 x 16383 canvas, for which stb_image allocated 9 bytes a pixel
   // (2.4 GB, found by tests/fuzz/image_fuzz.cpp as an out-of-memory): refused from its header.
   const std::vector<uint8_t> vast_gif = {
