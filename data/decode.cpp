@@ -206,11 +206,29 @@ void check_tga_header(std::span<const uint8_t> b, const std::string& name) {
     throw ImageError(cat(name, ": truncated TGA: ", b.size(), " bytes where its ", width, "x", height, " header needs ", end));
 }
 
+// PNG as stb_image 2.27 reads it grows its buffer for an IDAT chunk to the chunk's declared length
+// before reading it: a few bytes declaring a 2 GB chunk made it allocate 2 GB (found by
+// tests/fuzz/image_fuzz.cpp). This walks the chunks up to IEND and refuses one longer than the
+// rest of the file, so that stb's buffers stay within twice the file's size.
+void check_png_chunks(std::span<const uint8_t> b, const std::string& name) {
+  constexpr uint8_t kSignature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+  if (b.size() < 8 || !std::equal(kSignature, kSignature + 8, b.begin())) return;
+  auto u32 = [&](size_t i) { return uint64_t(b[i]) << 24 | uint64_t(b[i + 1]) << 16 | uint64_t(b[i + 2]) << 8 | b[i + 3]; };
+  for (size_t at = 8; at + 8 <= b.size();) {  // length, type, data, CRC
+    const uint64_t length = u32(at), rest = b.size() - at - 8;
+    if (length > rest)
+      throw ImageError(cat(name, ": truncated PNG: the chunk at byte ", at, " claims ", length, " bytes, ", rest, " follow"));
+    if (std::equal(b.begin() + ptrdiff_t(at) + 4, b.begin() + ptrdiff_t(at) + 8, "IEND")) return;
+    at += 12 + length;
+  }
+}
+
 // The size from the header, read as stb_image reads it; refuses what it cannot read.
 void stb_header(std::span<const uint8_t> bytes, const std::string& name, int& w, int& h) {
   if (bytes.size() > size_t(INT32_MAX)) throw ImageError(cat(name, ": ", bytes.size(), " bytes is too large an image file"));
   check_pnm_header(bytes, name);
   check_tga_header(bytes, name);
+  check_png_chunks(bytes, name);
   int channels = 0;
   if (!stbi_info_from_memory(bytes.data(), int(bytes.size()), &w, &h, &channels))
     throw ImageError(cat(name, ": not a readable image (", stbi_failure_reason(), ")"));
