@@ -64,8 +64,8 @@ void jpeg_header(Decompressor& d, std::span<const uint8_t> bytes, const std::str
 // 65535 x 65535 pixels (12 GiB of RGB).
 constexpr int64_t kMaxJpegPixels = int64_t(1) << 28;
 // stb_image holds up to 20 bytes a pixel at once while it decodes: an interlaced 16-bit RGBA PNG
-// its inflated rows (8), the image (8) and the last pass (4); an HDR its floats (12) and bytes (3);
-// a GIF its three canvases (9) and the converted copy (3). 2^25 pixels (8192 x 4096) keeps that
+// its inflated rows (8), the image (8) and the last pass (4); a GIF its three canvases (9) and
+// the converted copy (3). 2^25 pixels (8192 x 4096) keeps that
 // under 640 MiB, well inside what a loader worker should take and libFuzzer's 2 GB (a 33-byte GIF
 // claiming 16383 x 16383 pixels made stb allocate 2.4 GB, found by tests/fuzz/image_fuzz.cpp).
 constexpr int64_t kMaxStbPixels = int64_t(1) << 25;

@@ -220,6 +220,12 @@ TEST_CASE("broken images are ImageErrors naming the file, never a crash") {
   vast_idat[33] = 0x7f, vast_idat[34] = vast_idat[35] = vast_idat[36] = 0xff;
   CHECK(decode_error(vast_idat, "vast_idat.png") ==
         "vast_idat.png: truncated PNG: the chunk at byte 33 claims 2147483647 bytes, 16 follow");
+  // A fill byte before the start marker: not a JPEG for TurboJPEG, but stb_image took it for one and
+  // wrote past a Huffman table (found by tests/fuzz/image_fuzz.cpp, UBSan); stb decodes no JPEG now.
+  const std::vector<uint8_t> filled = {0xff, 0xff, 0xd8, 0xff, 0xff, 0xc4, 0x01, 0x01, 0x01, 0x01, 0x01, 0x00,
+                                       0x2a, 0x00, 0xff, 0xd9, 0xab, 0x07, 0x00, 0x00, 0x60, 0x60, 0x00, 0x00,
+                                       0xff, 0xc4, 0x01, 0x01, 0x01, 0x01, 0x01, 0x44, 0x01, 0x00, 0xff, 0xd9};
+  CHECK(decode_error(filled, "filled.jpg") == "filled.jpg: not a readable image (Image not of any known type, or corrupt)");
   // Comments between the numbers are still read as PNM allows.
   const std::string commented = "P5\n# made by hand\n2 # width\n1\n255\n\x10\x20";
   const ImageU8 two = decode_image(std::vector<uint8_t>(commented.begin(), commented.end()), 1, "ok.pgm").image;
