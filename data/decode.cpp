@@ -180,9 +180,12 @@ void check_pnm_header(std::span<const uint8_t> b, const std::string& name) {
 // image type one of those below, and no other format's magic matched (none has a 0 or 1 there).
 void check_tga_header(std::span<const uint8_t> b, const std::string& name) {
   constexpr int64_t kHeaderBytes = 18;
-  if (int64_t(b.size()) < kHeaderBytes || b[1] > 1) return;
+  if (b.size() < 3 || b[1] > 1) return;
   const int type = b[2];
   if (type != 1 && type != 2 && type != 3 && type != 9 && type != 10 && type != 11) return;
+  // stb reads the missing header bytes as zeros
+  if (int64_t(b.size()) < kHeaderBytes)
+    throw ImageError(cat(name, ": truncated TGA: ", b.size(), " bytes, shorter than its ", kHeaderBytes, "-byte header"));
   auto u16 = [&](size_t i) { return int64_t(b[i]) | int64_t(b[i + 1]) << 8; };
   const bool mapped = b[1] == 1, rle = type >= 9;
   const int64_t width = u16(12), height = u16(14), pixels = width * height, pixel_bytes = (b[16] + 7) / 8;
