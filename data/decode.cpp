@@ -62,11 +62,18 @@ void jpeg_header(Decompressor& d, std::span<const uint8_t> bytes, const std::str
 
 // Larger images are refused rather than allocated: a corrupt or hostile header can claim up to
 // 65535 x 65535 pixels (12 GiB of RGB).
-constexpr int64_t kMaxPixels = int64_t(1) << 28;
+constexpr int64_t kMaxJpegPixels = int64_t(1) << 28;
+// stb_image holds up to 20 bytes a pixel at once while it decodes: an interlaced 16-bit RGBA PNG
+// its inflated rows (8), the image (8) and the last pass (4); a GIF its three canvases (9) and
+// the converted copy (3). 2^25 pixels (8192 x 4096) keeps that
+// under 640 MiB, well inside what a loader worker should take and libFuzzer's 2 GB (a 33-byte GIF
+// claiming 16383 x 16383 pixels made stb allocate 2.4 GB, found by tests/fuzz/image_fuzz.cpp).
+constexpr int64_t kMaxStbPixels = int64_t(1) << 25;
 
-void check_size(int w, int h, const std::string& name) {
-  if (int64_t(w) * h > kMaxPixels)
-    throw ImageError(cat(name, ": ", w, "x", h, " pixels is larger than the ", kMaxPixels, "-pixel limit"));
+void check_size(int w, int h, int64_t limit, const std::string& name) {
+  if (int64_t(w) * h > limit)
+    throw ImageError(cat(name, ": ", w, "x", h, " pixels is larger than the ", limit, "-pixel limit",
+                         limit == kMaxStbPixels ? " of images that are not JPEG" : ""));
 }
 
 // libjpeg warnings are data errors it worked around. Extraneous bytes between markers leave the
@@ -93,7 +100,7 @@ DecodedImage decode_jpeg(std::span<const uint8_t> bytes, int channels, const std
   Decompressor& tj = decompressor();
   int w = 0, h = 0, colorspace = 0;
   jpeg_header(tj, bytes, name, w, h, colorspace);
-  check_size(w, h, name);
+  check_size(w, h, kMaxJpegPixels, name);
   DecodedImage out;
   out.scale = jpeg_decode_scale(w, h, min_scale);
   const tjscalingfactor factor{1, int(1 / out.scale + 0.5)};
@@ -156,7 +163,7 @@ void check_pnm_header(std::span<const uint8_t> b, const std::string& name) {
   const auto [width, height, maxval] = values;
   if (maxval > 255)
     throw ImageError(cat(name, ": 16-bit PNM (maxval ", maxval, ") is not supported; convert it to 8 bits"));
-  check_size(width, height, name);
+  check_size(width, height, kMaxStbPixels, name);
   // The pixels start after the one whitespace character that ends maxval.
   const int64_t needed = int64_t(width) * height * (b[1] == '6' ? 3 : 1);
   const int64_t present = int64_t(b.size()) - int64_t(std::min(i + 1, b.size()));
@@ -165,11 +172,75 @@ void check_pnm_header(std::span<const uint8_t> b, const std::string& name) {
                          " header needs ", needed));
 }
 
-DecodedImage decode_stb(std::span<const uint8_t> bytes, int channels, const std::string& name) {
+// TGA as stb_image 2.27 reads it ignores its reads' failures: a truncated file comes back with
+// the missing pixels uninitialised (uncompressed) or black (RLE, colour-mapped), and a few bytes
+// claiming 2^25 pixels cost a full decode (found profiling tests/fuzz/image_fuzz.cpp). This finds
+// where its pixel data ends, laid out as stb reads it, and refuses the file when that is past its
+// end. TGA has no magic number: stb takes a file for one when its colour-map type is 0 or 1 and its
+// image type one of those below, and no other format's magic matched (none has a 0 or 1 there).
+void check_tga_header(std::span<const uint8_t> b, const std::string& name) {
+  constexpr int64_t kHeaderBytes = 18;
+  if (b.size() < 3 || b[1] > 1) return;
+  const int type = b[2];
+  if (type != 1 && type != 2 && type != 3 && type != 9 && type != 10 && type != 11) return;
+  // stb reads the missing header bytes as zeros
+  if (int64_t(b.size()) < kHeaderBytes)
+    throw ImageError(cat(name, ": truncated TGA: ", b.size(), " bytes, shorter than its ", kHeaderBytes, "-byte header"));
+  auto u16 = [&](size_t i) { return int64_t(b[i]) | int64_t(b[i + 1]) << 8; };
+  const bool mapped = b[1] == 1, rle = type >= 9;
+  const int64_t width = u16(12), height = u16(14), pixels = width * height, pixel_bytes = (b[16] + 7) / 8;
+  // After the header: the image ID, then (colour-mapped) as many bytes as the map's first index,
+  // which stb skips, and the map.
+  int64_t end = kHeaderBytes + b[0] + (mapped ? u16(3) + u16(5) * ((b[7] + 7) / 8) : 0);
+  if (!rle) {
+    end += pixels * pixel_bytes;
+  } else {  // packets: a byte n-1 (top bit: repeat), then one pixel (repeated) or n pixels
+    int64_t decoded = 0;
+    while (decoded < pixels && end < int64_t(b.size())) {
+      const int64_t n = 1 + (b[end] & 127);
+      end += 1 + ((b[end] & 128) ? 1 : n) * pixel_bytes;
+      decoded += n;
+    }
+    if (decoded < pixels)
+      throw ImageError(cat(name, ": truncated TGA: its ", b.size(), " bytes hold ", decoded, " of the ", pixels,
+                           " pixels of its ", width, "x", height, " header"));
+  }
+  if (end > int64_t(b.size()))
+    throw ImageError(cat(name, ": truncated TGA: ", b.size(), " bytes where its ", width, "x", height, " header needs ", end));
+}
+
+// PNG as stb_image 2.27 reads it grows its buffer for an IDAT chunk to the chunk's declared length
+// before reading it: a few bytes declaring a 2 GB chunk made it allocate 2 GB (found by
+// tests/fuzz/image_fuzz.cpp). This walks the chunks up to IEND and refuses one longer than the
+// rest of the file, so that stb's buffers stay within twice the file's size.
+void check_png_chunks(std::span<const uint8_t> b, const std::string& name) {
+  constexpr uint8_t kSignature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+  if (b.size() < 8 || !std::equal(kSignature, kSignature + 8, b.begin())) return;
+  auto u32 = [&](size_t i) { return uint64_t(b[i]) << 24 | uint64_t(b[i + 1]) << 16 | uint64_t(b[i + 2]) << 8 | b[i + 3]; };
+  for (size_t at = 8; at + 8 <= b.size();) {  // length, type, data, CRC
+    const uint64_t length = u32(at), rest = b.size() - at - 8;
+    if (length > rest)
+      throw ImageError(cat(name, ": truncated PNG: the chunk at byte ", at, " claims ", length, " bytes, ", rest, " follow"));
+    if (std::equal(b.begin() + ptrdiff_t(at) + 4, b.begin() + ptrdiff_t(at) + 8, "IEND")) return;
+    at += 12 + length;
+  }
+}
+
+// The size from the header, read as stb_image reads it; refuses what it cannot read.
+void stb_header(std::span<const uint8_t> bytes, const std::string& name, int& w, int& h) {
   if (bytes.size() > size_t(INT32_MAX)) throw ImageError(cat(name, ": ", bytes.size(), " bytes is too large an image file"));
   check_pnm_header(bytes, name);
+  check_tga_header(bytes, name);
+  check_png_chunks(bytes, name);
+  int channels = 0;
+  if (!stbi_info_from_memory(bytes.data(), int(bytes.size()), &w, &h, &channels))
+    throw ImageError(cat(name, ": not a readable image (", stbi_failure_reason(), ")"));
+}
+
+DecodedImage decode_stb(std::span<const uint8_t> bytes, int channels, const std::string& name) {
   int w = 0, h = 0, file_channels = 0;
-  if (stbi_info_from_memory(bytes.data(), int(bytes.size()), &w, &h, &file_channels)) check_size(w, h, name);
+  stb_header(bytes, name, w, h);
+  check_size(w, h, kMaxStbPixels, name);
   std::unique_ptr<stbi_uc, void (*)(void*)> pixels(
       stbi_load_from_memory(bytes.data(), int(bytes.size()), &w, &h, &file_channels, channels),
       stbi_image_free);
@@ -200,11 +271,7 @@ ImageHeader read_image_header(std::span<const uint8_t> bytes, const std::string&
     header.jpeg = true;
     return header;
   }
-  if (bytes.size() > size_t(INT32_MAX)) throw ImageError(cat(name, ": ", bytes.size(), " bytes is too large an image file"));
-  check_pnm_header(bytes, name);
-  int channels = 0;
-  if (!stbi_info_from_memory(bytes.data(), int(bytes.size()), &header.width, &header.height, &channels))
-    throw ImageError(cat(name, ": not a readable image (", stbi_failure_reason(), ")"));
+  stb_header(bytes, name, header.width, header.height);
   return header;
 }
 

@@ -145,6 +145,15 @@ Checkpoint load_checkpoint(const std::string& dir) {
   return c;
 }
 
+void lock_run_dir(FileLock& lock, const std::string& dir) {
+  const std::string path = dir + "/lock";
+  if (lock.try_lock(path)) return;
+  std::string pid = read_file(path);
+  pid.erase(std::remove(pid.begin(), pid.end(), '\n'), pid.end());
+  fail(dir, " is in use: another mn process", pid.empty() ? "" : " (pid " + pid + ")", " holds ", path,
+       "; wait for it to finish or stop it first");
+}
+
 SafetensorsFile load_checkpoint_model(const std::string& dir) {
   const std::string d = checkpoint_dir(dir);
   verify_checksums(d);

@@ -10,7 +10,7 @@
 //       checksums.txt                "<crc32> <bytes> <file>" for the three files above
 //   runs/<name>/best/                the same, from the epoch whose widest network validated best
 //   runs/<name>/sweep.*, query_table.md, tradeoff.svg   written by `mn sweep`
-//   runs/<name>/lock                 flock-ed by the `mn train` running it; holds its pid
+//   runs/<name>/lock                 flock-ed by the `mn train` or `mn sweep` using it; holds its pid
 //
 // A checkpoint directory is replaced as a whole: written to <dir>.tmp, then renamed into place,
 // so a crash leaves the previous checkpoint (or, between the two renames, <dir>.old) intact, and
@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "data/dataset.h"
+#include "io/files.h"
 #include "io/json.h"
 #include "io/safetensors.h"
 
@@ -59,5 +60,10 @@ Checkpoint load_checkpoint(const std::string& dir);
 SafetensorsFile load_checkpoint_model(const std::string& dir);
 // Whether dir (or a leftover dir.old from an interrupted replacement) holds a checkpoint.
 bool checkpoint_exists(const std::string& dir);
+
+// Takes `lock` on <dir>/lock, held until `lock` is destroyed or the process ends, so that a train
+// and a sweep (or two of either) never write into one run directory at once. When another process
+// holds it, throws "<dir> is in use: another mn process (pid N) holds <dir>/lock; ...".
+void lock_run_dir(FileLock& lock, const std::string& dir);
 
 }  // namespace mn

@@ -232,7 +232,7 @@ class Run {
  private:
   void resume() {
     MN_CHECK(path_exists(dir_ + "/config.toml"), "cannot resume ", dir_, ": no config.toml there (not a run directory)");
-    lock_run_dir();
+    if (writer_) lock_run_dir(lock_, dir_);
     const std::vector<std::string> diff = config_diff(load_config(dir_ + "/config.toml"), c_);
     MN_CHECK(diff.empty(), "cannot resume ", dir_, ": the config differs from the run's in ", join(diff, ", "),
              " (resume with the run's own settings, or start a new run with --set name=NEW)");
@@ -256,24 +256,12 @@ class Run {
 
   void create_run_dir() {
     if (writer_) make_dirs(dir_);
-    lock_run_dir();
+    if (writer_) lock_run_dir(lock_, dir_);
     MN_CHECK(!checkpoint_exists(dir_ + "/last"), dir_, " already holds a run; continue it with --resume ", dir_,
              ", or start another with --set name=NEW (or delete ", dir_, ")");
     if (!writer_) return;
     write_file_atomic(dir_ + "/config.toml", config_to_toml(c_));
     metrics_.start();
-  }
-
-  // Held until this process ends, so that a second `mn train` on the directory cannot interleave
-  // its checkpoints and metrics with ours. Rank 0, the one that writes, holds it for the job.
-  void lock_run_dir() {
-    if (!writer_) return;
-    const std::string path = dir_ + "/lock";
-    if (lock_.try_lock(path)) return;
-    std::string pid = read_file(path);
-    pid.erase(std::remove(pid.begin(), pid.end(), '\n'), pid.end());
-    fail(dir_, " is in use: another mn process", pid.empty() ? "" : " (pid " + pid + ")", " holds ", path,
-         "; wait for it to finish or stop it first");
   }
 
   NamedTensors on_device(const NamedTensors& tensors) const {
@@ -383,6 +371,8 @@ class Run {
   }
 
   Experiment ex_;
+  // The run directory's, held until this process ends so that a second `mn train` or an `mn sweep`
+  // cannot interleave its files with ours. Rank 0, the one that writes, holds it for the job.
   FileLock lock_;
   const Config& c_;
   const TrainOptions& o_;

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "dist/communicator.h"
+#include "mutualnet/checkpoint.h"
 #include "mutualnet/evaluate.h"
 #include "mutualnet/experiment.h"
 #include "mutualnet/latency.h"
@@ -50,6 +52,10 @@ int cmd_sweep(int argc, char** argv) {
   const LatencyOptions latency{.batch = args.integer("--batch")};
   if (latency.batch < 1) args.fail("--batch must be at least 1");
   const Config c = load_run_config(run_dir, overrides);
+  // The run directory's lock, as `mn train` takes it: the sweep reads the checkpoint a training run
+  // would be replacing and writes its reports next to it. Rank 0, the one that writes, holds it.
+  FileLock lock;
+  if (dist::world().rank() == 0) lock_run_dir(lock, run_dir);
   const std::vector<double> widths = widths_arg.empty() ? c.sweep.widths : parse_widths(widths_arg);
   std::vector<int64_t> resolutions = !resolutions_arg.empty()  ? parse_resolutions(resolutions_arg)
                                      : !c.sweep.resolutions.empty() ? c.sweep.resolutions

@@ -1,6 +1,6 @@
 // What a run directory survives, each with a one-line error and nothing lost: a disk too full for
-// the next checkpoint (the previous one resumes), a second `mn train` on it, a damaged checkpoint
-// and a training set that changed between the run and its resume.
+// the next checkpoint (the previous one resumes), a second `mn train` or an `mn sweep` on it, a
+// damaged checkpoint and a training set that changed between the run and its resume.
 #include <doctest/doctest.h>
 #include <zlib.h>
 
@@ -117,6 +117,36 @@ TEST_CASE("a second mn train on a run directory in use is refused, naming the di
   CHECK(test::wait_mn(pid) == -1);
   FileLock free;
   CHECK(free.try_lock(lock));
+}
+
+TEST_CASE("mn sweep takes the run directory's lock: a sweep and a train on one directory refuse each other") {
+  const TempDir dir("mn_sweep_lock");
+  const Config c = parse_config(kConfig, "sweep.toml");
+  const std::string run = dir.file("runs/sweep"), lock = run + "/lock";
+  train_until(c, run, 2);
+  // `mn` names the directory as given on its command line, relative to where it runs.
+  auto in_use = [](const std::string& run_dir, pid_t holder) {
+    return run_dir + " is in use: another mn process (pid " + std::to_string(holder) + ") holds " + run_dir +
+           "/lock; wait for it to finish or stop it first";
+  };
+
+  // A training run holds it (this process, as its trainer would): the sweep is refused.
+  {
+    FileLock training;
+    lock_run_dir(training, run);
+    const pid_t pid = test::spawn_mn(dir.path, {"sweep", "runs/sweep"}, {.stderr_path = dir.file("stderr")});
+    CHECK(test::wait_mn(pid) == 1);
+    CHECK(read_file(dir.file("stderr")) == "mn sweep: " + in_use("runs/sweep", ::getpid()) + "\n");
+  }
+
+  // A sweep holds it (a grid long enough to still run when checked): training is refused.
+  const pid_t pid = test::spawn_mn(dir.path, {"sweep", "runs/sweep", "--widths", "0.25:1.0:0.01"});
+  const std::string holder = std::to_string(pid) + "\n";
+  for (int i = 0; i < 6000 && read_file(lock) != holder; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  REQUIRE(read_file(lock) == holder);
+  CHECK(error_of([&] { resume(c, run); }) == in_use(run, pid));
+  kill(pid, SIGKILL);
+  CHECK(test::wait_mn(pid) == -1);
 }
 
 TEST_CASE("a damaged checkpoint is refused on resume, naming the file, and left as it was") {
