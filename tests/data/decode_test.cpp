@@ -196,7 +196,7 @@ TEST_CASE("broken images are ImageErrors naming the file, never a crash") {
   CHECK(decode_error(short_tga, "short.tga") == "short.tga: truncated TGA: 17 bytes, shorter than its 18-byte header");
   std::vector<uint8_t> rle = tga_header;
   rle[2] = 10;
-  rle.insert(rle.end(), {0x83, 0x10, 0x20, 0x30});  // 4 pixels of one colour
+  for (uint8_t b : {0x83, 0x10, 0x20, 0x30}) rle.push_back(b);  // 4 pixels of one colour
   CHECK(decode_image(rle, 3, "ok_rle.tga").image.pixels == rgb_pixels);
   rle[18] = 0x81;  // 2 pixels, and nothing after them
   CHECK(decode_error(rle, "cut_rle.tga") ==
