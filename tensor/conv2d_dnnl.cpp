@@ -129,14 +129,20 @@ const Plan& plan(Pass pass, const Shape& x, const Shape& w, const Shape& y, cons
   return plans.emplace(key, make_plan(pass, x, w, y, a, bf16_on)).first->second;
 }
 
+// Room for a tensor in layout `d`, from mn's caching allocator (oneDNN's own would page-fault a
+// fresh buffer per call).
+Tensor buffer_for(const memory::desc& d) {
+  return Tensor::empty({static_cast<int64_t>((d.get_size() + 3) / 4)}, DType::f32);
+}
+
 // Runs plan `p` reading in[0], in[1] and writing out (all in mn's plain layouts, except in[ready]
-// when ready is 0 or 1: already in the plan's layout), through buffers from mn's caching allocator where a
-// reorder is needed (oneDNN's own would page-fault a fresh buffer per call).
+// when ready is 0 or 1: already in the plan's layout), through buffer_for()s where a reorder is
+// needed.
 void run(const Plan& p, const void* in0, const void* in1, float* out, int ready = -1) {
   dnnl::stream s(engine());
   std::vector<Tensor> keep;
   auto buffer = [&](const memory::desc& d) {
-    keep.push_back(Tensor::empty({static_cast<int64_t>((d.get_size() + 3) / 4)}, DType::f32));
+    keep.push_back(buffer_for(d));
     return memory(d, engine(), keep.back().data_ptr());
   };
   std::unordered_map<int, memory> args;
@@ -315,7 +321,7 @@ void backward(const Tensor& dy, const Tensor& x, const Tensor& w, const Tensor& 
       return;
     }
     const memory::desc& layout = p.in_desc[0];
-    const Tensor blocked = Tensor::empty({static_cast<int64_t>((layout.get_size() + 3) / 4)}, DType::f32);
+    const Tensor blocked = buffer_for(layout);
     dnnl::stream s(engine());
     memory from(p.plain_in[0], engine(), dy.data<float>()), to(layout, engine(), blocked.data_ptr());
     p.to_in[0]->execute(s, from, to);
