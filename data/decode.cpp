@@ -4,10 +4,12 @@
 #include "data/decode.h"
 
 #include <turbojpeg.h>
+#include <zlib.h>
 
 #include <algorithm>
 #include <cstring>
 #include <memory>
+#include <string_view>
 
 #include "data/stb.h"
 
@@ -209,21 +211,97 @@ void check_tga_header(std::span<const uint8_t> b, const std::string& name) {
     throw ImageError(cat(name, ": truncated TGA: ", b.size(), " bytes where its ", width, "x", height, " header needs ", end));
 }
 
-// PNG as stb_image 2.27 reads it grows its buffer for an IDAT chunk to the chunk's declared length
-// before reading it: a few bytes declaring a 2 GB chunk made it allocate 2 GB (found by
-// tests/fuzz/image_fuzz.cpp). This walks the chunks up to IEND and refuses one longer than the
-// rest of the file, so that stb's buffers stay within twice the file's size.
-void check_png_chunks(std::span<const uint8_t> b, const std::string& name) {
+// BMP as stb_image 2.27 reads it ignores its reads' failures too: a truncated file comes back with
+// the missing rows black. This refuses a file shorter than where its last row ends, laid out as stb
+// reads it: rows from the header's pixel offset, each padded to 4 bytes except the last, whose
+// padding stb skips without reading.
+void check_bmp_header(std::span<const uint8_t> b, const std::string& name) {
+  if (b.size() < 2 || b[0] != 'B' || b[1] != 'M') return;
+  auto u16 = [&](size_t i) { return i + 2 <= b.size() ? int64_t(b[i]) | int64_t(b[i + 1]) << 8 : 0; };
+  auto u32 = [&](size_t i) { return i + 4 <= b.size() ? uint32_t(u16(i)) | uint32_t(u16(i + 2)) << 16 : 0u; };
+  const int64_t offset = u32(10), header = u32(14);
+  const bool os2 = header == 12;  // 16-bit sizes
+  const int64_t width = os2 ? u16(18) : int32_t(u32(18)), height = os2 ? u16(20) : int32_t(u32(22));
+  const int64_t bpp = u16(os2 ? 24 : 28), rows = height < 0 ? -height : height;
+  if (width <= 0 || rows == 0 || (bpp != 1 && bpp != 4 && bpp != 8 && bpp != 16 && bpp != 24 && bpp != 32)) return;
+  const int64_t end = offset + (width * bpp + 31) / 32 * 4 * (rows - 1) + (width * bpp + 7) / 8;
+  if (end > int64_t(b.size()))
+    throw ImageError(cat(name, ": truncated BMP: ", b.size(), " bytes where its ", width, "x", rows, " header needs ", end));
+}
+
+// Bytes of a PNG's filtered rows (a filter byte, then the packed samples), Adam7's seven passes
+// when interlaced; -1 for a colour type and bit depth stb_image refuses.
+int64_t png_row_bytes(uint64_t width, uint64_t height, int depth, int color_type, int interlace) {
+  const int samples = color_type == 0 || color_type == 3 ? 1 : color_type == 2 ? 3 : color_type == 4 ? 2 : color_type == 6 ? 4 : 0;
+  if (samples == 0 || (depth != 1 && depth != 2 && depth != 4 && depth != 8 && depth != 16) || width == 0 ||
+      height == 0 || width > (1u << 24) || height > (1u << 24))
+    return -1;
+  auto rows = [&](uint64_t w, uint64_t h) { return w == 0 ? 0 : int64_t(h * (1 + (w * samples * depth + 7) / 8)); };
+  if (interlace == 0) return rows(width, height);
+  constexpr int x0[7] = {0, 4, 0, 2, 0, 1, 0}, y0[7] = {0, 0, 4, 0, 2, 0, 1};
+  constexpr int dx[7] = {8, 8, 4, 4, 2, 2, 1}, dy[7] = {8, 8, 8, 4, 4, 2, 2};
+  auto pass = [](uint64_t size, int origin, int step) { return size > uint64_t(origin) ? (size - origin + step - 1) / step : 0; };
+  int64_t total = 0;
+  for (int p = 0; p < 7; ++p) total += rows(pass(width, x0[p], dx[p]), pass(height, y0[p], dy[p]));
+  return total;
+}
+
+// PNG as stb_image 2.27 reads it has two ways to take far more memory than the file's size: it
+// grows its buffer for an IDAT chunk to the chunk's declared length before reading it (a few bytes
+// declaring 2 GB, found by tests/fuzz/image_fuzz.cpp), and it inflates the pixel data
+// to whatever length it has before comparing that with the header's size (deflate reaches 1032:1,
+// so 10 MB could take 10 GB). png_chunks walks the chunks up to IEND, refusing one longer than
+// the rest of the file; check_png_inflated counts what the pixel data inflates to.
+struct PngChunks {
+  std::vector<std::span<const uint8_t>> idat;
+  int64_t row_bytes = -1;  // of the header's image; -1 without a header stb would accept
+  bool apple = false;      // Apple's CgBI PNGs hold raw deflate, without zlib's header
+};
+
+PngChunks png_chunks(std::span<const uint8_t> b, const std::string& name) {
   constexpr uint8_t kSignature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
-  if (b.size() < 8 || !std::equal(kSignature, kSignature + 8, b.begin())) return;
+  PngChunks png;
+  if (b.size() < 8 || !std::equal(kSignature, kSignature + 8, b.begin())) return png;
   auto u32 = [&](size_t i) { return uint64_t(b[i]) << 24 | uint64_t(b[i + 1]) << 16 | uint64_t(b[i + 2]) << 8 | b[i + 3]; };
   for (size_t at = 8; at + 8 <= b.size();) {  // length, type, data, CRC
     const uint64_t length = u32(at), rest = b.size() - at - 8;
     if (length > rest)
       throw ImageError(cat(name, ": truncated PNG: the chunk at byte ", at, " claims ", length, " bytes, ", rest, " follow"));
-    if (std::equal(b.begin() + ptrdiff_t(at) + 4, b.begin() + ptrdiff_t(at) + 8, "IEND")) return;
+    const std::string_view type(reinterpret_cast<const char*>(b.data() + at + 4), 4);
+    if (type == "IEND") break;
+    if (type == "CgBI") png.apple = true;
+    if (type == "IDAT") png.idat.push_back(b.subspan(at + 8, length));
+    if (type == "IHDR" && length >= 13)
+      png.row_bytes = png_row_bytes(u32(at + 8), u32(at + 12), b[at + 16], b[at + 17], b[at + 20]);
     at += 12 + length;
   }
+  return png;
+}
+
+// Inflates the IDAT data into a small scratch buffer, counting, and refuses more than the header's
+// rows need (PNG's data is exactly its filtered rows). It costs a PNG's decode an extra inflate;
+// training sets are JPEG.
+void check_png_inflated(const PngChunks& png, const std::string& name) {
+  if (png.row_bytes < 0 || png.idat.empty()) return;  // stb refuses it with its own reason
+  z_stream z{};
+  if (inflateInit2(&z, png.apple ? -15 : 15) != Z_OK) throw Error(cat(name, ": zlib cannot start inflating"));
+  uint8_t scratch[1 << 16];
+  int status = Z_OK;
+  for (size_t i = 0; i < png.idat.size() && status == Z_OK; ++i) {
+    z.next_in = const_cast<uint8_t*>(png.idat[i].data());
+    z.avail_in = uInt(png.idat[i].size());
+    do {
+      z.next_out = scratch;
+      z.avail_out = sizeof scratch;
+      status = inflate(&z, Z_NO_FLUSH);
+      if (status == Z_BUF_ERROR) status = Z_OK;  // no progress possible: this chunk is used up
+    } while (status == Z_OK && (z.avail_in > 0 || z.avail_out == 0) && int64_t(z.total_out) <= png.row_bytes);
+  }
+  const int64_t inflated = int64_t(z.total_out);
+  inflateEnd(&z);
+  if (inflated > png.row_bytes)  // a zlib error stops the count short of this; stb then names it
+    throw ImageError(cat(name, ": corrupt PNG: its pixel data inflates past the ", png.row_bytes,
+                         " bytes its header needs"));
 }
 
 // The size from the header, read as stb_image reads it; refuses what it cannot read.
@@ -231,7 +309,8 @@ void stb_header(std::span<const uint8_t> bytes, const std::string& name, int& w,
   if (bytes.size() > size_t(INT32_MAX)) throw ImageError(cat(name, ": ", bytes.size(), " bytes is too large an image file"));
   check_pnm_header(bytes, name);
   check_tga_header(bytes, name);
-  check_png_chunks(bytes, name);
+  check_bmp_header(bytes, name);
+  png_chunks(bytes, name);
   int channels = 0;
   if (!stbi_info_from_memory(bytes.data(), int(bytes.size()), &w, &h, &channels))
     throw ImageError(cat(name, ": not a readable image (", stbi_failure_reason(), ")"));
@@ -241,6 +320,7 @@ DecodedImage decode_stb(std::span<const uint8_t> bytes, int channels, const std:
   int w = 0, h = 0, file_channels = 0;
   stb_header(bytes, name, w, h);
   check_size(w, h, kMaxStbPixels, name);
+  check_png_inflated(png_chunks(bytes, name), name);
   std::unique_ptr<stbi_uc, void (*)(void*)> pixels(
       stbi_load_from_memory(bytes.data(), int(bytes.size()), &w, &h, &file_channels, channels),
       stbi_image_free);

@@ -3,6 +3,7 @@
 // a full decode downscaled, and every broken file must be an ImageError naming it.
 #include <doctest/doctest.h>
 #include <turbojpeg.h>
+#include <zlib.h>
 
 #include <algorithm>
 #include <cmath>
@@ -18,6 +19,30 @@ using namespace mn::data::testing;
 namespace {
 std::string decode_error(const std::vector<uint8_t>& bytes, const std::string& name, int channels = 3) {
   return mn::test::error_of<ImageError>([&] { decode_image(bytes, channels, name); });
+}
+// A PNG of one IHDR (8-bit gray), one IDAT holding `rows` deflated, and IEND.
+std::vector<uint8_t> gray_png(uint32_t width, uint32_t height, bool interlaced, const std::vector<uint8_t>& rows) {
+  std::vector<uint8_t> png = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+  auto chunk = [&](const char* type, const std::vector<uint8_t>& data) {
+    for (int s = 24; s >= 0; s -= 8) png.push_back(uint8_t(data.size() >> s));
+    const size_t start = png.size();
+    png.insert(png.end(), type, type + 4);
+    png.insert(png.end(), data.begin(), data.end());
+    const uLong crc = crc32(0, png.data() + start, uInt(png.size() - start));
+    for (int s = 24; s >= 0; s -= 8) png.push_back(uint8_t(crc >> s));
+  };
+  std::vector<uint8_t> header(13, 0);
+  for (int s = 0; s < 4; ++s) header[3 - s] = uint8_t(width >> 8 * s), header[7 - s] = uint8_t(height >> 8 * s);
+  header[8] = 8;  // bit depth; colour type 0 (gray), compression 0, filter 0
+  header[12] = interlaced;
+  chunk("IHDR", header);
+  std::vector<uint8_t> deflated(compressBound(uLong(rows.size())));
+  uLongf size = uLongf(deflated.size());
+  REQUIRE(compress(deflated.data(), &size, rows.data(), uLong(rows.size())) == Z_OK);
+  deflated.resize(size);
+  chunk("IDAT", deflated);
+  chunk("IEND", {});
+  return png;
 }
 // Luma of an RGB image with Pillow's "L" weights, to compare gray decodes against.
 ImageU8 to_gray(const ImageU8& rgb) {
@@ -254,4 +279,48 @@ TEST_CASE("broken images are ImageErrors naming the file, never a crash") {
         "huge.jpg: 60000x60000 pixels is larger than the 268435456-pixel limit");
   // The decoder is still usable afterwards (TurboJPEG recovered from each error).
   CHECK(psnr(decode_image(jpeg, 3, "ok.jpg").image, rgb) > 30);
+}
+
+TEST_CASE("truncated BMPs and PNGs inflating past their rows are refused; exact files decode") {
+  auto pixels = [](const ImageU8& image) { return std::vector<uint8_t>(image.pixels.begin(), image.pixels.end()); };
+  // A 3x2 24-bit BMP: rows bottom-up, BGR, each padded to 12 bytes.
+  const uint8_t header[30] = {'B', 'M', 78, 0, 0, 0, 0, 0, 0, 0, 54, 0, 0, 0,  // file header, pixels at 54
+                              40, 0, 0, 0, 3, 0, 0, 0, 2, 0, 0, 0, 1, 0, 24, 0};  // 3x2, 1 plane, 24 bits
+  std::vector<uint8_t> bmp(54, 0);  // the rest of the 40-byte info header: zeros
+  std::copy(header, header + 30, bmp.begin());
+  for (int row = 0; row < 2; ++row) {
+    for (int x = 0; x < 3; ++x)
+      for (int v : {10 * x, 100 + row, 200 + x}) bmp.push_back(uint8_t(v));
+    bmp.resize(bmp.size() + 3, 0);
+  }
+  REQUIRE(bmp.size() == 78);
+  const ImageU8 full = decode_image(bmp, 3, "ok.bmp").image;
+  const std::vector<uint8_t> expected = {200, 101, 0, 201, 101, 10, 202, 101, 20,   // top row: the file's last
+                                         200, 100, 0, 201, 100, 10, 202, 100, 20};
+  CHECK(pixels(full) == expected);
+  // The last row's padding may be missing: stb skips it without reading it.
+  bmp.resize(75);
+  CHECK(pixels(decode_image(bmp, 3, "unpadded.bmp").image) == expected);
+  // stb_image returned a byte shorter with its last pixel's red black.
+  bmp.pop_back();
+  CHECK(decode_error(bmp, "cut.bmp") == "cut.bmp: truncated BMP: 74 bytes where its 3x2 header needs 75");
+
+  // 8x8 gray: 8 rows of a filter byte and 8 pixels. 1 MiB of zeros deflates to about 1 KiB, which
+  // stb_image inflated whole before noticing it was not 72 bytes.
+  std::vector<uint8_t> rows(72, 0);
+  for (size_t i = 0; i < rows.size(); ++i) rows[i] = i % 9 == 0 ? 0 : uint8_t(i);
+  const ImageU8 image = decode_image(gray_png(8, 8, false, rows), 1, "ok.png").image;
+  CHECK(image.pixels[9] == 11);  // row 1, column 1
+  const std::vector<uint8_t> bomb = gray_png(8, 8, false, std::vector<uint8_t>(1 << 20, 0));
+  CHECK(bomb.size() < 2000);
+  CHECK(decode_error(bomb, "bomb.png", 1) == "bomb.png: corrupt PNG: its pixel data inflates past the 72 bytes its header needs");
+  // Adam7 on 3x3 gray: passes 1, 4, 5, 6, 7 hold 1x1, 1x1, 2x1, 1x2 and 3x1 pixels, each row after a
+  // filter byte: 15 bytes. One more is refused.
+  const std::vector<uint8_t> adam7 = {0, 1, 0, 3, 0, 7, 9, 0, 2, 0, 8, 0, 4, 5, 6};
+  const ImageU8 interlaced = decode_image(gray_png(3, 3, true, adam7), 1, "adam7.png").image;
+  CHECK(pixels(interlaced) == std::vector<uint8_t>{1, 2, 3, 4, 5, 6, 7, 8, 9});
+  std::vector<uint8_t> longer = adam7;
+  longer.push_back(0);
+  CHECK(decode_error(gray_png(3, 3, true, longer), "long.png", 1) ==
+        "long.png: corrupt PNG: its pixel data inflates past the 15 bytes its header needs");
 }

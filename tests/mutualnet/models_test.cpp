@@ -80,9 +80,9 @@ void train_step(Model& m, double width, int64_t resolution, uint64_t seed) {
   loss.backward();
   // At the largest width every parameter takes part.
   if (width == m.width->max())
-    for (auto& [name, p] : m.net->named_parameters()) {
-      INFO(name);
-      CHECK(p.grad().defined());
+    for (auto& named : m.net->named_parameters()) {
+      INFO(named.first);  // not a structured binding: clang 14 cannot capture one in INFO's lambda
+      CHECK(named.second.grad().defined());
     }
   opt.step();
   m.net->zero_grad();
