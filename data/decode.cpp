@@ -223,7 +223,11 @@ void check_bmp_header(std::span<const uint8_t> b, const std::string& name) {
   const bool os2 = header == 12;  // 16-bit sizes
   const int64_t width = os2 ? u16(18) : int32_t(u32(18)), height = os2 ? u16(20) : int32_t(u32(22));
   const int64_t bpp = u16(os2 ? 24 : 28), rows = height < 0 ? -height : height;
-  if (width <= 0 || rows == 0 || (bpp != 1 && bpp != 4 && bpp != 8 && bpp != 16 && bpp != 24 && bpp != 32)) return;
+  // stb refuses the rest itself (sides over 2^24 too, which keeps the product below in range)
+  constexpr int64_t kMaxSide = int64_t(1) << 24;
+  if (width <= 0 || rows == 0 || width > kMaxSide || rows > kMaxSide ||
+      (bpp != 1 && bpp != 4 && bpp != 8 && bpp != 16 && bpp != 24 && bpp != 32))
+    return;
   const int64_t end = offset + (width * bpp + 31) / 32 * 4 * (rows - 1) + (width * bpp + 7) / 8;
   if (end > int64_t(b.size()))
     throw ImageError(cat(name, ": truncated BMP: ", b.size(), " bytes where its ", width, "x", rows, " header needs ", end));

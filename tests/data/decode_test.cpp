@@ -304,6 +304,12 @@ TEST_CASE("truncated BMPs and PNGs inflating past their rows are refused; exact 
   // stb_image returned a byte shorter with its last pixel's red black.
   bmp.pop_back();
   CHECK(decode_error(bmp, "cut.bmp") == "cut.bmp: truncated BMP: 74 bytes where its 3x2 header needs 75");
+  // Text in a BMP's header: stb refuses its info-header size, but the sides it claims (0x62207375 x
+  // 0x73657479) overflowed the size computed before (found by tests/fuzz/image_fuzz.cpp, UBSan).
+  const char vast_bmp[] = "BMf\0\0\0\0\0\0\0extraneous bytesP+ \0\0\0\0\0\0\x13\x0b\0\0te\x03\x12\0\x0e\0\x0a\x12";
+  static_assert(sizeof vast_bmp == 49);
+  CHECK(decode_error(std::vector<uint8_t>(vast_bmp, vast_bmp + 48), "vast.bmp") ==
+        "vast.bmp: not a readable image (Image not of any known type, or corrupt)");
 
   // 8x8 gray: 8 rows of a filter byte and 8 pixels. 1 MiB of zeros deflates to about 1 KiB, which
   // stb_image inflated whole before noticing it was not 72 bytes.
