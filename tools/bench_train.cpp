@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "io/json.h"
+#include "mutualnet/bn_calibration.h"
 #include "mutualnet/experiment.h"
 #include "mutualnet/flops.h"
 #include "mutualnet/sweep_report.h"
@@ -129,6 +130,9 @@ int bench_train(int argc, char** argv) {
   j.set("subnets", subnet_list);
   j.set("subnet_macs", subnet_macs);  // per image (tools/scaling_projection.py weighs the backwards with them)
   j.set("params", params);
+  j.set("grad_bucket_bytes", o.grad_bucket_bytes);
+  j.set("bn_layers", int64_t(batch_norms(model).size()));
+  j.set("sync_bn", c.train.sync_bn);
   j.set("steps", steps);
   j.set("ms_per_step", ms);
   j.set("images_per_s", ips);
