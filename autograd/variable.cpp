@@ -247,8 +247,8 @@ void Variable::backward(const Tensor& grad, const LeafDoneHook& on_leaf_done) co
     }
   }
   const std::vector<Node*> run(order.rbegin(), order.rend());
-  const std::vector<std::vector<VariableImpl*>> done =
-      on_leaf_done ? leaves_done_after(run) : std::vector<std::vector<VariableImpl*>>(run.size());
+  std::vector<std::vector<VariableImpl*>> done;  // with the hook: the leaves final after each node
+  if (on_leaf_done) done = leaves_done_after(run);
   std::unordered_map<Node*, Tensor> pending{{impl_->grad_fn.get(), g}};
   for (size_t k = 0; k < run.size(); ++k) {
     Node* node = run[k];
@@ -273,7 +273,8 @@ void Variable::backward(const Tensor& grad, const LeafDoneHook& on_leaf_done) co
         }
       }
     }
-    for (VariableImpl* leaf : done[k]) on_leaf_done(*leaf);
+    if (on_leaf_done)
+      for (VariableImpl* leaf : done[k]) on_leaf_done(*leaf);
   }
 }
 

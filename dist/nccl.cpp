@@ -23,32 +23,24 @@ namespace {
     if (mn_rc_ != ncclSuccess) fail(#expr, " failed at ", __FILE__, ":", __LINE__, ": ", ncclGetErrorString(mn_rc_)); \
   } while (0)
 
-cudaEvent_t record_event(cudaStream_t stream) {
+cudaEvent_t make_event() {
   cudaEvent_t e = nullptr;
   MN_CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
-  MN_CUDA_CHECK(cudaEventRecord(e, stream));
   return e;
 }
 
-// Work queued on `waiter` from now on starts after `done`; the event is released when it fires.
-void stream_wait(cudaStream_t waiter, cudaEvent_t done) {
-  MN_CUDA_CHECK(cudaStreamWaitEvent(waiter, done, 0));
-  MN_CUDA_CHECK(cudaEventDestroy(done));
-}
-
-// A collective queued on the communication stream; wait() orders the compute stream after it.
+// A collective queued on the communication stream, with an event recorded after it; wait()
+// orders the compute stream after that event.
 class NcclPending : public Pending {
  public:
-  explicit NcclPending(cudaEvent_t done) : done_(done) {}
+  explicit NcclPending(cudaStream_t comm_stream) : done_(make_event()) {
+    MN_CUDA_CHECK(cudaEventRecord(done_, comm_stream));
+  }
   NcclPending(const NcclPending&) = delete;
   NcclPending& operator=(const NcclPending&) = delete;
-  ~NcclPending() override {
-    if (done_) cudaEventDestroy(done_);
-  }
-  void wait() override {
-    stream_wait(cuda::stream(), done_);
-    done_ = nullptr;
-  }
+  // Released when it fires, whether or not it was waited for.
+  ~NcclPending() override { cudaEventDestroy(done_); }
+  void wait() override { MN_CUDA_CHECK(cudaStreamWaitEvent(cuda::stream(), done_, 0)); }
 
  private:
   cudaEvent_t done_;
@@ -65,10 +57,12 @@ class Nccl : public Communicator {
     std::memcpy(&id, bytes.data_ptr(), sizeof id);
     cuda::context();  // the GPU is selected before NCCL binds to it
     MN_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+    compute_mark_ = make_event();
     MN_NCCL_CHECK(ncclCommInitRank(&comm_, bootstrap.size(), id, bootstrap.rank()));
   }
   ~Nccl() override {
     ncclCommDestroy(comm_);
+    cudaEventDestroy(compute_mark_);
     cudaStreamDestroy(stream_);
   }
 
@@ -101,13 +95,16 @@ class Nccl : public Communicator {
   // Queues `collective` on the communication stream after the compute stream's work so far.
   template <class Collective>
   std::unique_ptr<Pending> on_comm_stream(Collective collective) {
-    stream_wait(stream_, record_event(cuda::stream()));
+    // One event serves every call: the wait takes the event's state when it is queued.
+    MN_CUDA_CHECK(cudaEventRecord(compute_mark_, cuda::stream()));
+    MN_CUDA_CHECK(cudaStreamWaitEvent(stream_, compute_mark_, 0));
     collective();
-    return std::make_unique<NcclPending>(record_event(stream_));
+    return std::make_unique<NcclPending>(stream_);
   }
 
   Communicator& bootstrap_;
   cudaStream_t stream_ = nullptr;  // the communication stream
+  cudaEvent_t compute_mark_ = nullptr;
   ncclComm_t comm_ = nullptr;
 };
 
