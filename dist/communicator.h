@@ -6,8 +6,8 @@
 //
 //   dist::Communicator& comm = dist::world();
 //   broadcast_module(comm, *model.net);            // rank 0's initial weights everywhere
-//   dist::GradAverager avg(comm, model.net->parameters());
-//   ... backward of every sub-network, the last one with avg's hook ...
+//   dist::GradAverager avg(comm, model.net->parameters(), 4 << 20);
+//   ... backward of every sub-network, the last one with avg.on_done as its hook ...
 //   avg.finish();                                  // every gradient the mean over the ranks
 //   if (comm.rank() == 0) save_checkpoint(...);
 #pragma once
