@@ -40,6 +40,29 @@ void accumulate_region(VariableImpl& base, const Tensor& view, const Tensor& g) 
   ops::add_(region, g);
 }
 
+// For each node of `run` (the order backward() runs them in), the leaves it is the last to send
+// a gradient to, each leaf once and in input order (the same order on every rank of a
+// data-parallel run, which launches collectives from LeafDoneHook).
+std::vector<std::vector<VariableImpl*>> leaves_done_after(const std::vector<Node*>& run) {
+  auto each_leaf = [](const Node& node, auto&& f) {
+    for (const Node::Edge& e : node.inputs)
+      if (e.leaf) f(e.leaf.get());
+    if (node.region_of) f(node.region_of.get());
+  };
+  std::unordered_map<VariableImpl*, size_t> last;
+  for (size_t i = 0; i < run.size(); ++i) each_leaf(*run[i], [&](VariableImpl* leaf) { last[leaf] = i; });
+  std::vector<std::vector<VariableImpl*>> done(run.size());
+  for (size_t i = 0; i < run.size(); ++i)
+    each_leaf(*run[i], [&](VariableImpl* leaf) {
+      auto it = last.find(leaf);
+      if (it != last.end() && it->second == i) {
+        done[i].push_back(leaf);
+        last.erase(it);
+      }
+    });
+  return done;
+}
+
 }  // namespace
 
 bool grad_enabled() { return g_grad_enabled; }
@@ -115,6 +138,7 @@ Variable Variable::view_op(const char* name, Tensor out,
       return std::vector<Tensor>{Tensor()};
     });
     result.impl_->grad_fn->inputs[0] = {};  // handled above; the engine has nothing to send
+    result.impl_->grad_fn->region_of = base;
     result.impl_->view_base = base;
     return result;
   }
@@ -188,7 +212,7 @@ Variable Variable::contiguous() const {
               [](const Tensor& g) { return std::vector<Tensor>{g}; });
 }
 
-void Variable::backward(const Tensor& grad) const {
+void Variable::backward(const Tensor& grad, const LeafDoneHook& on_leaf_done) const {
   MN_CHECK(requires_grad(), "backward: this variable does not require grad (no input needed a gradient)");
   Tensor g = grad;
   if (!g.defined()) {
@@ -200,6 +224,7 @@ void Variable::backward(const Tensor& grad) const {
            " differs from output shape ", shape_str(shape()));
   if (is_leaf()) {
     accumulate(*impl_, g);
+    if (on_leaf_done) on_leaf_done(*impl_);
     return;
   }
   // Reverse topological order of the nodes reachable from this one (iterative DFS: graphs of
@@ -221,29 +246,35 @@ void Variable::backward(const Tensor& grad) const {
       stack.pop_back();
     }
   }
+  const std::vector<Node*> run(order.rbegin(), order.rend());
+  std::vector<std::vector<VariableImpl*>> done;  // with the hook: the leaves final after each node
+  if (on_leaf_done) done = leaves_done_after(run);
   std::unordered_map<Node*, Tensor> pending{{impl_->grad_fn.get(), g}};
-  for (auto it = order.rbegin(); it != order.rend(); ++it) {
-    Node* node = *it;
-    auto found = pending.find(node);
-    if (found == pending.end()) continue;
-    Tensor node_grad = std::move(found->second);
-    pending.erase(found);
-    MN_CHECK(node->backward, "backward: the graph through '", node->name,
-             "' was already used by an earlier backward() and its buffers were freed");
-    std::vector<Tensor> grads = node->backward(node_grad);
-    node->backward = nullptr;  // frees the buffers it saved
-    MN_CHECK(grads.size() == node->inputs.size(), "backward of '", node->name, "' returned ",
-             grads.size(), " gradients for ", node->inputs.size(), " inputs");
-    for (size_t i = 0; i < grads.size(); ++i) {
-      if (!grads[i].defined()) continue;
-      const Node::Edge& e = node->inputs[i];
-      if (e.leaf) {
-        accumulate(*e.leaf, grads[i]);
-      } else if (e.node) {
-        auto [slot, fresh] = pending.try_emplace(e.node.get(), grads[i]);
-        if (!fresh) slot->second = ops::add(slot->second, grads[i]);
+  for (size_t k = 0; k < run.size(); ++k) {
+    Node* node = run[k];
+    // A node no gradient reached (every one sent to it was undefined) sends none on.
+    if (auto found = pending.find(node); found != pending.end()) {
+      Tensor node_grad = std::move(found->second);
+      pending.erase(found);
+      MN_CHECK(node->backward, "backward: the graph through '", node->name,
+               "' was already used by an earlier backward() and its buffers were freed");
+      std::vector<Tensor> grads = node->backward(node_grad);
+      node->backward = nullptr;  // frees the buffers it saved
+      MN_CHECK(grads.size() == node->inputs.size(), "backward of '", node->name, "' returned ",
+               grads.size(), " gradients for ", node->inputs.size(), " inputs");
+      for (size_t i = 0; i < grads.size(); ++i) {
+        if (!grads[i].defined()) continue;
+        const Node::Edge& e = node->inputs[i];
+        if (e.leaf) {
+          accumulate(*e.leaf, grads[i]);
+        } else if (e.node) {
+          auto [slot, fresh] = pending.try_emplace(e.node.get(), grads[i]);
+          if (!fresh) slot->second = ops::add(slot->second, grads[i]);
+        }
       }
     }
+    if (on_leaf_done)
+      for (VariableImpl* leaf : done[k]) on_leaf_done(*leaf);
   }
 }
 

@@ -25,7 +25,15 @@ struct Node {
     std::shared_ptr<VariableImpl> leaf;
   };
   std::vector<Edge> inputs;
+  // A direct view of a leaf (Variable::view_op): its backward adds into a region of this leaf's
+  // gradient itself, so the engine counts it among the leaf's contributors.
+  std::shared_ptr<VariableImpl> region_of;
 };
+
+// Called by backward() as soon as a leaf has received every gradient that this backward sends
+// it, while the rest of the graph is still being differentiated (data-parallel training starts
+// averaging a finished gradient over the ranks there).
+using LeafDoneHook = std::function<void(const VariableImpl& leaf)>;
 
 class Variable {
  public:
@@ -51,7 +59,7 @@ class Variable {
   void zero_grad() const;  // drops the gradient (the next backward allocates it zeroed)
 
   // Backpropagate from this variable; grad defaults to 1 for a one-element output.
-  void backward(const Tensor& grad = {}) const;
+  void backward(const Tensor& grad = {}, const LeafDoneHook& on_leaf_done = {}) const;
   Variable detach() const;  // same data, no history
 
   // Differentiable views.

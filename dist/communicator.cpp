@@ -1,6 +1,8 @@
 // The communicator's shared parts: world() picks MPI or one process, the mean and flag
-// collectives on top of the sum, and the bucketed gradient all-reduce of a training step.
+// collectives on top of the sum, and the bucketed gradient average of a training step.
 #include "dist/communicator.h"
+
+#include <algorithm>
 
 #include "tensor/elementwise.h"
 
@@ -16,9 +18,23 @@ void mpi_abort(int code);  // MPI_Abort on the world
 std::unique_ptr<Communicator> nccl_communicator(Communicator& bootstrap);
 #endif
 
+namespace {
+
+// A sum over the ranks made their mean: in one place, so that every path rounds alike.
+void divide_by_size(const Communicator& comm, const Tensor& t) {
+  if (comm.size() > 1) t.copy_(ops::scale(t, 1.0 / double(comm.size())));
+}
+
+}  // namespace
+
+std::unique_ptr<Pending> Communicator::start_all_reduce_sum(const Tensor& t) {
+  all_reduce_sum(t);
+  return std::make_unique<Pending>();
+}
+
 void Communicator::all_reduce_mean(const Tensor& t) {
   all_reduce_sum(t);
-  if (size() > 1) t.copy_(ops::scale(t, 1.0 / double(size())));
+  divide_by_size(*this, t);
 }
 
 bool Communicator::any(bool flag) {
@@ -70,29 +86,57 @@ void abort_others(int code) {
 #endif
 }
 
-void all_reduce_mean_grads(Communicator& comm, const std::vector<Variable>& params, int64_t bucket_bytes) {
-  if (comm.size() == 1) return;
-  std::vector<Tensor> grads;
-  for (const Variable& p : params)
-    if (p.grad().defined()) grads.push_back(p.grad());
-  const int64_t bucket_elems = bucket_bytes / int64_t(sizeof(float));
-  for (size_t first = 0; first < grads.size();) {
-    // A bucket: consecutive gradients up to bucket_elems (a larger one alone), packed flat.
-    size_t last = first;
-    int64_t n = 0;
-    while (last < grads.size() && (last == first || n + grads[last].numel() <= bucket_elems))
-      n += grads[last++].numel();
-    const Tensor flat = Tensor::empty({n}, DType::f32, grads[first].device());
-    std::vector<Tensor> views;  // each gradient's place in `flat`
-    for (int64_t at = 0; views.size() < last - first; at += views.back().numel()) {
-      const Tensor& g = grads[first + views.size()];
-      views.push_back(flat.slice(0, at, at + g.numel()).view(g.shape()));
-    }
-    for (size_t i = first; i < last; ++i) views[i - first].copy_(grads[i]);
-    comm.all_reduce_mean(flat);
-    for (size_t i = first; i < last; ++i) grads[i].copy_(views[i - first]);
-    first = last;
+GradAverager::GradAverager(Communicator& comm, std::vector<Variable> params, int64_t bucket_bytes)
+    : comm_(comm),
+      params_(std::move(params)),
+      bucket_elems_(std::max<int64_t>(1, bucket_bytes / int64_t(sizeof(float)))),
+      added_(params_.size(), false),
+      buckets_(1) {
+  for (size_t i = 0; i < params_.size(); ++i) index_[params_[i].impl().get()] = i;
+}
+
+void GradAverager::on_done(const VariableImpl& leaf) {
+  const auto it = index_.find(&leaf);
+  if (it == index_.end() || !params_[it->second].grad().defined()) return;
+  MN_CHECK(!added_[it->second], "GradAverager: a gradient finished twice (the hook is for the last backward only)");
+  add(it->second);
+}
+
+void GradAverager::add(size_t param) {
+  added_[param] = true;
+  buckets_.back().params.push_back(param);
+  filling_elems_ += params_[param].numel();
+  if (filling_elems_ >= bucket_elems_) start_filled();
+}
+
+void GradAverager::start_filled() {
+  for (Bucket& started : buckets_)
+    if (started.sum) started.sum->progress();
+  Bucket& b = buckets_.back();
+  b.flat = Tensor::empty({filling_elems_}, DType::f32, params_[b.params[0]].grad().device());
+  int64_t at = 0;
+  for (size_t i : b.params) {
+    const Tensor& g = params_[i].grad();
+    b.views.push_back(b.flat.slice(0, at, at + g.numel()).view(g.shape()));
+    b.views.back().copy_(g);
+    at += g.numel();
   }
+  b.sum = comm_.start_all_reduce_sum(b.flat);
+  buckets_.emplace_back();
+  filling_elems_ = 0;
+}
+
+void GradAverager::finish() {
+  for (size_t i = 0; i < params_.size(); ++i)
+    if (!added_[i] && params_[i].grad().defined()) add(i);
+  if (!buckets_.back().params.empty()) start_filled();
+  buckets_.pop_back();  // the empty one that was being filled
+  for (Bucket& b : buckets_) {
+    b.sum->wait();
+    divide_by_size(comm_, b.flat);
+    for (size_t k = 0; k < b.params.size(); ++k) params_[b.params[k]].grad().copy_(b.views[k]);
+  }
+  buckets_.clear();
 }
 
 void broadcast_module(Communicator& comm, nn::Module& module, int root) {

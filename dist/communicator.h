@@ -6,13 +6,15 @@
 //
 //   dist::Communicator& comm = dist::world();
 //   broadcast_module(comm, *model.net);            // rank 0's initial weights everywhere
-//   ... backward of every sub-network ...
-//   all_reduce_mean_grads(comm, model.net->parameters());
+//   dist::GradAverager avg(comm, model.net->parameters(), 4 << 20);
+//   ... backward of every sub-network, the last one with avg.on_done as its hook ...
+//   avg.finish();                                  // every gradient the mean over the ranks
 //   if (comm.rank() == 0) save_checkpoint(...);
 #pragma once
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "autograd/variable.h"
@@ -21,6 +23,18 @@
 
 namespace mn::dist {
 
+// A collective in flight. The base class is one that has already completed.
+class Pending {
+ public:
+  virtual ~Pending() = default;
+  // Returns once the result may be used: on the CPU, it is in the tensor; on a GPU, work queued
+  // after wait() on the compute stream sees it.
+  virtual void wait() {}
+  // Lets the library move the operation on (MPI progresses nonblocking collectives only inside
+  // its own calls).
+  virtual void progress() {}
+};
+
 class Communicator {
  public:
   virtual ~Communicator() = default;
@@ -28,6 +42,10 @@ class Communicator {
   virtual int size() const = 0;
   // Element-wise sum over the ranks, in place on every rank: a contiguous float32 tensor.
   virtual void all_reduce_sum(const Tensor& t) = 0;
+  // all_reduce_sum, started: the sum is in t after wait(); until then t must stay alive and
+  // untouched. Collectives, started or not, must be issued in the same order on every rank. By
+  // default it completes before returning.
+  virtual std::unique_ptr<Pending> start_all_reduce_sum(const Tensor& t);
   // Rank `root`'s contents, in place on every rank: a contiguous tensor of any dtype.
   virtual void broadcast(const Tensor& t, int root) = 0;
   virtual void barrier() = 0;
@@ -64,11 +82,40 @@ bool nccl_built();
 // rank waits forever in a collective; returns otherwise.
 void abort_others(int code);
 
-// Gradients of all parameters averaged over the ranks, packed into flat buckets (of at most
-// `bucket_bytes`) so that one step costs a few large all-reduces, not one per parameter. Every
-// rank must have run the same sub-networks, so the same parameters have gradients.
-void all_reduce_mean_grads(Communicator& comm, const std::vector<Variable>& params,
-                           int64_t bucket_bytes = int64_t(64) << 20);
+// The gradients of one data-parallel step averaged over the ranks, in flat buckets of about
+// `bucket_bytes` (a few large all-reduces, not one per parameter), overlapped with the last
+// backward: that backward's hook (LeafDoneHook) is on_done, which adds each finished gradient to
+// the bucket being filled and starts the bucket's all-reduce once it holds bucket_bytes, while
+// the backward goes on. finish() sends the rest (gradients already final before the last
+// backward, in parameter order), waits for every bucket and writes each gradient's mean back.
+// Every rank runs the same sub-networks, so the same gradients finish in the same order and the
+// buckets, and the order of their collectives, are the same on every rank. Without any on_done
+// call, finish() is the blocking all-reduce of every gradient after the backward.
+class GradAverager {
+ public:
+  GradAverager(Communicator& comm, std::vector<Variable> params, int64_t bucket_bytes);
+  void on_done(const VariableImpl& leaf);
+  void finish();
+
+ private:
+  struct Bucket {
+    std::vector<size_t> params;
+    Tensor flat;                // the gradients packed, all-reduced in place
+    std::vector<Tensor> views;  // each gradient's place in flat
+    std::unique_ptr<Pending> sum;
+  };
+  void add(size_t param);
+  void start_filled();
+
+  Communicator& comm_;
+  const std::vector<Variable> params_;
+  const int64_t bucket_elems_;
+  std::unordered_map<const VariableImpl*, size_t> index_;  // leaf -> position in params_
+  std::vector<bool> added_;
+  std::vector<Bucket> buckets_;  // the last one is being filled
+  int64_t filling_elems_ = 0;
+};
+
 // Rank `root`'s parameters and buffers everywhere (identical initial weights).
 void broadcast_module(Communicator& comm, nn::Module& module, int root = 0);
 

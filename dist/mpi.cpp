@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <vector>
 
 #include "dist/communicator.h"
 
@@ -36,8 +37,25 @@ bool launched_by_mpi() {
   return false;
 }
 
-// MPI counts are ints: larger tensors go in pieces.
+// MPI counts are ints: larger tensors go in pieces, op(offset, count) each.
 constexpr int64_t kMaxCount = INT_MAX / 8;
+template <class Op>
+void in_pieces(int64_t n, Op op) {
+  for (int64_t at = 0; at < n; at += kMaxCount) op(at, int(std::min(kMaxCount, n - at)));
+}
+
+// Nonblocking all-reduces (one per piece) in flight.
+class MpiPending : public Pending {
+ public:
+  std::vector<MPI_Request> requests;
+  void wait() override {
+    MN_MPI_CHECK(MPI_Waitall(int(requests.size()), requests.data(), MPI_STATUSES_IGNORE));
+  }
+  void progress() override {
+    int done = 0;
+    MN_MPI_CHECK(MPI_Testall(int(requests.size()), requests.data(), &done, MPI_STATUSES_IGNORE));
+  }
+};
 
 class Mpi : public Communicator {
  public:
@@ -62,22 +80,35 @@ class Mpi : public Communicator {
   int size() const override { return size_; }
 
   void all_reduce_sum(const Tensor& t) override {
-    MN_CHECK(t.dtype() == DType::f32 && t.is_contiguous(), "all_reduce: expects a contiguous float32 tensor, got ",
-             dtype_name(t.dtype()), t.is_contiguous() ? "" : " (not contiguous)");
+    check_sum_operand(t);
     on_host(t, [&](const Tensor& h) {
       float* p = h.data<float>();
-      for (int64_t at = 0, n = h.numel(); at < n; at += kMaxCount)
-        MN_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, p + at, int(std::min(kMaxCount, n - at)), MPI_FLOAT, MPI_SUM,
-                                   MPI_COMM_WORLD));
+      in_pieces(h.numel(), [&](int64_t at, int count) {
+        MN_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, p + at, count, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD));
+      });
     });
+  }
+
+  // CPU tensors only: a GPU tensor's trip through host memory blocks anyway.
+  std::unique_ptr<Pending> start_all_reduce_sum(const Tensor& t) override {
+    check_sum_operand(t);
+    if (!t.device().is_cpu()) return Communicator::start_all_reduce_sum(t);
+    auto pending = std::make_unique<MpiPending>();
+    float* p = t.data<float>();
+    in_pieces(t.numel(), [&](int64_t at, int count) {
+      MN_MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, p + at, count, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD,
+                                  &pending->requests.emplace_back()));
+    });
+    return pending;
   }
 
   void broadcast(const Tensor& t, int root) override {
     MN_CHECK(t.is_contiguous(), "broadcast: expects a contiguous tensor");
     on_host(t, [&](const Tensor& h) {
       auto* p = static_cast<char*>(h.data_ptr());
-      for (int64_t at = 0, n = h.numel() * int64_t(dtype_size(h.dtype())); at < n; at += kMaxCount)
-        MN_MPI_CHECK(MPI_Bcast(p + at, int(std::min(kMaxCount, n - at)), MPI_BYTE, root, MPI_COMM_WORLD));
+      in_pieces(h.numel() * int64_t(dtype_size(h.dtype())), [&](int64_t at, int count) {
+        MN_MPI_CHECK(MPI_Bcast(p + at, count, MPI_BYTE, root, MPI_COMM_WORLD));
+      });
     });
   }
 
@@ -86,6 +117,11 @@ class Mpi : public Communicator {
   std::string describe() const override { return cat("MPI rank ", rank_, " of ", size_); }
 
  private:
+  static void check_sum_operand(const Tensor& t) {
+    MN_CHECK(t.dtype() == DType::f32 && t.is_contiguous(), "all_reduce: expects a contiguous float32 tensor, got ",
+             dtype_name(t.dtype()), t.is_contiguous() ? "" : " (not contiguous)");
+  }
+
   // Runs `op` on t, or on a host copy of a GPU tensor that is then copied back.
   template <class Op>
   static void on_host(const Tensor& t, Op op) {

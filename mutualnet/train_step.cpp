@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 
 #include "autograd/functions.h"
 #include "tensor/ops.h"
@@ -76,6 +77,10 @@ std::vector<StepTerm> mutualnet_step(models::Model& model, nn::Sgd& optimizer,
   model.net->train();
   optimizer.zero_grad();
   const std::vector<Variable> params = o.measure_grad_norms ? model.net->parameters() : std::vector<Variable>{};
+  // Several ranks: each gradient the last backward finishes joins a bucket, whose all-reduce
+  // starts as soon as it is full, while the backward goes on.
+  std::optional<dist::GradAverager> averager;
+  if (grads_comm && grads_comm->size() > 1) averager.emplace(*grads_comm, model.net->parameters(), o.grad_bucket_bytes);
 
   std::vector<StepTerm> terms;
   std::vector<Variable> losses;  // read back once, after every backward (one device sync)
@@ -96,7 +101,10 @@ std::vector<StepTerm> mutualnet_step(models::Model& model, nn::Sgd& optimizer,
       loss = cross_entropy(logits, labels);
     }
     std::vector<Tensor> before = o.measure_grad_norms ? snapshot_grads(params) : std::vector<Tensor>{};
-    loss.backward();
+    if (averager && k + 1 == subnets.size())
+      loss.backward({}, [&](const VariableImpl& leaf) { averager->on_done(leaf); });
+    else
+      loss.backward();
     if (o.measure_grad_norms) term.grad_norm = grad_delta_norm(params, before);
     terms.push_back(term);
     losses.push_back(loss);
@@ -109,7 +117,7 @@ std::vector<StepTerm> mutualnet_step(models::Model& model, nn::Sgd& optimizer,
                               terms[k].subnet.resolution, " (", loss_name(terms[k].loss_kind), ")"),
                           terms[k]);
   }
-  if (grads_comm) dist::all_reduce_mean_grads(*grads_comm, model.net->parameters());
+  if (averager) averager->finish();
   optimizer.set_lr(lr);
   optimizer.step();
   return terms;

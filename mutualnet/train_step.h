@@ -9,7 +9,8 @@
 //      averaged over the batch, backward (every sub-network's weights are views of the shared
 //      full-width weights, so their gradients add up in one gradient tensor per parameter);
 //   4. one optimizer step with the accumulated gradients at this iteration's learning rate
-//      (several ranks: after averaging the gradients over them).
+//      (several ranks: after averaging the gradients over them, which starts bucket by bucket
+//      during the last backward).
 //
 // sample_subnets() draws step 3's widths and resolutions; mutualnet_step() runs 1-4.
 #pragma once
@@ -37,6 +38,10 @@ struct StepOptions {
   bool random_resolution = true;  // false: every sub-network sees R0
   double label_smoothing = 0;     // of the widest network's cross-entropy
   bool measure_grad_norms = false;  // fill StepTerm::grad_norm (costs a gradient copy per term)
+  // Data parallel: the gradient buckets' size (dist::GradAverager). Small enough that most of the
+  // all-reduce overlaps the last backward (ImageNet MobileNet v2's 14 MB of gradients make 4),
+  // large enough that each bucket moves at close to full bandwidth.
+  int64_t grad_bucket_bytes = int64_t(4) << 20;
 
   static StepOptions from(const Config& c);
 };
@@ -62,7 +67,8 @@ struct NonFiniteLoss : Error {
 // images[k]: the batch at resolutions[k] (N, C, R, R), on the model's device, largest first;
 // labels: (N) int64 on the same device. Returns one term per sub-network, in order. Data
 // parallel: with `grads_comm`, the batch is this rank's shard, and the accumulated gradients are
-// averaged over the ranks (one bucketed all-reduce) before the optimizer step.
+// averaged over the ranks (a bucketed all-reduce overlapped with the last backward) before the
+// optimizer step.
 std::vector<StepTerm> mutualnet_step(models::Model& model, nn::Sgd& optimizer,
                                      const std::vector<Tensor>& images,
                                      const std::vector<int64_t>& resolutions, const Tensor& labels,

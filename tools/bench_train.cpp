@@ -10,6 +10,10 @@
 // 0.5@20, 0.25@16, as `ref_mutualnet.py --bench-steps`; for CIFAR WRN-28-10 1.0@32, 0.967@28,
 // 0.933@24, 0.9@20, as tools/bench_train_torch.py. The data is one fixed random batch already on
 // the device (and its bilinear downscales): this times the step, not the loader.
+//
+// Under mpirun (or srun) it times the data-parallel step: train.batch_size is the global batch,
+// each rank trains its share, the gradients are averaged over the ranks as in `mn train`, and
+// images/s counts the images of all ranks (rank 0 prints; peak memory is its own).
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -18,8 +22,10 @@
 #include <string>
 #include <vector>
 
-#include "mutualnet/experiment.h"
 #include "io/json.h"
+#include "mutualnet/bn_calibration.h"
+#include "mutualnet/experiment.h"
+#include "mutualnet/flops.h"
 #include "mutualnet/sweep_report.h"
 #include "mutualnet/train_step.h"
 #include "tensor/backend.h"
@@ -51,8 +57,10 @@ int bench_train(int argc, char** argv) {
   const Device device = ex.device;
   Backend& be = backend(device);
 
-  // A fixed random batch: (N, C, R0, R0) normal images, their downscales, uniform labels.
-  const int64_t n = c.train.batch_size, r0 = c.data.resolutions[0];
+  dist::Communicator& comm = ex.comm;
+  // A fixed random batch, this rank's share of the global one (Experiment checked that it
+  // splits evenly): (N, C, R0, R0) normal images, their downscales, uniform labels.
+  const int64_t n = c.train.batch_size / comm.size(), r0 = c.data.resolutions[0];
   Generator gen(ex.seeds.data);
   Tensor x = Tensor::empty({n, c.model.in_channels, r0, r0});
   ops::normal_(x, 0, 1, gen);
@@ -71,12 +79,15 @@ int bench_train(int argc, char** argv) {
   for (int k = 1; k <= 3; ++k)
     subnets.push_back({o.width_max - (o.width_max - o.width_min) * k / 3.0, res[size_t(k) % res.size()]});
 
-  for (int64_t s = 0; s < warmup; ++s) mutualnet_step(model, optimizer, images, res, labels, subnets, o, c.optim.lr);
+  auto step = [&] { mutualnet_step(model, optimizer, images, res, labels, subnets, o, c.optim.lr, &ex.device_comm); };
+  for (int64_t s = 0; s < warmup; ++s) step();
   be.synchronize();
   be.reset_peak_memory();
+  comm.barrier();  // every rank starts the clock together and stops it after the slowest
   const auto t0 = std::chrono::steady_clock::now();
-  for (int64_t s = 0; s < steps; ++s) mutualnet_step(model, optimizer, images, res, labels, subnets, o, c.optim.lr);
+  for (int64_t s = 0; s < steps; ++s) step();
   be.synchronize();
+  comm.barrier();
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
   // Peak memory: the device allocator's on a GPU (and what it holds from the driver after the
@@ -89,26 +100,37 @@ int bench_train(int argc, char** argv) {
   const Precision precision = resolve_precision(c, device);
   const char* precision_name = precision == Precision::bf16 ? "bf16" : precision == Precision::tf32 ? "tf32" : "fp32";
   std::string plan;
-  Json subnet_list = Json::array();
+  Json subnet_list = Json::array(), subnet_macs = Json::array();
   for (const Subnet& s : subnets) {
     plan += (plan.empty() ? "" : ", ") + cat(width_label(s.width), "@", s.resolution);
     subnet_list.push(cat(s.width, "@", s.resolution));
+    subnet_macs.push(subnet_cost(model, s.width, s.resolution).macs);
   }
-  const double ms = 1000 * seconds / double(steps), ips = double(steps * n) / seconds;
+  int64_t params = 0;  // the gradient's elements, what data-parallel training all-reduces
+  for (const Variable& p : model.net->parameters()) params += p.numel();
+  const int64_t global_batch = c.train.batch_size;
+  const double ms = 1000 * seconds / double(steps), ips = double(steps * global_batch) / seconds;
+  const std::string device_name = comm.size() == 1 ? be.device_name() : cat(comm.size(), " x ", be.device_name());
   std::printf("| model | device | precision | batch | sub-networks | steps | ms/step | images/s | peak %s (MiB) |%s\n",
               device.is_cuda() ? "device memory" : "host RSS", device.is_cuda() ? " reserved (MiB) | reserved / peak |" : "");
   std::printf("| --- | --- | --- | ---: | --- | ---: | ---: | ---: | ---: |%s\n", device.is_cuda() ? " ---: | ---: |" : "");
   std::printf("| %s | %s | %s | %lld | %s | %lld | %.1f | %.1f | %.0f |", model.spec.name().c_str(),
-              be.device_name().c_str(), precision_name, static_cast<long long>(n), plan.c_str(),
+              device_name.c_str(), precision_name, static_cast<long long>(global_batch), plan.c_str(),
               static_cast<long long>(steps), ms, ips, peak_mib);
   if (device.is_cuda()) std::printf(" %.0f | %.2f |", reserved_mib, reserved_mib / std::max(peak_mib, 1e-9));
   std::printf("\n");
   Json j = Json::object();
   j.set("impl", "mn");
   j.set("device", be.device_name());
+  j.set("ranks", comm.size());
   j.set("model", model.spec.name());
-  j.set("batch", n);
+  j.set("batch", global_batch);
   j.set("subnets", subnet_list);
+  j.set("subnet_macs", subnet_macs);  // per image (tools/scaling_projection.py weighs the backwards with them)
+  j.set("params", params);
+  j.set("grad_bucket_bytes", o.grad_bucket_bytes);
+  j.set("bn_layers", int64_t(batch_norms(model).size()));
+  j.set("sync_bn", c.train.sync_bn);
   j.set("steps", steps);
   j.set("ms_per_step", ms);
   j.set("images_per_s", ips);

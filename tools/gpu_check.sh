@@ -2,11 +2,14 @@
 # The whole GPU check in one command, for a machine with an NVIDIA GPU (made for the lent H100 / H200
 # machines: CUDA toolkit and PyTorch present, no Debian packages, no network):
 #   1. configure a fresh CUDA build (sm_90 unless MN_CUDA_ARCH says otherwise) and build it
-#   2. run every test suite with MN_REQUIRE_GPU=1 (CUDA tests fail instead of skipping)
+#   2. run every test suite with MN_REQUIRE_GPU=1 (CUDA tests fail instead of skipping; NCCL's with
+#      one rank among them when NCCL was found)
 #   3. the acceptance runs of precision = "bf16" (issue #13): `mn bench train` of WRN-28-10 in bf16
 #      and tf32 against tools/bench_train_torch.py with and without --amp / --channels-last,
 #      MobileNet v2 at 224 with batch 256, and the default Fashion-MNIST run on the GPU in bf16 and
-#      fp32 (top-1 at 1.0-28); acceptance.md tabulates speed, memory and the pass/fail lines
+#      fp32 (top-1 at 1.0-28); acceptance.md tabulates speed, memory and the pass/fail lines,
+#      then the projected 8-GPU scaling of MobileNet v2 from its step at the recipe's 128 images
+#      per GPU (issue #15, tools/scaling_projection.py)
 #   4. the CUDA-vs-CPU model comparison again, logging every cuDNN algorithm chosen (MN_CUDNN_LOG=1),
 #      once with measured algorithms (cudnnFind) and once with cuDNN's heuristics, so that an error
 #      confined to some layers can be tied to an algorithm
@@ -79,6 +82,14 @@ if ! ls "$CUDA_HOME"/lib64/libcublas.so* >/dev/null 2>&1; then
     echo "cuBLAS from the Python wheel: $d"
   fi
 fi
+# NCCL (the GPU all-reduce of data-parallel training) from PyTorch's wheel when the toolkit lacks it.
+if ! ls "$CUDA_HOME"/include/nccl.h /usr/include/nccl.h >/dev/null 2>&1; then
+  d=$(pydir nvidia.nccl)
+  if [ -n "$d" ] && [ -f "$d/include/nccl.h" ]; then
+    CMAKE_ARGS+=(-DNCCL_INCLUDE_DIR="$d/include" -DNCCL_LIBRARY="$(ls "$d"/lib/libnccl.so* | head -1)")
+    echo "NCCL from the Python wheel: $d"
+  fi
+fi
 # cuDNN loads its engine libraries (and NVRTC) at run time: every wheel's lib folder goes on the path.
 nv=$(pydir nvidia)
 [ -n "$nv" ] && for d in "$nv"/*/lib; do LIBDIRS+=("$d"); done
@@ -94,7 +105,7 @@ if ! { cmake -S . -B "$BUILD" "${CMAKE_ARGS[@]}" && cmake --build "$BUILD" -j"$J
   exit 1
 fi
 grep -iE "warning" "$OUT/build.log" | head -20
-note "build: $((SECONDS - t0)) s, $(grep -ci warning "$OUT/build.log") warning lines"
+note "build: $((SECONDS - t0)) s, $(grep -ci warning "$OUT/build.log") warning lines; $(grep -m1 -o 'NCCL: .*' "$OUT/build.log")"
 
 # ---- tests -------------------------------------------------------------------------------------
 t0=$SECONDS
@@ -136,6 +147,14 @@ if [ -f configs/imagenet_mobilenet_v2.toml ]; then
     bench "mn MobileNetV2-224 b256 $p" "bench_mn_mnv2_$p.log" timeout 150 "$BUILD/mn" bench train \
       configs/imagenet_mobilenet_v2.toml --device cuda --set precision=$p --set train.batch_size=256 --steps 5 --warmup 2
   done
+fi
+# Data parallel (issue #15): the recipe's share of one GPU (batch 1024 = 8 x 128) measured here,
+# then projected to 2, 4 and 8 GPUs by tools/scaling_projection.py's ring all-reduce model.
+if [ -f configs/imagenet_mobilenet_v2.toml ]; then
+  bench "mn MobileNetV2-224 b128" "bench_mn_mnv2_b128.log" timeout 150 "$BUILD/mn" bench train \
+    configs/imagenet_mobilenet_v2.toml --device cuda --set train.batch_size=128 --steps 5 --warmup 2
+  python3 tools/scaling_projection.py "$OUT/bench_mn_mnv2_b128.log" >"$OUT/scaling.md" 2>&1
+  note "scaling projection: exit $? (scaling.md, appended to acceptance.md)"
 fi
 # The default Fashion-MNIST run on the GPU in bf16 and in fp32, then top-1 at 1.0-28 of each.
 if [ -d /usr/share/datasets/fashion-mnist ]; then
@@ -187,6 +206,7 @@ if fb and ff:
 else:
     print('- MISSING: the Fashion-MNIST runs (see fashion_*.log)')
 PY
+[ -s "$OUT/scaling.md" ] && { echo; cat "$OUT/scaling.md"; } >>"$OUT/acceptance.md"
 cat "$OUT/acceptance.md" | tee -a "$SUMMARY"
 
 # ---- model comparison, cuDNN algorithms logged -------------------------------------------------

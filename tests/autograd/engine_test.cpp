@@ -1,5 +1,6 @@
 // The tape: gradchecks of the elementwise, reduction, matmul and view ops (strided and broadcast
-// inputs included), gradient accumulation into sliced parameters, grad mode, buffer release.
+// inputs included), gradient accumulation into sliced parameters, the hook on finished gradients,
+// grad mode, buffer release.
 #include "tests/common/test_util.h"
 
 using namespace mn;
@@ -108,6 +109,23 @@ TEST_CASE("sandwich rule in miniature: two widths, two backward passes, gradient
   for (size_t i = 2 * 3; i < half.size(); ++i) CHECK(half[i] == 0);  // rows 2..3 unused at half width
   auto sum2 = ops::add(f2.grad(), h2.grad()).to_vector<double>(), got2 = p2.grad().to_vector<double>();
   for (size_t i = 0; i < got2.size(); ++i) CHECK(got2[i] == doctest::Approx(sum2[i]));
+}
+
+TEST_CASE("backward's hook sees each leaf once, as soon as its gradient is final: the output side first") {
+  Variable p1(uniform_tensor({4, 3}, 21, DType::f64), true), p2(uniform_tensor({2, 4}, 22, DType::f64), true);
+  Variable x(uniform_tensor({5, 3}, 23, DType::f64));
+  Variable h = relu(linear(x, p1.slice(0, 0, 3), std::nullopt));
+  // p1 also right at the loss: its first gradient comes early, its last from the first layer.
+  Variable loss = sum(pow(linear(h, p2.slice(1, 0, 3), std::nullopt), 2)) + sum(p1 * p1);
+  std::vector<const VariableImpl*> seen;
+  std::vector<Tensor> at_hook;
+  loss.backward({}, [&](const VariableImpl& leaf) {
+    seen.push_back(&leaf);
+    at_hook.push_back((&leaf == p1.impl().get() ? p1 : p2).grad().clone());
+  });
+  REQUIRE(seen == std::vector<const VariableImpl*>{p2.impl().get(), p1.impl().get()});
+  check_equal(at_hook[0], p2.grad(), "p2's gradient when the hook saw it");
+  check_equal(at_hook[1], p1.grad(), "p1's gradient when the hook saw it");
 }
 
 TEST_CASE("grad mode, detach, and the tape's life cycle") {

@@ -6,9 +6,12 @@
 #include <algorithm>
 #include <cstring>
 #include <memory>
+#include <string>
+#include <utility>
 
 #include "dist/communicator.h"
 #include "io/safetensors.h"
+#include "mutualnet/bn_calibration.h"
 #include "mutualnet/config.h"
 #include "mutualnet/experiment.h"
 #include "mutualnet/trainer.h"
@@ -80,6 +83,24 @@ std::vector<Tensor> grads_of(models::Model& model) {
   for (const Variable& p : model.net->parameters()) out.push_back(p.grad().clone());
   return out;
 }
+
+// The world's collectives, logged in the order issued: 's' a blocking sum, 'b' a started one.
+struct LoggedWorld : dist::Communicator {
+  std::string log;
+  int rank() const override { return dist::world().rank(); }
+  int size() const override { return dist::world().size(); }
+  void all_reduce_sum(const Tensor& t) override {
+    log += 's';
+    dist::world().all_reduce_sum(t);
+  }
+  std::unique_ptr<dist::Pending> start_all_reduce_sum(const Tensor& t) override {
+    log += 'b';
+    return dist::world().start_all_reduce_sum(t);
+  }
+  void broadcast(const Tensor& t, int root) override { dist::world().broadcast(t, root); }
+  void barrier() override { dist::world().barrier(); }
+  std::string describe() const override { return "logged " + dist::world().describe(); }
+};
 
 }  // namespace
 
@@ -169,6 +190,44 @@ TEST_CASE("dist: with synchronized batch norm two ranks compute the one-process 
   const auto stats = ranks.model.net->named_buffers(), one_stats = whole.model.net->named_buffers();
   for (size_t i = 0; i < stats.size(); ++i)
     test::check_close(stats[i].second, one_stats[i].second, 1e-5, 1e-6, stats[i].first);
+}
+
+TEST_CASE("dist: gradients averaged during the last backward are bitwise those averaged after it") {
+  if (!two_ranks()) return;
+  const Config c = parse_config(kTiny, "tiny.toml", {});
+  REQUIRE(c.train.sync_bn);  // its all-reduces in the backward interleave with the buckets'
+  const ExperimentParts parts{.train_data = true, .optimizer = true};
+  LoggedWorld logged;
+  auto step = [&](bool overlapped) {
+    Experiment ex(c, parts);
+    for (nn::BatchNorm2d* bn : batch_norms(ex.model))
+      bn->sync = ProcessGroup{logged.rank(), logged.size(), [&](const Tensor& t) { logged.all_reduce_sum(t); }};
+    ex.train_loader->start_epoch(0);
+    const data::Batch batch = *ex.train_loader->next();
+    StepOptions o = ex.step_options;
+    o.grad_bucket_bytes = 4096;  // many small buckets, most of them full before the backward ends
+    const std::vector<Subnet> subnets = sample_subnets(o, c.data.resolutions, ex.sampler);
+    mutualnet_step(ex.model, *ex.optimizer, images_on(batch, ex.device), c.data.resolutions, batch.labels, subnets,
+                   o, ex.schedule.lr_at(0), overlapped ? &logged : nullptr);
+    // The blocking path: every gradient after the backward (the optimizer step does not touch them).
+    if (!overlapped) dist::GradAverager(logged, ex.model.net->parameters(), o.grad_bucket_bytes).finish();
+    return grads_of(ex.model);
+  };
+  const std::vector<Tensor> after = step(false);
+  const std::string after_log = std::exchange(logged.log, "");
+  const std::vector<Tensor> during = step(true);
+  // Both started the same buckets; after the backward's blocking sums in one case, among them in
+  // the other (the first bucket right after the last layers' sums, before the first layers').
+  const size_t buckets = size_t(std::count(after_log.begin(), after_log.end(), 'b'));
+  CHECK(buckets > 5);
+  CHECK(after_log.find_last_of('s') < after_log.find('b'));
+  CHECK(std::count(logged.log.begin(), logged.log.end(), 'b') == buckets);
+  CHECK(logged.log.find('b') < logged.log.find_last_of('s'));
+  REQUIRE(during.size() == after.size());
+  for (size_t i = 0; i < after.size(); ++i) {
+    INFO("gradient ", i);
+    CHECK(bitwise_equal(during[i], after[i]));
+  }
 }
 
 TEST_CASE("dist: a run interrupted and resumed on two ranks ends bitwise equal to an uninterrupted one") {
