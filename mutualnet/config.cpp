@@ -163,6 +163,7 @@ std::vector<ConfigField> training_fields(Config& c) {
       not_result(num("train.eval_batch_size", &c.train.eval_batch_size, 1, 65536, "images per evaluation batch")),
       not_result(flag("train.validate", &c.train.validate, "BN-recalibrated validation after every epoch")),
       flag("train.sync_bn", &c.train.sync_bn, "several processes: batch norm statistics over the global batch, as one process (false: each process's share, as DDP's default)"),
+      not_result(num("train.grad_bucket_mb", &c.train.grad_bucket_mb, 0.001, 1024, "several processes: MiB of gradients per all-reduce, each started as soon as its gradients are final in the last backward")),
 
       not_result(list("sweep.widths", &c.sweep.widths, 0.01, 1, 1, 1000, "widths of the sweep grid")),
       not_result(list("sweep.resolutions", &c.sweep.resolutions, 4, 4096, 0, 64, "resolutions of the sweep grid (empty: data.resolutions)")),

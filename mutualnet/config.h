@@ -95,6 +95,7 @@ struct TrainConfig {
   int64_t eval_batch_size = 500;
   bool validate = true;           // BN-recalibrated validation after every epoch
   bool sync_bn = true;            // several processes: BN statistics over the global batch
+  double grad_bucket_mb = 4;      // several processes: gradient all-reduce bucket size
 };
 
 struct SweepConfig {

@@ -18,6 +18,7 @@ StepOptions StepOptions::from(const Config& c) {
   o.distill = c.mutualnet.distill;
   o.random_resolution = c.mutualnet.random_resolution;
   o.label_smoothing = c.mutualnet.label_smoothing;
+  o.grad_bucket_bytes = std::max<int64_t>(4, int64_t(c.train.grad_bucket_mb * (1 << 20)));
   return o;
 }
 

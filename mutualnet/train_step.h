@@ -38,9 +38,10 @@ struct StepOptions {
   bool random_resolution = true;  // false: every sub-network sees R0
   double label_smoothing = 0;     // of the widest network's cross-entropy
   bool measure_grad_norms = false;  // fill StepTerm::grad_norm (costs a gradient copy per term)
-  // Data parallel: the gradient buckets' size (dist::GradAverager). Small enough that most of the
-  // all-reduce overlaps the last backward (ImageNet MobileNet v2's 14 MB of gradients make 4),
-  // large enough that each bucket moves at close to full bandwidth.
+  // Data parallel: the gradient buckets' size (dist::GradAverager; train.grad_bucket_mb, 4 MiB by
+  // default). Small enough that most of the all-reduce overlaps the last backward (ImageNet
+  // MobileNet v2's 14 MB of gradients make 4), large enough that each bucket moves at close to
+  // full bandwidth.
   int64_t grad_bucket_bytes = int64_t(4) << 20;
 
   static StepOptions from(const Config& c);
