@@ -1,0 +1,57 @@
+// The training batches of an in-memory dataset (IDX, CIFAR) built on a device, bit for bit the
+// batches data::Loader builds on the CPU. The dataset is uploaded once as uint8; for each batch
+// the host draws every sample's crop window and flip with the generator calls the Loader's
+// workers make (Pipeline::draw_gather, seeded by sample_seed), and the device gathers, pads,
+// crops, flips and normalizes in one kernel (ops::crop_batch), then downscales to every
+// resolution with the Loader's filter (ops::resample_taps). Nothing waits for the device: the
+// batch is queued work on it.
+//
+//   if (data::DeviceLoader::unsupported(*ds, pipeline).empty())
+//     loader = std::make_unique<data::DeviceLoader>(ds, pipeline, config, Device::cuda());
+#pragma once
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "data/loader.h"
+
+namespace mn::data {
+
+class DeviceLoader final : public BatchSource {
+ public:
+  // Why batches of this dataset and pipeline cannot be built on a device ("" when they can).
+  static std::string unsupported(const Dataset& dataset, const Pipeline& pipeline);
+
+  // Uploads the dataset to `device` (the CPU works too, as a reference); config.workers,
+  // prefetch and on_bad_image do not apply (no worker threads, no files to go bad).
+  DeviceLoader(std::shared_ptr<const Dataset> dataset, Pipeline pipeline, LoaderConfig config, Device device);
+
+  int64_t batches_per_epoch() const override { return plan_.batches_per_epoch(); }
+  void start_epoch(int64_t epoch, int64_t first_batch = 0) override;
+  std::optional<Batch> next() override;
+  EpochReport report() const override { return report_; }
+  std::string describe() const override;
+
+ private:
+  // One downscale's taps on the device (tensor/resample_taps.h).
+  struct Taps {
+    Tensor rows_first, rows_weights, cols_first, cols_weights;
+  };
+
+  std::shared_ptr<const Dataset> dataset_;
+  Pipeline pipeline_;
+  LoaderConfig config_;
+  EpochPlan plan_;
+  Device device_;
+  Tensor images_;                // u8 (N, H, W, C) on device_
+  std::vector<int64_t> labels_;  // (N), on the host: a batch's are gathered there
+  Tensor table_;                 // f32 (C, 256) on device_: what each byte becomes
+  std::vector<Taps> taps_;       // R0 -> resolutions[k], k >= 1
+  std::vector<int64_t> order_;
+  int64_t epoch_ = 0, batch_ = 0;
+  bool started_ = false;
+  EpochReport report_;
+};
+
+}  // namespace mn::data
