@@ -82,12 +82,19 @@ class Experiment {
   const StepOptions step_options;
   models::Model model;
   std::shared_ptr<const data::Dataset> train_set, test_set;     // null when not asked for
-  std::unique_ptr<data::Loader> train_loader;                   // shuffled, augmented, drop_last
+  std::unique_ptr<data::BatchSource> train_loader;              // shuffled, augmented, drop_last (make_train_loader)
   std::unique_ptr<data::Loader> calib_loader, test_loader;      // evaluation
   std::optional<nn::Sgd> optimizer;
   nn::LrSchedule schedule;  // per iteration over train.epochs of train_loader (optimizer + train_data)
   Generator sampler;        // sample_subnets' draws
 };
+
+// The training batches of `c` from `dataset` (shard `shard` of `shards` of every batch): built on
+// `device` from the dataset held there (data/device_loader.h) when data.device_input asks for it
+// ("auto": on CUDA when the dataset and transforms allow it; "on" and they do not is an error),
+// else by the threaded CPU loader. The same batches either way.
+std::unique_ptr<data::BatchSource> make_train_loader(const Config& c, std::shared_ptr<const data::Dataset> dataset,
+                                                     Device device, int shard = 0, int shards = 1);
 
 // A finished run's resolved config with `--set` overrides applied (device, data.root, ...).
 Config load_run_config(const std::string& run_dir, const std::vector<std::string>& overrides);

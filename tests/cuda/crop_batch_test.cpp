@@ -1,0 +1,79 @@
+// The device input path on CUDA against the CPU: crop_batch and resample_taps on random inputs
+// (exact: a table lookup, and multiplies and adds in the CPU's order without fused multiply-add),
+// then the DeviceLoader on the GPU against the threaded CPU Loader, bit for bit.
+#include "data/device_loader.h"
+#include "data/resample.h"
+#include "tensor/crop_batch.h"
+#include "tensor/resample_taps.h"
+#include "tests/cuda/cuda_test_util.h"
+
+using namespace mn;
+using test::gpu;
+
+namespace {
+
+Tensor random_bytes(const Shape& shape, uint64_t seed) {
+  Generator g(seed);
+  Tensor t = Tensor::empty(shape, DType::u8);
+  for (int64_t i = 0; i < t.numel(); ++i) t.data<uint8_t>()[i] = uint8_t(g.randint(0, 255));
+  return t;
+}
+
+}  // namespace
+
+TEST_CASE("cuda: crop_batch matches the CPU bit for bit (zero and reflect padding, mirrored rows)") {
+  if (!test::gpu_or_skip()) return;
+  const Tensor images = random_bytes({20, 32, 32, 3}, 5);
+  const Tensor table = test::normal_tensor({3, 256}, 6);
+  Generator g(7);
+  std::vector<int64_t> p;
+  for (int b = 0; b < 64; ++b)
+    for (int64_t v : {g.randint(0, 19), g.randint(-4, 4), g.randint(-4, 4), g.randint(0, 1)}) p.push_back(v);
+  const Tensor params = Tensor::from_vector(p, {64, 4});
+  for (PadMode mode : {PadMode::zero, PadMode::reflect}) {
+    const Tensor cpu = ops::crop_batch(images, params, table, 32, mode);
+    test::check_gpu_equal(ops::crop_batch(images.to(gpu()), params.to(gpu()), table.to(gpu()), 32, mode), cpu,
+                          mode == PadMode::zero ? "zero padding" : "reflect padding");
+  }
+}
+
+TEST_CASE("cuda: resample_taps matches the CPU bit for bit (plain and antialiased taps)") {
+  if (!test::gpu_or_skip()) return;
+  const Tensor x = test::normal_tensor({8, 3, 32, 32}, 8);
+  for (bool antialias : {false, true})
+    for (int r : {28, 24, 20, 9}) {
+      const data::PlaneResizer resizer(32, 32, r, r, true, antialias);
+      auto first = [](const data::ResampleAxis& a) {
+        return Tensor::from_vector(std::vector<int64_t>(a.first.begin(), a.first.end()), {a.out_size});
+      };
+      auto weights = [](const data::ResampleAxis& a) { return Tensor::from_vector(a.weights, {a.out_size, a.taps}); };
+      const Tensor cpu = ops::resample_taps(x, first(resizer.rows()), weights(resizer.rows()), first(resizer.cols()),
+                                            weights(resizer.cols()));
+      test::check_gpu_equal(ops::resample_taps(x.to(gpu()), first(resizer.rows()).to(gpu()),
+                                               weights(resizer.rows()).to(gpu()), first(resizer.cols()).to(gpu()),
+                                               weights(resizer.cols()).to(gpu())),
+                            cpu, cat("32 -> ", r, antialias ? " antialiased" : ""));
+    }
+}
+
+TEST_CASE("cuda: the device loader's batches equal the CPU loader's bit for bit") {
+  if (!test::gpu_or_skip()) return;
+  auto ds = data::synthetic_dataset(300, 32, 3, 100, 3);
+  const data::Pipeline p({data::PadRandomCrop{32, 4, data::PadMode::reflect}, data::HorizontalFlip{},
+                          data::Normalize{{0.5071, 0.4865, 0.4409}, {0.2673, 0.2564, 0.2762}}});
+  const data::LoaderConfig cfg{.batch_size = 128, .workers = 4, .seed = 1995, .drop_last = false,
+                               .resolutions = {32, 28, 24, 20}};
+  data::Loader cpu(ds, p, cfg);
+  data::DeviceLoader dev(ds, p, cfg, gpu());
+  cpu.start_epoch(1);
+  dev.start_epoch(1);
+  while (auto want = cpu.next()) {
+    const std::optional<data::Batch> got = dev.next();
+    REQUIRE(got);
+    CHECK(got->indices == want->indices);
+    test::check_gpu_equal(got->labels, want->labels, cat("batch ", got->index, " labels"));
+    for (size_t k = 0; k < want->images.size(); ++k)
+      test::check_gpu_equal(got->images[k], want->images[k], cat("batch ", got->index, " at ", want->resolutions[k]));
+  }
+  CHECK_FALSE(dev.next());
+}
