@@ -6,35 +6,14 @@
 
 #include "data/device_loader.h"
 #include "tests/common/test_util.h"
+#include "tests/data/helpers.h"
 
 using namespace mn;
 using Pad = mn::data::PadMode;  // not mn::PadMode, the tensor op's
 using namespace mn::data;
+using namespace mn::data::testing;
 
 namespace {
-
-std::vector<Batch> epoch(BatchSource& loader, int64_t e, int64_t first = 0) {
-  loader.start_epoch(e, first);
-  std::vector<Batch> out;
-  while (auto b = loader.next()) out.push_back(std::move(*b));
-  return out;
-}
-
-void check_same(const std::vector<Batch>& a, const std::vector<Batch>& b) {
-  REQUIRE(a.size() == b.size());
-  for (size_t i = 0; i < a.size(); ++i) {
-    CHECK(a[i].epoch == b[i].epoch);
-    CHECK(a[i].index == b[i].index);
-    CHECK(a[i].indices == b[i].indices);
-    CHECK(a[i].resolutions == b[i].resolutions);
-    CHECK(a[i].labels.to_vector<int64_t>() == b[i].labels.to_vector<int64_t>());
-    REQUIRE(a[i].images.size() == b[i].images.size());
-    for (size_t k = 0; k < a[i].images.size(); ++k) {
-      CHECK(a[i].images[k].shape() == b[i].images[k].shape());
-      CHECK(a[i].images[k].to_vector<float>() == b[i].images[k].to_vector<float>());
-    }
-  }
-}
 
 // Both loaders over two epochs of the same dataset, pipeline and config.
 void check_equal_loaders(std::shared_ptr<const Dataset> ds, const Pipeline& p, const LoaderConfig& cfg) {
