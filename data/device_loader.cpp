@@ -39,8 +39,9 @@ DeviceLoader::DeviceLoader(std::shared_ptr<const Dataset> dataset, Pipeline pipe
   MN_CHECK(why.empty(), "device loader: cannot build batches on ", device.str(), ": ", why);
   const int64_t n = dataset_->size(), side = dataset_->image_size(), channels = plan_.channels();
   // The padding and crop are checked once here, where the Loader checks them per sample.
+  name_ = dataset_->describe();
   Generator probe(0);
-  pipeline_.draw_gather(int(side), probe, dataset_->describe());
+  pipeline_.draw_gather(int(side), probe, name_);
 
   Tensor images = Tensor::empty({n, side, side, channels}, DType::u8);
   const size_t bytes = size_t(side * side * channels);
@@ -88,7 +89,7 @@ std::optional<Batch> DeviceLoader::next() {
   for (int64_t row = 0; row < n; ++row) {
     const int64_t index = order_[size_t(begin + row)];
     Generator rng(sample_seed(config_.seed, epoch_, index));
-    const Gather g = pipeline_.draw_gather(int(side), rng, dataset_->describe());
+    const Gather g = pipeline_.draw_gather(int(side), rng, name_);
     int64_t* p = params.data<int64_t>() + 4 * row;
     p[0] = index, p[1] = g.top, p[2] = g.left, p[3] = g.mirror;
     labels.data<int64_t>()[row] = labels_[size_t(index)];

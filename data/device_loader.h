@@ -44,6 +44,7 @@ class DeviceLoader final : public BatchSource {
   LoaderConfig config_;
   EpochPlan plan_;
   Device device_;
+  std::string name_;             // the dataset's, for the crop's errors
   Tensor images_;                // u8 (N, H, W, C) on device_
   std::vector<int64_t> labels_;  // (N), on the host: a batch's are gathered there
   Tensor table_;                 // f32 (C, 256) on device_: what each byte becomes

@@ -222,8 +222,9 @@ Backend& cuda_backend();  // defined in cuda/ when built with CUDA
 
 // An overlapped copy of `host` to `device`, made with copy_bytes_async. With `host` from
 // Tensor::empty_pinned, called for the next batch right after queueing the current step, the
-// copy runs while that step computes and the next step's work waits for it. No training path
-// calls it yet (the trainer moves batches with Tensor::to, synchronously); tests/cuda covers it.
+// copy runs while that step computes and the next step's work waits for it. The device loader
+// (data/device_loader.h) sends each batch's crop parameters and labels with it; the CPU loader's
+// batches still go with Tensor::to, synchronously.
 inline Tensor to_device_async(const Tensor& host, Device device) {
   if (host.device() == device) return host;
   MN_CHECK(host.device().is_cpu() && host.is_contiguous(),
