@@ -1,6 +1,6 @@
-// DeviceLoader: the epoch plan and the sample seeds are the Loader's (EpochPlan, sample_seed), the
-// per-sample draws are Pipeline::draw_gather, the filter taps are PlaneResizer's; what is left
-// here is moving them to the device and calling the two ops.
+// DeviceLoader and UploadLoader: the epoch plan and the sample seeds are the Loader's (EpochPlan,
+// sample_seed), the per-sample draws are Pipeline::draw_gather, the filter taps are PlaneResizer's;
+// what is left here is moving them to the device and calling the two ops.
 #include "data/device_loader.h"
 
 #include <cstring>
@@ -19,7 +19,25 @@ Tensor axis_weights(const ResampleAxis& a, Device device) {
   return Tensor::from_vector(a.weights, {a.out_size, a.taps}).to(device);
 }
 
+LoaderConfig largest_only(LoaderConfig c) {
+  c.all_resolutions = false;
+  return c;
+}
+
 }  // namespace
+
+DeviceDownscales::DeviceDownscales(const EpochPlan& plan, Device device) {
+  for (const PlaneResizer& r : plan.resizers())
+    taps_.push_back({axis_first(r.rows(), device), axis_weights(r.rows(), device), axis_first(r.cols(), device),
+                     axis_weights(r.cols(), device)});
+}
+
+std::vector<Tensor> DeviceDownscales::operator()(const Tensor& top) const {
+  std::vector<Tensor> images{top};
+  for (const Taps& t : taps_)
+    images.push_back(ops::resample_taps(top, t.rows_first, t.rows_weights, t.cols_first, t.cols_weights));
+  return images;
+}
 
 std::string DeviceLoader::unsupported(const Dataset& dataset, const Pipeline& pipeline) {
   if (dataset.image_size() <= 0 || dataset.size() == 0 || dataset.load(0).is_encoded())
@@ -34,7 +52,8 @@ DeviceLoader::DeviceLoader(std::shared_ptr<const Dataset> dataset, Pipeline pipe
       pipeline_(std::move(pipeline)),
       config_(std::move(config)),
       plan_(dataset_, pipeline_, config_),
-      device_(device) {
+      device_(device),
+      downscales_(plan_, device) {
   const std::string why = unsupported(*dataset_, pipeline_);
   MN_CHECK(why.empty(), "device loader: cannot build batches on ", device.str(), ": ", why);
   const int64_t n = dataset_->size(), side = dataset_->image_size(), channels = plan_.channels();
@@ -55,9 +74,6 @@ DeviceLoader::DeviceLoader(std::shared_ptr<const Dataset> dataset, Pipeline pipe
   }
   images_ = images.to(device_);
   table_ = Tensor::from_vector(pipeline_.gather_table(int(channels)), {channels, 256}).to(device_);
-  for (const PlaneResizer& r : plan_.resizers())
-    taps_.push_back({axis_first(r.rows(), device_), axis_weights(r.rows(), device_), axis_first(r.cols(), device_),
-                     axis_weights(r.cols(), device_)});
 }
 
 std::string DeviceLoader::describe() const {
@@ -98,14 +114,30 @@ std::optional<Batch> DeviceLoader::next() {
   const Tensor top = ops::crop_batch(images_, to_device_async(params, device_), table_, plan_.size(),
                                      pipeline_.gather_pad_mode() == data::PadMode::reflect ? mn::PadMode::reflect
                                                                                           : mn::PadMode::zero);
-  batch.images.push_back(top);
-  for (const Taps& t : taps_)
-    batch.images.push_back(ops::resample_taps(top, t.rows_first, t.rows_weights, t.cols_first, t.cols_weights));
+  batch.images = downscales_(top);
   batch.labels = to_device_async(labels, device_);
   ++batch_;
   ++report_.batches;
   report_.images += n;
   return batch;
 }
+
+UploadLoader::UploadLoader(std::shared_ptr<const Dataset> dataset, Pipeline pipeline, LoaderConfig config,
+                           Device device)
+    : plan_(dataset, pipeline, config),
+      device_(device),
+      loader_(std::move(dataset), std::move(pipeline), largest_only(config)),
+      downscales_(plan_, device) {}
+
+std::optional<Batch> UploadLoader::next() {
+  std::optional<Batch> batch = loader_.next();
+  if (!batch) return batch;
+  batch->images = downscales_(batch->images[0].to(device_));
+  batch->resolutions = plan_.resolutions();
+  batch->labels = batch->labels.to(device_);
+  return batch;
+}
+
+std::string UploadLoader::describe() const { return cat(loader_.describe(), "; downscaled on ", device_.str()); }
 
 }  // namespace mn::data

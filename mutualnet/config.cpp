@@ -117,7 +117,7 @@ std::vector<ConfigField> data_fields(Config& c) {
              "a corrupt image stops the run or is skipped"),
       not_result(choice("data.device_input", &c.data.device_input, {{"auto", DeviceInput::automatic},
                         {"on", DeviceInput::on}, {"off", DeviceInput::off}},
-                        "build training batches on the device from the dataset held there (auto: on CUDA, for in-memory datasets with crop/flip/normalize transforms)")),
+                        "training batches finished on the device (auto: on CUDA): built there for in-memory datasets with crop/flip/normalize transforms, else downscaled there")),
 
       choice("augment.crop", &c.augment.crop, {{"pad_crop", CropKind::pad_crop},
              {"random_resized_crop", CropKind::random_resized_crop}, {"none", CropKind::none}}, "training crop"),

@@ -25,9 +25,9 @@ enum class DevicePolicy { automatic, cpu, cuda };  // "auto": cuda when a GPU is
 enum class PrecisionPolicy { automatic, fp32, tf32, bf16 };
 enum class DatasetKind { fashion_mnist, mnist, cifar10, cifar100, folder };
 enum class CropKind { pad_crop, random_resized_crop, none };
-// Where training batches are built: "auto" on the GPU when the run is on one and the data and
-// transforms allow it (data/device_loader.h), "on" there even on the CPU (an error when they do not
-// allow it), "off" by the threaded CPU loader. The batches are the same bits either way.
+// Where training batches are finished: "on" on the device (data/device_loader.h: built there for
+// in-memory datasets with crop/flip/normalize transforms, else downscaled there), "auto" the same
+// on CUDA, "off" by the threaded CPU loader alone. The batches are the same bits every way.
 enum class DeviceInput { automatic, on, off };
 enum class LossKind { cross_entropy, kl };  // KL(softmax(teacher) || softmax(student))
 const char* loss_name(LossKind k);

@@ -253,13 +253,11 @@ std::unique_ptr<data::BatchSource> make_train_loader(const Config& c, std::share
   lc.shard = shard, lc.shards = shards;
   data::Pipeline pipeline = train_pipeline(c);
   const DeviceInput input = c.data.device_input;
-  if (input == DeviceInput::on || (input == DeviceInput::automatic && device.is_cuda())) {
-    const std::string why = data::DeviceLoader::unsupported(*dataset, pipeline);
-    if (why.empty()) return std::make_unique<data::DeviceLoader>(std::move(dataset), std::move(pipeline), lc, device);
-    MN_CHECK(input != DeviceInput::on, "data.device_input = \"on\": training batches cannot be built on ",
-             device.str(), ": ", why, " (use \"auto\" or \"off\")");
-  }
-  return std::make_unique<data::Loader>(std::move(dataset), std::move(pipeline), lc);
+  if (input == DeviceInput::off || (input == DeviceInput::automatic && device.is_cpu()))
+    return std::make_unique<data::Loader>(std::move(dataset), std::move(pipeline), lc);
+  if (data::DeviceLoader::unsupported(*dataset, pipeline).empty())
+    return std::make_unique<data::DeviceLoader>(std::move(dataset), std::move(pipeline), lc, device);
+  return std::make_unique<data::UploadLoader>(std::move(dataset), std::move(pipeline), lc, device);
 }
 
 Config load_run_config(const std::string& run_dir, const std::vector<std::string>& overrides) {

@@ -89,10 +89,11 @@ class Experiment {
   Generator sampler;        // sample_subnets' draws
 };
 
-// The training batches of `c` from `dataset` (shard `shard` of `shards` of every batch): built on
-// `device` from the dataset held there (data/device_loader.h) when data.device_input asks for it
-// ("auto": on CUDA when the dataset and transforms allow it; "on" and they do not is an error),
-// else by the threaded CPU loader. The same batches either way.
+// The training batches of `c` from `dataset` (shard `shard` of `shards` of every batch). With
+// data.device_input = "on" (or "auto" on CUDA) they end on `device` (data/device_loader.h): built
+// there from the dataset held there when it is in memory and the transforms are a crop, flips and
+// the normalization, else built by the CPU loader at R0 and downscaled there; "off" (or "auto" on
+// the CPU): the threaded CPU loader alone. The same batches every way.
 std::unique_ptr<data::BatchSource> make_train_loader(const Config& c, std::shared_ptr<const data::Dataset> dataset,
                                                      Device device, int shard = 0, int shards = 1);
 

@@ -79,8 +79,10 @@ int bench_epoch(Experiment& ex, int64_t images, int64_t steps, int64_t warmup) {
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const double per_step = seconds / double(steps), per_epoch = per_step * double(loader->batches_per_epoch());
   const double hours = per_epoch * double(c.train.epochs) / 3600;
-  const bool on_device = dynamic_cast<data::DeviceLoader*>(loader.get()) != nullptr;
-  const std::string input = on_device ? cat("built on ", ex.device.str()) : std::string("CPU loader");
+  const bool built = dynamic_cast<data::DeviceLoader*>(loader.get()), scaled = dynamic_cast<data::UploadLoader*>(loader.get());
+  const std::string input = built ? cat("built on ", ex.device.str())
+                            : scaled ? cat("CPU loader, downscaled on ", ex.device.str())
+                                     : std::string("CPU loader");
   std::printf("| model | device | input | batch | steps/epoch | ms/step | s/epoch | %lld epochs (h) |\n",
               static_cast<long long>(c.train.epochs));
   std::printf("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |\n");
@@ -92,7 +94,7 @@ int bench_epoch(Experiment& ex, int64_t images, int64_t steps, int64_t warmup) {
   j.set("impl", "mn");
   j.set("device", be.device_name());
   j.set("model", ex.model.spec.name());
-  j.set("input", on_device ? "device" : "cpu");
+  j.set("input", built ? "device" : scaled ? "upload" : "cpu");
   j.set("batch", c.train.batch_size);
   j.set("steps", steps);
   j.set("ms_per_step", 1000 * per_step);

@@ -1,6 +1,6 @@
 // The device input path on CUDA against the CPU: crop_batch and resample_taps on random inputs
 // (exact: a table lookup, and multiplies and adds in the CPU's order without fused multiply-add),
-// then the DeviceLoader on the GPU against the threaded CPU Loader, bit for bit.
+// then the DeviceLoader and the UploadLoader on the GPU against the threaded CPU Loader, bit for bit.
 #include "data/device_loader.h"
 #include "data/resample.h"
 #include "tensor/crop_batch.h"
@@ -76,4 +76,27 @@ TEST_CASE("cuda: the device loader's batches equal the CPU loader's bit for bit"
       test::check_gpu_equal(got->images[k], want->images[k], cat("batch ", got->index, " at ", want->resolutions[k]));
   }
   CHECK_FALSE(dev.next());
+}
+
+TEST_CASE("cuda: the upload loader's batches (R0 from the CPU loader, downscaled on the GPU) equal the Loader's") {
+  if (!test::gpu_or_skip()) return;
+  auto ds = data::synthetic_dataset(64, 40, 3, 10, 4);
+  const data::Pipeline p({data::RandomResizedCrop{32, 0.25, 1.0}, data::ColorJitter{0.4, 0.4, 0.4},
+                          data::HorizontalFlip{}, data::Normalize{{0.485, 0.456, 0.406}, {0.229, 0.224, 0.225}}});
+  for (bool antialias : {false, true}) {
+    const data::LoaderConfig cfg{.batch_size = 16, .workers = 4, .seed = 9, .resolutions = {32, 28, 24, 20},
+                                 .antialias = antialias};
+    data::Loader cpu(ds, p, cfg);
+    data::UploadLoader up(ds, p, cfg, gpu());
+    cpu.start_epoch(0);
+    up.start_epoch(0);
+    while (auto want = cpu.next()) {
+      const std::optional<data::Batch> got = up.next();
+      REQUIRE(got);
+      for (size_t k = 0; k < want->images.size(); ++k)
+        test::check_gpu_equal(got->images[k], want->images[k],
+                              cat("batch ", got->index, " at ", want->resolutions[k], antialias ? " antialiased" : ""));
+      test::check_gpu_equal(got->labels, want->labels, "labels");
+    }
+  }
 }

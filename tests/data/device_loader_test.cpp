@@ -1,7 +1,8 @@
 // DeviceLoader on the CPU backend against the threaded Loader: the same batches bit for bit
 // (images at every resolution, labels, indices) for CIFAR-shaped RGB and IDX-shaped gray data,
 // reflect and zero padding, plain and antialiased downscales, shards, and resumes mid-epoch; the
-// pipelines and datasets it cannot build are named. tests/cuda/crop_batch_test.cpp runs it on a GPU.
+// pipelines and datasets it cannot build are named. UploadLoader (any transforms, downscaled
+// after the copy) against the Loader too. tests/cuda/crop_batch_test.cpp runs it on a GPU.
 #include <doctest/doctest.h>
 
 #include "data/device_loader.h"
@@ -97,4 +98,21 @@ TEST_CASE("device loader: what it cannot build is named") {
       "pad_random_crop: reflect padding 12 needs an image larger than that, synthetic (seed 1): 16 images of 3x12x12, "
       "4 classes is 12x12",
       Error);
+}
+
+TEST_CASE("upload loader on the CPU: R0 from the Loader, downscaled by the op, equals the Loader's batches") {
+  auto ds = synthetic_dataset(40, 32, 3, 10, 4);
+  const Pipeline p({RandomResizedCrop{24, 0.25, 1.0}, ColorJitter{0.4, 0.4, 0.4}, HorizontalFlip{},
+                    Normalize{{0.485, 0.456, 0.406}, {0.229, 0.224, 0.225}}});
+  for (bool antialias : {false, true}) {
+    CAPTURE(antialias);
+    LoaderConfig cfg{.batch_size = 8, .workers = 2, .seed = 9, .drop_last = false, .resolutions = {24, 20, 12},
+                     .antialias = antialias, .shard = 1, .shards = 2};
+    Loader cpu(ds, p, cfg);
+    UploadLoader up(ds, p, cfg, Device::cpu());
+    CHECK(up.batches_per_epoch() == cpu.batches_per_epoch());
+    check_same(epoch(up, 1), epoch(cpu, 1));
+    check_same(epoch(up, 2, 3), epoch(cpu, 2, 3));
+    CHECK(up.report().images == cpu.report().images);
+  }
 }

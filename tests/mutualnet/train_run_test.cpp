@@ -7,10 +7,12 @@
 #include <filesystem>
 #include <sstream>
 
+#include "data/device_loader.h"
 #include "mutualnet/checkpoint.h"
 #include "mutualnet/config.h"
 #include "io/files.h"
 #include "io/json.h"
+#include "mutualnet/experiment.h"
 #include "mutualnet/trainer.h"
 #include "tests/common/test_util.h"
 
@@ -124,17 +126,16 @@ TEST_CASE("train run: batches built by the device loader train bitwise as the CP
   }
 }
 
-TEST_CASE("train run: data.device_input = \"on\" with transforms it cannot run is a one-line error") {
-  const TempDir run("mn_train_device_input_error", false);
-  TrainOptions o;
-  o.quiet = true;
-  o.run_dir = run.path;
-  const Config c = parse_config(kTiny, "tiny.toml",
-                                {"data.train_limit=64", "augment.color_jitter=0.4", "data.device_input=\"on\""});
-  CHECK(error_of([&] { train(c, o); }) ==
-        "data.device_input = \"on\": training batches cannot be built on cpu: the transform "
-        "color_jitter(brightness=0.4, contrast=0.4, saturation=0.4) is not a crop, flip or normalize (use \"auto\" or "
-        "\"off\")");
+TEST_CASE("train run: data.device_input picks the loader: built on the device, downscaled there, or the CPU's") {
+  auto ds = data::synthetic_dataset(128, 28, 1, 10, 1);
+  auto kind = [&](const std::vector<std::string>& overrides, Device device) {
+    const std::unique_ptr<data::BatchSource> l = make_train_loader(parse_config(kTiny, "tiny.toml", overrides), ds, device);
+    return dynamic_cast<data::DeviceLoader*>(l.get()) ? "device" : dynamic_cast<data::UploadLoader*>(l.get()) ? "upload" : "cpu";
+  };
+  CHECK(std::string(kind({"data.device_input=\"on\""}, Device::cpu())) == "device");
+  CHECK(std::string(kind({"data.device_input=\"on\"", "augment.color_jitter=0.4"}, Device::cpu())) == "upload");
+  CHECK(std::string(kind({}, Device::cpu())) == "cpu");  // auto: the CPU loader on the CPU
+  CHECK(std::string(kind({"data.device_input=\"off\""}, Device::cpu())) == "cpu");
 }
 
 TEST_CASE("train run: interrupted and resumed ends bitwise equal to an uninterrupted run") {
