@@ -19,6 +19,21 @@ Tensor random_bytes(const Shape& shape, uint64_t seed) {
   return t;
 }
 
+// Epoch `e` of both loaders, batch by batch: `got`'s on the GPU, equal to `want`'s.
+void check_gpu_epoch(data::BatchSource& got, data::Loader& want, int64_t e, const std::string& what) {
+  want.start_epoch(e);
+  got.start_epoch(e);
+  while (auto w = want.next()) {
+    const std::optional<data::Batch> g = got.next();
+    REQUIRE(g);
+    CHECK(g->indices == w->indices);
+    test::check_gpu_equal(g->labels, w->labels, cat(what, " batch ", g->index, " labels"));
+    for (size_t k = 0; k < w->images.size(); ++k)
+      test::check_gpu_equal(g->images[k], w->images[k], cat(what, " batch ", g->index, " at ", w->resolutions[k]));
+  }
+  CHECK_FALSE(got.next());
+}
+
 }  // namespace
 
 TEST_CASE("cuda: crop_batch matches the CPU bit for bit (zero and reflect padding, mirrored rows)") {
@@ -65,17 +80,7 @@ TEST_CASE("cuda: the device loader's batches equal the CPU loader's bit for bit"
                                .resolutions = {32, 28, 24, 20}};
   data::Loader cpu(ds, p, cfg);
   data::DeviceLoader dev(ds, p, cfg, gpu());
-  cpu.start_epoch(1);
-  dev.start_epoch(1);
-  while (auto want = cpu.next()) {
-    const std::optional<data::Batch> got = dev.next();
-    REQUIRE(got);
-    CHECK(got->indices == want->indices);
-    test::check_gpu_equal(got->labels, want->labels, cat("batch ", got->index, " labels"));
-    for (size_t k = 0; k < want->images.size(); ++k)
-      test::check_gpu_equal(got->images[k], want->images[k], cat("batch ", got->index, " at ", want->resolutions[k]));
-  }
-  CHECK_FALSE(dev.next());
+  check_gpu_epoch(dev, cpu, 1, "device loader");
 }
 
 TEST_CASE("cuda: the upload loader's batches (R0 from the CPU loader, downscaled on the GPU) equal the Loader's") {
@@ -88,15 +93,6 @@ TEST_CASE("cuda: the upload loader's batches (R0 from the CPU loader, downscaled
                                  .antialias = antialias};
     data::Loader cpu(ds, p, cfg);
     data::UploadLoader up(ds, p, cfg, gpu());
-    cpu.start_epoch(0);
-    up.start_epoch(0);
-    while (auto want = cpu.next()) {
-      const std::optional<data::Batch> got = up.next();
-      REQUIRE(got);
-      for (size_t k = 0; k < want->images.size(); ++k)
-        test::check_gpu_equal(got->images[k], want->images[k],
-                              cat("batch ", got->index, " at ", want->resolutions[k], antialias ? " antialiased" : ""));
-      test::check_gpu_equal(got->labels, want->labels, "labels");
-    }
+    check_gpu_epoch(up, cpu, 0, antialias ? "upload loader, antialiased" : "upload loader");
   }
 }
