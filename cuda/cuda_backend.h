@@ -1,7 +1,7 @@
 // The CUDA implementation of every primitive (float32 compute, bfloat16 activations under
 // precision = "bf16"; copy and fill take every dtype).
 // Each method is defined in the cuda/ file of its op: memory.cpp, elementwise.cu, reduce.cu,
-// matmul.cpp, conv2d.cpp, batchnorm.cu, pool2d.cu, resize.cu, pad2d.cu, softmax.cu, loss.cu, sgd.cu.
+// matmul.cpp, conv2d.cpp, batchnorm.cu, pool2d.cu, resize.cu, pad2d.cu, crop_batch.cu, resample_taps.cu, softmax.cu, loss.cu, sgd.cu.
 // This header includes no CUDA header, so it may be read by code compiled without nvcc.
 #pragma once
 #include "tensor/backend.h"
@@ -49,6 +49,8 @@ class CudaBackend final : public Backend {
   void resize_bilinear_backward(const Tensor& dy, const Tensor& dx, bool align_corners) override;
   void pad2d_forward(const Tensor& x, const Tensor& y, const Pad2d& pad, PadMode mode) override;
   void pad2d_backward(const Tensor& dy, const Tensor& dx, const Pad2d& pad, PadMode mode) override;
+  void crop_batch(const Tensor& images, const Tensor& params, const Tensor& table, PadMode mode, const Tensor& out) override;
+  void resample_taps(const Tensor& x, const Tensor& rows_first, const Tensor& rows_weights, const Tensor& cols_first, const Tensor& cols_weights, const Tensor& y) override;
   void softmax_forward(const Tensor& x, const Tensor& y, bool log) override;
   void softmax_backward(const Tensor& y, const Tensor& dy, const Tensor& dx, bool log) override;
   void cross_entropy_forward(const Tensor& logits, const Tensor& labels, double smoothing, const Tensor& loss, const Tensor& probs) override;

@@ -1,6 +1,7 @@
 // CudaBackend memory: device memory from the stream-ordered pool, pinned memory from its cache, synchronous
 // copies on the compute stream, and asynchronous copies through the copy stream (to_device_async,
-// which no training path calls yet: the trainer's batches go through the synchronous copy).
+// which the device loader's per-batch parameters and labels take; the CPU loader's batches go
+// through the synchronous copy).
 #include <cstring>
 #include <mutex>
 

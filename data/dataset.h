@@ -67,6 +67,9 @@ std::shared_ptr<const Dataset> load_cifar(const std::string& root, Split split, 
 std::shared_ptr<const Dataset> load_folder(const std::string& root, Split split, int channels);
 // The class names of that layout: <root>/train's sub-folders, sorted (label order).
 std::vector<std::string> folder_classes(const std::string& root);
+// `count` random images (count, side, side, channels) and labels in [0, classes), from `seed`: an
+// in-memory dataset of a real one's shape for benchmarks and tests (mn bench train --input).
+std::shared_ptr<const Dataset> synthetic_dataset(int64_t count, int side, int channels, int classes, uint64_t seed);
 // Image files to classify (mn predict): each path a file, or a folder whose image files
 // (recursively, sorted) are taken; a missing path, or no image at all, is an error naming it.
 std::vector<std::string> image_files(const std::vector<std::string>& paths);

@@ -32,19 +32,20 @@ const Tensor& Batch::at_resolution(int r) const {
   fail("batch: no images at resolution ", r, " (this batch holds ", images.size(), " resolution(s))");
 }
 
-Loader::Loader(std::shared_ptr<const Dataset> dataset, Pipeline pipeline, LoaderConfig config)
-    : dataset_(std::move(dataset)), pipeline_(std::move(pipeline)), config_(std::move(config)) {
-  MN_CHECK(dataset_, "loader: no dataset");
+EpochPlan::EpochPlan(const std::shared_ptr<const Dataset>& dataset_ptr, const Pipeline& pipeline,
+                     const LoaderConfig& config)
+    : config_(config) {
+  MN_CHECK(dataset_ptr, "loader: no dataset");
+  const Dataset& dataset = *dataset_ptr;
+  dataset_size_ = dataset.size();
   MN_CHECK(config_.batch_size > 0, "loader: batch_size must be positive, got ", config_.batch_size);
-  MN_CHECK(config_.prefetch >= 1, "loader: prefetch must be at least 1, got ", config_.prefetch);
   MN_CHECK(config_.shards >= 1 && config_.shard >= 0 && config_.shard < config_.shards, "loader: shard ",
            config_.shard, " of ", config_.shards, " does not exist");
-  MN_CHECK(config_.workers >= 0, "loader: workers must be >= 0 (0 = one per core), got ", config_.workers);
-  channels_ = dataset_->channels();
-  pipeline_.check_channels(channels_);
-  const std::optional<int> out = pipeline_.output_size();
-  size_ = out ? *out : dataset_->image_size();
-  MN_CHECK(size_ > 0, "loader: ", dataset_->describe(), " has images of varying size; start the transforms "
+  channels_ = dataset.channels();
+  pipeline.check_channels(channels_);
+  const std::optional<int> out = pipeline.output_size();
+  size_ = out ? *out : dataset.image_size();
+  MN_CHECK(size_ > 0, "loader: ", dataset.describe(), " has images of varying size; start the transforms "
            "with random_resized_crop, or resize + center_crop");
   std::vector<int> all = config_.resolutions.empty() ? std::vector<int>{size_} : config_.resolutions;
   MN_CHECK(all[0] == size_, "loader: the first resolution (", all[0], ") must be the size the transforms produce (",
@@ -52,11 +53,56 @@ Loader::Loader(std::shared_ptr<const Dataset> dataset, Pipeline pipeline, Loader
   for (int r : all)
     MN_CHECK(r > 0 && r <= size_, "loader: resolution ", r, " must be in [1, ", size_, "] (largest first)");
   resolutions_ = config_.all_resolutions ? all : std::vector<int>{size_};
-  for (size_t k = 1; k < resolutions_.size(); ++k)
-    resizers_.emplace_back(size_, size_, resolutions_[k], resolutions_[k], true, config_.antialias);
-  MN_CHECK(batches_per_epoch() > 0, "loader: ", dataset_->describe(), " has fewer images than one batch of ",
+  MN_CHECK(batches_per_epoch() > 0, "loader: ", dataset.describe(), " has fewer images than one batch of ",
            config_.batch_size, " (drop_last)");
+}
 
+int64_t EpochPlan::batches_per_epoch() const {
+  const int64_t n = dataset_size_, b = config_.batch_size;
+  return config_.drop_last ? n / b : (n + b - 1) / b;
+}
+
+std::vector<int64_t> EpochPlan::order(int64_t epoch, int64_t first_batch) const {
+  MN_CHECK(first_batch >= 0 && first_batch <= batches_per_epoch(), "loader: cannot start epoch ", epoch,
+           " at batch ", first_batch, ", an epoch has ", batches_per_epoch(), " batches");
+  std::vector<int64_t> indices(static_cast<size_t>(dataset_size_));
+  for (size_t i = 0; i < indices.size(); ++i) indices[i] = int64_t(i);
+  if (!config_.shuffle) return indices;
+  Generator rng(epoch_seed(config_.seed, epoch));
+  for (int64_t i = int64_t(indices.size()) - 1; i > 0; --i)
+    std::swap(indices[size_t(i)], indices[size_t(rng.randint(0, i))]);
+  return indices;
+}
+
+int64_t EpochPlan::shard_bound(int64_t b, int64_t part) const {
+  const int64_t end = std::min(batches_per_epoch() * config_.batch_size, dataset_size_);
+  const int64_t begin = b * config_.batch_size, n = std::clamp<int64_t>(end - begin, 0, config_.batch_size);
+  return begin + n * part / config_.shards;
+}
+
+std::string EpochPlan::describe(const Dataset& dataset, const Pipeline& pipeline, const std::string& how) const {
+  std::string res;
+  for (int r : resolutions_) res += cat(res.empty() ? "" : ",", r);
+  const std::string shard = config_.shards > 1 ? cat(" (shard ", config_.shard, " of ", config_.shards, ")") : "";
+  return cat(dataset.describe(), "; ", batches_per_epoch(), " batches of ", config_.batch_size, shard, ", ", how,
+             ", resolutions ", res, config_.antialias ? " (antialiased)" : "", "; transforms: ", pipeline.describe());
+}
+
+std::vector<PlaneResizer> EpochPlan::resizers() const {
+  std::vector<PlaneResizer> out;
+  for (size_t k = 1; k < resolutions_.size(); ++k)
+    out.emplace_back(size_, size_, resolutions_[k], resolutions_[k], true, config_.antialias);
+  return out;
+}
+
+Loader::Loader(std::shared_ptr<const Dataset> dataset, Pipeline pipeline, LoaderConfig config)
+    : dataset_(std::move(dataset)),
+      pipeline_(std::move(pipeline)),
+      config_(std::move(config)),
+      plan_(dataset_, pipeline_, config_),
+      resizers_(plan_.resizers()) {
+  MN_CHECK(config_.prefetch >= 1, "loader: prefetch must be at least 1, got ", config_.prefetch);
+  MN_CHECK(config_.workers >= 0, "loader: workers must be >= 0 (0 = one per core), got ", config_.workers);
   slots_.resize(size_t(config_.prefetch));
   const int workers = config_.workers > 0 ? config_.workers : int(std::max(1u, std::thread::hardware_concurrency()));
   try {
@@ -79,16 +125,6 @@ void Loader::stop_workers() {
   threads_.clear();
 }
 
-int64_t Loader::batches_per_epoch() const {
-  const int64_t n = dataset_->size(), b = config_.batch_size;
-  return config_.drop_last ? n / b : (n + b - 1) / b;
-}
-
-int64_t Loader::shard_bound(int64_t b, int64_t part) const {
-  const int64_t begin = b * config_.batch_size, n = std::clamp<int64_t>(end_pos_ - begin, 0, config_.batch_size);
-  return begin + n * part / config_.shards;
-}
-
 int64_t Loader::shard_pos(int64_t pos) const {
   for (int64_t b = pos / config_.batch_size; pos < end_pos_; pos = batch_begin(++b)) {
     pos = std::max(pos, batch_begin(b));
@@ -98,27 +134,11 @@ int64_t Loader::shard_pos(int64_t pos) const {
 }
 
 std::string Loader::describe() const {
-  std::string res;
-  for (int r : resolutions_) res += cat(res.empty() ? "" : ",", r);
-  const std::string shard = config_.shards > 1 ? cat(" (shard ", config_.shard, " of ", config_.shards, ")") : "";
-  return cat(dataset_->describe(), "; ", batches_per_epoch(), " batches of ", config_.batch_size, shard, ", ",
-             threads_.size(), " workers, resolutions ", res, config_.antialias ? " (antialiased)" : "",
-             "; transforms: ", pipeline_.describe());
-}
-
-std::vector<int64_t> Loader::epoch_order(int64_t epoch) const {
-  std::vector<int64_t> order(size_t(dataset_->size()));
-  for (size_t i = 0; i < order.size(); ++i) order[i] = int64_t(i);
-  if (!config_.shuffle) return order;
-  Generator rng(epoch_seed(config_.seed, epoch));
-  for (int64_t i = int64_t(order.size()) - 1; i > 0; --i) std::swap(order[size_t(i)], order[size_t(rng.randint(0, i))]);
-  return order;
+  return plan_.describe(*dataset_, pipeline_, cat(threads_.size(), " workers"));
 }
 
 void Loader::start_epoch(int64_t epoch, int64_t first_batch) {
-  MN_CHECK(first_batch >= 0 && first_batch <= batches_per_epoch(), "loader: cannot start epoch ", epoch,
-           " at batch ", first_batch, ", an epoch has ", batches_per_epoch(), " batches");
-  std::vector<int64_t> order = epoch_order(epoch);
+  std::vector<int64_t> order = plan_.order(epoch, first_batch);
   std::unique_lock lock(mutex_);
   next_pos_ = end_pos_;  // hand out nothing more of the previous epoch
   ready_cv_.wait(lock, [&] { return in_flight_ == 0; });
@@ -160,7 +180,7 @@ void Loader::open_slot(Slot& slot, int64_t batch) {
     }
   if (!slot.labels.defined()) {
     Buffers b;
-    for (int r : resolutions_) b.images.push_back(Tensor::empty_pinned({n, channels_, r, r}, DType::f32));
+    for (int r : plan_.resolutions()) b.images.push_back(Tensor::empty_pinned({n, plan_.channels(), r, r}, DType::f32));
     b.labels = Tensor::empty_pinned({n}, DType::i64);
     slot.images = b.images;
     slot.labels = b.labels;
@@ -222,12 +242,14 @@ void Loader::build_sample(Slot& slot, int64_t row, int64_t index, int64_t epoch)
   try {
     Generator rng(sample_seed(config_.seed, epoch, index));
     RawSample raw = dataset_->load(index);
-    const size_t n0 = size_t(channels_) * size_ * size_;
+    const int channels = plan_.channels(), size = plan_.size();
+    const size_t n0 = size_t(channels) * size * size;
     float* top = slot.images[0].data<float>() + row * int64_t(n0);
-    pipeline_.run(raw, channels_, rng, std::span<float>(top, n0), size_);
-    for (size_t k = 1; k < resolutions_.size(); ++k) {
-      const size_t nk = size_t(channels_) * resolutions_[k] * resolutions_[k];
-      resizers_[k - 1].run(top, slot.images[k].data<float>() + row * int64_t(nk), channels_);
+    pipeline_.run(raw, channels, rng, std::span<float>(top, n0), size);
+    for (size_t k = 1; k < plan_.resolutions().size(); ++k) {
+      const int r = plan_.resolutions()[k];
+      const size_t nk = size_t(channels) * r * r;
+      resizers_[k - 1].run(top, slot.images[k].data<float>() + row * int64_t(nk), channels);
     }
     slot.labels.data<int64_t>()[row] = dataset_->label(index);
   } catch (const ImageError& e) {
@@ -245,7 +267,7 @@ Batch Loader::take(Slot& slot) {
   Batch batch;
   batch.epoch = epoch_;
   batch.index = slot.batch;
-  batch.resolutions = resolutions_;
+  batch.resolutions = plan_.resolutions();
   const int64_t n = int64_t(slot.indices.size());
   int64_t kept = 0;
   for (int64_t row = 0; row < n; ++row) {

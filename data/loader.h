@@ -67,32 +67,71 @@ struct EpochReport {
 uint64_t epoch_seed(uint64_t seed, int64_t epoch);
 uint64_t sample_seed(uint64_t seed, int64_t epoch, int64_t index);
 
-class Loader {
+// What every loader of `dataset` shares: the epochs' orders, batches and shards, and the batch
+// shape; the constructor checks the config against the dataset and the pipeline.
+class EpochPlan {
+ public:
+  EpochPlan(const std::shared_ptr<const Dataset>& dataset, const Pipeline& pipeline, const LoaderConfig& config);
+  int64_t batches_per_epoch() const;
+  // "<dataset>; 390 batches of 128, <how>, resolutions 32,28; transforms: <pipeline>".
+  std::string describe(const Dataset& dataset, const Pipeline& pipeline, const std::string& how) const;
+  // Dataset indices in the order epoch `epoch` visits them; first_batch is where it starts (checked).
+  std::vector<int64_t> order(int64_t epoch, int64_t first_batch = 0) const;
+  // Where part `part` of the config's shards of batch b begins in the epoch's order (part = shards:
+  // where the batch ends); this shard's positions are [shard_bound(b, shard), shard_bound(b, shard + 1)).
+  int64_t shard_bound(int64_t b, int64_t part) const;
+  int channels() const { return channels_; }
+  int size() const { return size_; }  // of the pipeline's output: resolutions()[0]
+  const std::vector<int>& resolutions() const { return resolutions_; }  // of the batches
+  // size() -> resolutions()[k], k >= 1: the downscales.
+  std::vector<PlaneResizer> resizers() const;
+
+ private:
+  int64_t dataset_size_;
+  LoaderConfig config_;
+  int channels_ = 0, size_ = 0;
+  std::vector<int> resolutions_;
+};
+
+// What the trainer draws batches from: the threaded Loader, or a DeviceLoader
+// (data/device_loader.h) building the same batches on a device.
+class BatchSource {
+ public:
+  virtual ~BatchSource() = default;
+  virtual int64_t batches_per_epoch() const = 0;
+  // Begins (or restarts) an epoch at batch `first_batch` (exact resume); abandons any epoch in
+  // progress. Batches are then returned by next() in order.
+  virtual void start_epoch(int64_t epoch, int64_t first_batch = 0) = 0;
+  // The next batch of the epoch, or nullopt at its end.
+  virtual std::optional<Batch> next() = 0;
+  // The current epoch so far (the batches next() has returned).
+  virtual EpochReport report() const = 0;
+  virtual std::string describe() const = 0;
+};
+
+class Loader final : public BatchSource {
  public:
   Loader(std::shared_ptr<const Dataset> dataset, Pipeline pipeline, LoaderConfig config);
-  ~Loader();
+  ~Loader() override;
   Loader(const Loader&) = delete;
   Loader& operator=(const Loader&) = delete;
 
-  int64_t batches_per_epoch() const;
-  int image_size() const { return size_; }  // resolutions()[0]
-  int channels() const { return channels_; }
-  const std::vector<int>& resolutions() const { return resolutions_; }
+  int64_t batches_per_epoch() const override { return plan_.batches_per_epoch(); }
+  int image_size() const { return plan_.size(); }  // resolutions()[0]
+  int channels() const { return plan_.channels(); }
+  const std::vector<int>& resolutions() const { return plan_.resolutions(); }
   const Dataset& dataset() const { return *dataset_; }
   const LoaderConfig& config() const { return config_; }
-  std::string describe() const;
+  std::string describe() const override;
 
   // Dataset indices in the order epoch `epoch` visits them.
-  std::vector<int64_t> epoch_order(int64_t epoch) const;
+  std::vector<int64_t> epoch_order(int64_t epoch) const { return plan_.order(epoch); }
 
-  // Begins (or restarts) an epoch at batch `first_batch` (exact resume); abandons any epoch in
-  // progress. Batches are then returned by next() in order.
-  void start_epoch(int64_t epoch, int64_t first_batch = 0);
-  // The next batch of the epoch, or nullopt at its end. Rethrows a worker's error (a bad image
-  // with on_bad_image = fail, a missing file, ...), which ends the epoch.
-  std::optional<Batch> next();
-  // The current epoch so far (the batches next() has returned).
-  EpochReport report() const;
+  void start_epoch(int64_t epoch, int64_t first_batch = 0) override;
+  // Also rethrows a worker's error (a bad image with on_bad_image = fail, a missing file, ...),
+  // which ends the epoch.
+  std::optional<Batch> next() override;
+  EpochReport report() const override;
 
  private:
   // Batch memory: images per resolution and labels, reused once the consumer drops them.
@@ -118,17 +157,15 @@ class Loader {
   void build_sample(Slot& slot, int64_t row, int64_t index, int64_t epoch);
   Batch take(Slot& slot);
   // This shard's positions of batch b in the epoch's order: [batch_begin(b), batch_end(b)).
-  int64_t batch_begin(int64_t b) const { return shard_bound(b, config_.shard); }
-  int64_t batch_end(int64_t b) const { return shard_bound(b, config_.shard + 1); }
-  int64_t shard_bound(int64_t b, int64_t part) const;
+  int64_t batch_begin(int64_t b) const { return plan_.shard_bound(b, config_.shard); }
+  int64_t batch_end(int64_t b) const { return plan_.shard_bound(b, config_.shard + 1); }
   int64_t shard_pos(int64_t pos) const;  // this shard's first position at or after pos
 
   std::shared_ptr<const Dataset> dataset_;
   Pipeline pipeline_;
   LoaderConfig config_;
-  int channels_ = 0, size_ = 0;
-  std::vector<int> resolutions_;       // of the batches
-  std::vector<PlaneResizer> resizers_;  // size_ -> resolutions_[k], k >= 1
+  EpochPlan plan_;
+  std::vector<PlaneResizer> resizers_;  // plan_.resizers()
 
   mutable std::mutex mutex_;
   std::condition_variable work_cv_, ready_cv_;

@@ -83,8 +83,9 @@ void vertical(const T* src, size_t row_stride, size_t x0, size_t len, const Resa
   const T* in = src + size_t(rows.first[y]) * row_stride + x0;
   for (size_t k = 0; k < len; ++k) acc[k] = w[0] * float(in[k]);
   for (int t = 1; t < rows.taps; ++t) {
-    if (w[t] == 0.0f) continue;
+    // Rows clamped at the bottom edge start with zero weights: tap t is still row first + t.
     in += row_stride;
+    if (w[t] == 0.0f) continue;
     const float wt = w[t];
     for (size_t k = 0; k < len; ++k) acc[k] += wt * float(in[k]);
   }

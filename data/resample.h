@@ -45,6 +45,8 @@ class PlaneResizer {
   void run(const float* src, float* dst, int channels) const;
   int out_h() const { return rows_.out_size; }
   int out_w() const { return cols_.out_size; }
+  const ResampleAxis& rows() const { return rows_; }
+  const ResampleAxis& cols() const { return cols_; }
 
  private:
   ResampleAxis rows_, cols_;

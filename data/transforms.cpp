@@ -75,13 +75,7 @@ struct State {
     const int n = out_size;
     const uint8_t* p = img.pixels.data();
     for (int c = 0; c < channels; ++c) {
-      // v / 255.0f exactly (torchvision's div(255)), looked up instead of divided.
-      std::array<float, 256> table;
-      for (int v = 0; v < 256; ++v) table[size_t(v)] = float(v) / 255.0f;
-      if (normalize) {
-        const float mean = float(normalize->mean[c]), inv_std = float(1.0 / normalize->std[c]);
-        for (float& v : table) v = (v - mean) * inv_std;
-      }
+      const std::array<float, 256> table = byte_table(c, normalize);
       float* dst = out.data() + size_t(c) * n * n;
       for (int y = 0; y < n; ++y) {
         const uint8_t* row = p + size_t(y) * n * channels + c;
@@ -138,14 +132,8 @@ void apply(const CenterCrop& t, State& s, Generator&) {
 void apply(const PadRandomCrop& t, State& s, Generator& rng) {
   s.require_u8("pad_random_crop");
   const ImageU8& src = s.image();
-  const int ph = src.height + 2 * t.padding, pw = src.width + 2 * t.padding;
-  MN_CHECK(ph >= t.size && pw >= t.size, "pad_random_crop: ", s.raw.name, " padded to ", ph, "x", pw,
-           " is smaller than the crop ", t.size);
-  MN_CHECK(t.mode != PadMode::reflect || (t.padding < src.height && t.padding < src.width),
-           "pad_random_crop: reflect padding ", t.padding, " needs an image larger than that, ",
-           s.raw.name, " is ", src.height, "x", src.width);
-  const int top = int(rng.randint(0, ph - t.size)) - t.padding;
-  const int left = int(rng.randint(0, pw - t.size)) - t.padding;
+  const CropBox box = pad_random_crop_box(src.height, src.width, t, rng, s.raw.name);
+  const int top = box.top, left = box.left;
   // Source index of padded coordinate p, or -1 for zero padding.
   auto source = [&](int p, int n) {
     if (p >= 0 && p < n) return p;
@@ -171,7 +159,7 @@ void apply(const PadRandomCrop& t, State& s, Generator& rng) {
 }
 
 void apply(const HorizontalFlip& t, State& s, Generator& rng) {
-  if (!(rng.uniform() < t.p)) return;
+  if (!flip_drawn(t, rng)) return;
   if (s.is_float) {
     for (int r = 0; r < s.channels * s.out_size; ++r)
       std::reverse(s.out.begin() + size_t(r) * s.out_size, s.out.begin() + size_t(r + 1) * s.out_size);
@@ -359,6 +347,31 @@ CropBox center_crop_box(int height, int width, int size) {
   return {offset(height), offset(width), size, size};
 }
 
+CropBox pad_random_crop_box(int height, int width, const PadRandomCrop& t, Generator& rng, const std::string& name) {
+  const int ph = height + 2 * t.padding, pw = width + 2 * t.padding;
+  MN_CHECK(ph >= t.size && pw >= t.size, "pad_random_crop: ", name, " padded to ", ph, "x", pw,
+           " is smaller than the crop ", t.size);
+  MN_CHECK(t.mode != PadMode::reflect || (t.padding < height && t.padding < width),
+           "pad_random_crop: reflect padding ", t.padding, " needs an image larger than that, ", name, " is ",
+           height, "x", width);
+  const int top = int(rng.randint(0, ph - t.size)) - t.padding;
+  const int left = int(rng.randint(0, pw - t.size)) - t.padding;
+  return {top, left, t.size, t.size};
+}
+
+bool flip_drawn(const HorizontalFlip& t, Generator& rng) { return rng.uniform() < t.p; }
+
+std::array<float, 256> byte_table(int channel, const Normalize* normalize) {
+  // v / 255.0f exactly (torchvision's div(255)), looked up instead of divided.
+  std::array<float, 256> table;
+  for (int v = 0; v < 256; ++v) table[size_t(v)] = float(v) / 255.0f;
+  if (normalize) {
+    const float mean = float(normalize->mean[channel]), inv_std = float(1.0 / normalize->std[channel]);
+    for (float& v : table) v = (v - mean) * inv_std;
+  }
+  return table;
+}
+
 Pipeline::Pipeline(std::vector<TransformSpec> transforms) : transforms_(std::move(transforms)) {
   bool seen_color = false;
   for (const TransformSpec& t : transforms_) {
@@ -400,6 +413,54 @@ void Pipeline::run(RawSample& sample, int channels, Generator& rng, std::span<fl
   State state{sample, channels, out, out_size};
   for (const TransformSpec& t : transforms_) std::visit([&](const auto& x) { apply(x, state, rng); }, t);
   state.floats();
+}
+
+std::string Pipeline::gather_unsupported() const {
+  int crops = 0, normalizes = 0;
+  for (const TransformSpec& t : transforms_) {
+    crops += std::holds_alternative<PadRandomCrop>(t);
+    normalizes += std::holds_alternative<Normalize>(t);
+    if (!std::holds_alternative<PadRandomCrop>(t) && !std::holds_alternative<HorizontalFlip>(t) &&
+        !std::holds_alternative<Normalize>(t))
+      return cat(data::describe(t), " is not a crop, flip or normalize");
+  }
+  if (crops > 1) return "more than one pad_random_crop";
+  // A second normalize works on floats the first produced: not one table lookup.
+  if (normalizes > 1) return "more than one normalize";
+  return "";
+}
+
+Gather Pipeline::draw_gather(int image_size, Generator& rng, const std::string& name) const {
+  Gather g;
+  for (const TransformSpec& t : transforms_) {
+    if (const auto* crop = std::get_if<PadRandomCrop>(&t)) {
+      const CropBox box = pad_random_crop_box(image_size, image_size, *crop, rng, name);
+      g.top = box.top;
+      // Cropping a mirrored image (padding is symmetric) is mirroring the opposite window.
+      g.left = g.mirror ? image_size - crop->size - box.left : box.left;
+    } else if (const auto* flip = std::get_if<HorizontalFlip>(&t)) {
+      g.mirror = g.mirror != flip_drawn(*flip, rng);
+    }
+  }
+  return g;
+}
+
+std::vector<float> Pipeline::gather_table(int channels) const {
+  const Normalize* normalize = nullptr;
+  for (const TransformSpec& t : transforms_)
+    if (const auto* n = std::get_if<Normalize>(&t)) normalize = n;
+  std::vector<float> table;
+  for (int c = 0; c < channels; ++c) {
+    const std::array<float, 256> b = byte_table(c, normalize);
+    table.insert(table.end(), b.begin(), b.end());
+  }
+  return table;
+}
+
+PadMode Pipeline::gather_pad_mode() const {
+  for (const TransformSpec& t : transforms_)
+    if (const auto* crop = std::get_if<PadRandomCrop>(&t)) return crop->mode;
+  return PadMode::zero;
 }
 
 std::string Pipeline::describe() const {

@@ -5,6 +5,7 @@
 // Random transforms draw, in list order, from the sample's own generator: the loader seeds one
 // per (seed, epoch, sample index), so results do not depend on threads or on the batch.
 #pragma once
+#include <array>
 #include <optional>
 #include <span>
 #include <string>
@@ -75,6 +76,20 @@ CropBox random_resized_crop_box(int height, int width, const RandomResizedCrop& 
 std::pair<int, int> resize_shorter_size(int height, int width, int size);
 // torchvision CenterCrop offsets: round((H - size) / 2) with Python's round-half-to-even.
 CropBox center_crop_box(int height, int width, int size);
+// torchvision RandomCrop.get_params on the image padded by t.padding: the window's corner in the
+// unpadded image (negative: in the padding). `name` (the sample) appears in errors.
+CropBox pad_random_crop_box(int height, int width, const PadRandomCrop& t, Generator& rng, const std::string& name);
+// Whether a HorizontalFlip flips this sample.
+bool flip_drawn(const HorizontalFlip& t, Generator& rng);
+// What each byte value of channel c becomes: v / 255 (ToTensor), then the normalization if given.
+std::array<float, 256> byte_table(int channel, const Normalize* normalize);
+
+// A sample's output as a gather from its decoded image (see Pipeline::gather_unsupported): the
+// window's corner (in the padding where negative) and whether it is read mirrored.
+struct Gather {
+  int top = 0, left = 0;
+  bool mirror = false;
+};
 
 // A sample as a dataset hands it over: either decoded pixels (IDX, CIFAR) or the bytes of an image
 // file (folders), decoded lazily so the first crop can pick a reduced JPEG decode scale.
@@ -99,6 +114,16 @@ class Pipeline {
   // Runs every transform on one sample decoded to `channels` and writes the float (C, S, S)
   // result to out. S must equal the output size (or the input size when there is no crop).
   void run(RawSample& sample, int channels, Generator& rng, std::span<float> out, int out_size) const;
+
+  // A pipeline of an optional pad_random_crop, horizontal flips and at most one normalize, run on
+  // decoded images, is a gather per output pixel (tensor/crop_batch.h): a window, a mirror flag
+  // and a table of what each byte becomes. "" when this pipeline is one; otherwise why not.
+  std::string gather_unsupported() const;
+  // The gather of one sample of an image_size x image_size image, drawn by the generator calls
+  // run() makes, in its order, so both give the same output.
+  Gather draw_gather(int image_size, Generator& rng, const std::string& name) const;
+  std::vector<float> gather_table(int channels) const;  // (channels, 256): byte_table of each channel
+  PadMode gather_pad_mode() const;                      // the crop's padding (zero without a crop)
 
   const std::vector<TransformSpec>& transforms() const { return transforms_; }
   std::string describe() const;

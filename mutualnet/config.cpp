@@ -115,6 +115,9 @@ std::vector<ConfigField> data_fields(Config& c) {
       flag("data.antialias", &c.data.antialias, "antialiased downscales instead of plain bilinear"),
       choice("data.on_bad_image", &c.data.on_bad_image, {{"fail", data::OnBadImage::fail}, {"skip", data::OnBadImage::skip}},
              "a corrupt image stops the run or is skipped"),
+      not_result(choice("data.device_input", &c.data.device_input, {{"auto", DeviceInput::automatic},
+                        {"on", DeviceInput::on}, {"off", DeviceInput::off}},
+                        "training batches finished on the device (auto: on CUDA): built there for in-memory datasets with crop/flip/normalize transforms, else downscaled there")),
 
       choice("augment.crop", &c.augment.crop, {{"pad_crop", CropKind::pad_crop},
              {"random_resized_crop", CropKind::random_resized_crop}, {"none", CropKind::none}}, "training crop"),

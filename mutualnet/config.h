@@ -25,6 +25,10 @@ enum class DevicePolicy { automatic, cpu, cuda };  // "auto": cuda when a GPU is
 enum class PrecisionPolicy { automatic, fp32, tf32, bf16 };
 enum class DatasetKind { fashion_mnist, mnist, cifar10, cifar100, folder };
 enum class CropKind { pad_crop, random_resized_crop, none };
+// Where training batches are finished: "on" on the device (data/device_loader.h: built there for
+// in-memory datasets with crop/flip/normalize transforms, else downscaled there), "auto" the same
+// on CUDA, "off" by the threaded CPU loader alone. The batches are the same bits every way.
+enum class DeviceInput { automatic, on, off };
 enum class LossKind { cross_entropy, kl };  // KL(softmax(teacher) || softmax(student))
 const char* loss_name(LossKind k);
 
@@ -49,6 +53,7 @@ struct DataConfig {
   int64_t workers = 0;      // loader threads (0 = one per core)
   bool antialias = false;   // antialiased downscales instead of plain bilinear
   data::OnBadImage on_bad_image = data::OnBadImage::fail;
+  DeviceInput device_input = DeviceInput::automatic;
 };
 
 struct AugmentConfig {

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "data/device_loader.h"
 #include "io/files.h"
 #include "io/safetensors.h"
 #include "mutualnet/bn_calibration.h"
@@ -187,11 +188,7 @@ Experiment::Experiment(Config config_, const ExperimentParts& parts, dist::Commu
   // optimizer alone: mn bench train's random batch).
   MN_CHECK(!(parts.train_data || parts.optimizer) || c.train.batch_size % comm.size() == 0, "train.batch_size = ",
            c.train.batch_size, " does not split evenly across ", comm.size(), " processes");
-  if (parts.train_data) {
-    data::LoaderConfig train = loader_config(c, c.train.batch_size, seeds.data, true, c.data.resolutions);
-    train.shard = comm.rank(), train.shards = comm.size();
-    train_loader = std::make_unique<data::Loader>(train_set, train_pipeline(c), train);
-  }
+  if (parts.train_data) train_loader = make_train_loader(c, train_set, device, comm.rank(), comm.size());
   if (eval) {
     // Calibration batches stay whole: each rank takes whole batches of them (bn_calibration.h).
     data::LoaderConfig calib = loader_config(c, c.train.batch_size, seeds.calibration, true, parts.eval_resolutions);
@@ -249,6 +246,19 @@ std::vector<EvalResult> Experiment::evaluate(const std::vector<Subnet>& points,
 void Experiment::recalibrate(double width, int64_t resolution) {
   MN_CHECK(calib_loader, "recalibrate: the experiment was built without evaluation data");
   recalibrate_bn(model, width, resolution, *calib_loader, config.train.bn_calib_batches, device, &comm);
+}
+
+std::unique_ptr<data::BatchSource> make_train_loader(const Config& c, std::shared_ptr<const data::Dataset> dataset,
+                                                     Device device, int shard, int shards) {
+  data::LoaderConfig lc = loader_config(c, c.train.batch_size, run_seeds(c.seed).data, true, c.data.resolutions);
+  lc.shard = shard, lc.shards = shards;
+  data::Pipeline pipeline = train_pipeline(c);
+  const DeviceInput input = c.data.device_input;
+  if (input == DeviceInput::off || (input == DeviceInput::automatic && device.is_cpu()))
+    return std::make_unique<data::Loader>(std::move(dataset), std::move(pipeline), lc);
+  if (data::DeviceLoader::unsupported(*dataset, pipeline).empty())
+    return std::make_unique<data::DeviceLoader>(std::move(dataset), std::move(pipeline), lc, device);
+  return std::make_unique<data::UploadLoader>(std::move(dataset), std::move(pipeline), lc, device);
 }
 
 Config load_run_config(const std::string& run_dir, const std::vector<std::string>& overrides) {

@@ -82,12 +82,20 @@ class Experiment {
   const StepOptions step_options;
   models::Model model;
   std::shared_ptr<const data::Dataset> train_set, test_set;     // null when not asked for
-  std::unique_ptr<data::Loader> train_loader;                   // shuffled, augmented, drop_last
+  std::unique_ptr<data::BatchSource> train_loader;              // shuffled, augmented, drop_last (make_train_loader)
   std::unique_ptr<data::Loader> calib_loader, test_loader;      // evaluation
   std::optional<nn::Sgd> optimizer;
   nn::LrSchedule schedule;  // per iteration over train.epochs of train_loader (optimizer + train_data)
   Generator sampler;        // sample_subnets' draws
 };
+
+// The training batches of `c` from `dataset` (shard `shard` of `shards` of every batch). With
+// data.device_input = "on" (or "auto" on CUDA) they end on `device` (data/device_loader.h): built
+// there from the dataset held there when it is in memory and the transforms are a crop, flips and
+// the normalization, else built by the CPU loader at R0 and downscaled there; "off" (or "auto" on
+// the CPU): the threaded CPU loader alone. The same batches every way.
+std::unique_ptr<data::BatchSource> make_train_loader(const Config& c, std::shared_ptr<const data::Dataset> dataset,
+                                                     Device device, int shard = 0, int shards = 1);
 
 // A finished run's resolved config with `--set` overrides applied (device, data.root, ...).
 Config load_run_config(const std::string& run_dir, const std::vector<std::string>& overrides);

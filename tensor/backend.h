@@ -175,6 +175,20 @@ class Backend {
   virtual void pad2d_backward(const Tensor& dy, const Tensor& dx, const Pad2d& pad,
                               PadMode mode) = 0;
 
+  // Input batches built on the device (data/device_loader.h); both bitwise equal to the CPU
+  // loader's arithmetic. crop_batch: images u8 (N, H, W, C), the dataset's layout; params i64
+  // (B, 4): row b is image params[b][0]'s window from (top, left) = (params[b][1], params[b][2]),
+  // which may reach into the padding (zero, or reflect excluding the edge), mirrored when
+  // params[b][3] != 0; byte v of channel c becomes table[c][v] (table f32 (C, 256)); out f32
+  // (B, C, S, S). resample_taps: separable resampling of f32 planes x (N, C, H, W) into y
+  // (N, C, Ho, Wo) with taps from data/resample.h (first i64 (Ho) / (Wo), weights f32 (Ho, taps) /
+  // (Wo, taps)), the vertical sums first, as PlaneResizer computes them. All contiguous.
+  virtual void crop_batch(const Tensor& images, const Tensor& params, const Tensor& table,
+                          PadMode mode, const Tensor& out) = 0;
+  virtual void resample_taps(const Tensor& x, const Tensor& rows_first, const Tensor& rows_weights,
+                             const Tensor& cols_first, const Tensor& cols_weights,
+                             const Tensor& y) = 0;
+
   // Rows of contiguous (M, K). log selects log-softmax. Backward takes the forward's output.
   virtual void softmax_forward(const Tensor& x, const Tensor& y, bool log) = 0;
   virtual void softmax_backward(const Tensor& y, const Tensor& dy, const Tensor& dx, bool log) = 0;
@@ -208,8 +222,9 @@ Backend& cuda_backend();  // defined in cuda/ when built with CUDA
 
 // An overlapped copy of `host` to `device`, made with copy_bytes_async. With `host` from
 // Tensor::empty_pinned, called for the next batch right after queueing the current step, the
-// copy runs while that step computes and the next step's work waits for it. No training path
-// calls it yet (the trainer moves batches with Tensor::to, synchronously); tests/cuda covers it.
+// copy runs while that step computes and the next step's work waits for it. The device loader
+// (data/device_loader.h) sends each batch's crop parameters and labels with it; the CPU loader's
+// batches still go with Tensor::to, synchronously.
 inline Tensor to_device_async(const Tensor& host, Device device) {
   if (host.device() == device) return host;
   MN_CHECK(host.device().is_cpu() && host.is_contiguous(),

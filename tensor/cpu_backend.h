@@ -41,6 +41,8 @@ class CpuBackend final : public Backend {
   void resize_bilinear_backward(const Tensor& dy, const Tensor& dx, bool align_corners) override;
   void pad2d_forward(const Tensor& x, const Tensor& y, const Pad2d& pad, PadMode mode) override;
   void pad2d_backward(const Tensor& dy, const Tensor& dx, const Pad2d& pad, PadMode mode) override;
+  void crop_batch(const Tensor& images, const Tensor& params, const Tensor& table, PadMode mode, const Tensor& out) override;
+  void resample_taps(const Tensor& x, const Tensor& rows_first, const Tensor& rows_weights, const Tensor& cols_first, const Tensor& cols_weights, const Tensor& y) override;
   void softmax_forward(const Tensor& x, const Tensor& y, bool log) override;
   void softmax_backward(const Tensor& y, const Tensor& dy, const Tensor& dx, bool log) override;
   void cross_entropy_forward(const Tensor& logits, const Tensor& labels, double smoothing, const Tensor& loss, const Tensor& probs) override;

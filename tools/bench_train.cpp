@@ -14,6 +14,12 @@
 // Under mpirun (or srun) it times the data-parallel step: train.batch_size is the global batch,
 // each rank trains its share, the gradients are averaged over the ranks as in `mn train`, and
 // images/s counts the images of all ranks (rank 0 prints; peak memory is its own).
+//
+// With --epoch it times training instead, input included: batches from a synthetic in-memory
+// dataset of --images random images of the config's shape (CIFAR: 50000 of 3x32x32) through the
+// config's transforms and loader (on the device or the CPU as data.device_input decides), the
+// sub-networks sampled as in training; it prints seconds per epoch and the projection for
+// train.epochs epochs (validation not included).
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -22,6 +28,7 @@
 #include <string>
 #include <vector>
 
+#include "data/device_loader.h"
 #include "io/json.h"
 #include "mutualnet/bn_calibration.h"
 #include "mutualnet/experiment.h"
@@ -43,7 +50,68 @@ const Spec kBenchTrainSpec{
      option("--device", "cpu|cuda", "where to run (default: the config's device)"),
      option("--steps", "N", "timed steps", "20"),
      option("--warmup", "N", "untimed steps before them", "2"),
+     flag("--epoch", "time training steps through the whole input path on synthetic data; project the run's time"),
+     option("--images", "N", "--epoch: images in the synthetic training set", "50000"),
      repeated("--set", "key=value", "overrides a config key, e.g. --set train.batch_size=64")}};
+
+namespace {
+
+// --epoch: `warmup` untimed and `steps` timed training steps, each drawing its batch from the
+// loader, then the projection.
+int bench_epoch(Experiment& ex, int64_t images, int64_t steps, int64_t warmup) {
+  const Config& c = ex.config;
+  const int classes = static_cast<int>(std::min<int64_t>(c.model.num_classes, 256));
+  auto dataset = data::synthetic_dataset(images, static_cast<int>(c.data.resolutions[0]),
+                                         static_cast<int>(c.model.in_channels), classes, ex.seeds.data);
+  std::unique_ptr<data::BatchSource> loader = make_train_loader(c, dataset, ex.device);
+  int64_t epoch = 0;
+  loader->start_epoch(epoch);
+  auto step = [&] {
+    std::optional<data::Batch> batch = loader->next();
+    if (!batch) {
+      loader->start_epoch(++epoch);
+      batch = loader->next();
+    }
+    const std::vector<Subnet> subnets = sample_subnets(ex.step_options, c.data.resolutions, ex.sampler);
+    mutualnet_step(ex.model, *ex.optimizer, images_on(*batch, ex.device), c.data.resolutions,
+                   batch->labels.to(ex.device), subnets, ex.step_options, c.optim.lr);
+  };
+  Backend& be = backend(ex.device);
+  for (int64_t s = 0; s < warmup; ++s) step();
+  be.synchronize();
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int64_t s = 0; s < steps; ++s) step();
+  be.synchronize();
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double per_step = seconds / double(steps), per_epoch = per_step * double(loader->batches_per_epoch());
+  const double hours = per_epoch * double(c.train.epochs) / 3600;
+  const bool built = dynamic_cast<data::DeviceLoader*>(loader.get()), scaled = dynamic_cast<data::UploadLoader*>(loader.get());
+  const std::string input = built ? cat("built on ", ex.device.str())
+                            : scaled ? cat("CPU loader, downscaled on ", ex.device.str())
+                                     : std::string("CPU loader");
+  std::printf("| model | device | input | batch | steps/epoch | ms/step | s/epoch | %lld epochs (h) |\n",
+              static_cast<long long>(c.train.epochs));
+  std::printf("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |\n");
+  std::printf("| %s | %s | %s | %lld | %lld | %.1f | %.1f | %.2f |\n", ex.model.spec.name().c_str(),
+              be.device_name().c_str(), input.c_str(),
+              static_cast<long long>(c.train.batch_size), static_cast<long long>(loader->batches_per_epoch()),
+              1000 * per_step, per_epoch, hours);
+  Json j = Json::object();
+  j.set("impl", "mn");
+  j.set("device", be.device_name());
+  j.set("model", ex.model.spec.name());
+  j.set("input", built ? "device" : scaled ? "upload" : "cpu");
+  j.set("batch", c.train.batch_size);
+  j.set("steps", steps);
+  j.set("ms_per_step", 1000 * per_step);
+  j.set("seconds_per_epoch", per_epoch);
+  j.set("epochs", c.train.epochs);
+  j.set("projected_hours", hours);
+  std::printf("%s\n", j.dump().c_str());
+  return 0;
+}
+
+}  // namespace
 
 int bench_train(int argc, char** argv) {
   const Args args(kBenchTrainSpec, argc, argv);
@@ -53,6 +121,12 @@ int bench_train(int argc, char** argv) {
   const int64_t steps = args.integer("--steps"), warmup = args.integer("--warmup");
   if (steps <= 0 || warmup < 0) args.fail("--steps must be positive and --warmup not negative");
   Experiment ex(load_config(config_path, overrides), {.optimizer = true});
+  if (args.has("--epoch")) {
+    const int64_t images = args.integer("--images");
+    if (images < ex.config.train.batch_size) args.fail("--images must hold at least one batch");
+    if (ex.comm.size() > 1) args.fail("--epoch times one process: run it without mpirun");
+    return bench_epoch(ex, images, steps, warmup);
+  }
   const Config& c = ex.config;
   const Device device = ex.device;
   Backend& be = backend(device);

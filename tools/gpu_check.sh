@@ -5,7 +5,8 @@
 #   2. run every test suite with MN_REQUIRE_GPU=1 (CUDA tests fail instead of skipping; NCCL's with
 #      one rank among them when NCCL was found)
 #   3. the acceptance runs of precision = "bf16" (issue #13): `mn bench train` of WRN-28-10 in bf16
-#      and tf32 against tools/bench_train_torch.py with and without --amp / --channels-last,
+#      and tf32 against tools/bench_train_torch.py with and without --amp / --channels-last, the
+#      200-epoch projection of WRN-28-10 through the whole input path (`mn bench train --epoch`),
 #      MobileNet v2 at 224 with batch 256, and the default Fashion-MNIST run on the GPU in bf16 and
 #      fp32 (top-1 at 1.0-28); acceptance.md tabulates speed, memory and the pass/fail lines,
 #      then the projected 8-GPU scaling of MobileNet v2 from its step at the recipe's 128 images
@@ -137,6 +138,15 @@ if [ -f configs/cifar100_wrn.toml ]; then
       --device cuda --set precision=$p --steps 10 --warmup 3
   done
 fi
+# Issue #13's projection: WRN-28-10 training steps on synthetic CIFAR-100-shaped data (50000 images of
+# 3x32x32) through the whole input path, batches built on the GPU and then by the CPU loader:
+# seconds per epoch times the config's 200 epochs (target: under 1.5 hours).
+if [ -f configs/cifar100_wrn.toml ]; then
+  for input in on off; do
+    bench "mn WRN-28-10 epoch, input $input" "bench_mn_epoch_$input.log" timeout 240 "$BUILD/mn" bench train \
+      configs/cifar100_wrn.toml --device cuda --epoch --steps 50 --warmup 5 --set data.device_input=$input
+  done
+fi
 for flags in "" "--amp" "--channels-last" "--amp --channels-last"; do
   # shellcheck disable=SC2086
   bench "torch WRN-28-10 ${flags:-default}" "bench_torch${flags// /}.log" env PYTHONUNBUFFERED=1 timeout 120 \
@@ -198,6 +208,18 @@ if mn and torch:
           f"{mn['reserved_mib'] / mn['peak_mem_mib']:.2f}x")
 else:
     print('- MISSING: the WRN-28-10 runs (see their logs)')
+for input in ('on', 'off'):
+    ep = by.get(f'mn WRN-28-10 epoch, input {input}')
+    if not ep:
+        print(f'- MISSING: the WRN-28-10 epoch run with data.device_input = {input} (see bench_mn_epoch_{input}.log)')
+        continue
+    detail = (f"input {ep['input']}: {ep['ms_per_step']:.1f} ms/step, {ep['seconds_per_epoch']:.1f} s/epoch x "
+              f"{ep['epochs']} = {ep['projected_hours']:.2f} h")
+    if input == 'on':
+        check('CIFAR-100 WRN-28-10, 200 epochs projected under 1.5 h (batches built on the GPU)',
+              ep['projected_hours'] < 1.5, detail)
+    else:
+        print(f'- for comparison, the CPU loader: {detail}')
 fb, ff = by.get('Fashion-MNIST bf16'), by.get('Fashion-MNIST fp32')
 if fb and ff:
     d = fb['top1'] - ff['top1']

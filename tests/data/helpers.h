@@ -1,11 +1,13 @@
-// Shared helpers of the data tests: synthetic images with known content and encoders to write
-// them as JPEG (TurboJPEG) or PNG (stb_image_write). Defined in helpers_test.cpp.
+// Shared helpers of the data tests: synthetic images with known content, encoders to write them
+// as JPEG (TurboJPEG) or PNG (stb_image_write), and loader epochs compared batch by batch.
+// Defined in helpers_test.cpp.
 #pragma once
 #include <cstdint>
 #include <string>
 #include <vector>
 
 #include "data/image.h"
+#include "data/loader.h"
 #include "io/files.h"
 
 namespace mn::data::testing {
@@ -24,5 +26,10 @@ inline void write_file(const std::string& path, const std::vector<uint8_t>& byte
 }
 
 double psnr(const ImageU8& a, const ImageU8& b);  // dB, 8-bit peak; requires equal shapes
+
+// The batches of epoch e from batch `first` on.
+std::vector<Batch> epoch(BatchSource& loader, int64_t e, int64_t first = 0);
+// The same batches: positions, indices, labels and every resolution's pixels, exactly.
+void check_same(const std::vector<Batch>& a, const std::vector<Batch>& b);
 
 }  // namespace mn::data::testing

@@ -2,6 +2,7 @@
 // and the one definition of stb_image_write.
 #include "tests/data/helpers.h"
 
+#include <doctest/doctest.h>
 #include <turbojpeg.h>
 
 #include <algorithm>
@@ -101,6 +102,29 @@ double psnr(const ImageU8& a, const ImageU8& b) {
   }
   const double mse = se / a.pixels.size();
   return mse == 0 ? 99.0 : 10 * std::log10(255.0 * 255.0 / mse);
+}
+
+std::vector<Batch> epoch(BatchSource& loader, int64_t e, int64_t first) {
+  loader.start_epoch(e, first);
+  std::vector<Batch> out;
+  while (auto b = loader.next()) out.push_back(std::move(*b));
+  return out;
+}
+
+void check_same(const std::vector<Batch>& a, const std::vector<Batch>& b) {
+  REQUIRE(a.size() == b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    CHECK(a[i].epoch == b[i].epoch);
+    CHECK(a[i].index == b[i].index);
+    CHECK(a[i].indices == b[i].indices);
+    CHECK(a[i].resolutions == b[i].resolutions);
+    CHECK(a[i].labels.to_vector<int64_t>() == b[i].labels.to_vector<int64_t>());
+    REQUIRE(a[i].images.size() == b[i].images.size());
+    for (size_t k = 0; k < a[i].images.size(); ++k) {
+      CHECK(a[i].images[k].shape() == b[i].images[k].shape());
+      CHECK(a[i].images[k].to_vector<float>() == b[i].images[k].to_vector<float>());
+    }
+  }
 }
 
 }  // namespace mn::data::testing

@@ -45,25 +45,6 @@ Pipeline augment() {
                    Normalize{{0.5, 0.4, 0.3}, {0.2, 0.25, 0.3}}});
 }
 
-std::vector<Batch> epoch(Loader& loader, int64_t e, int64_t first = 0) {
-  loader.start_epoch(e, first);
-  std::vector<Batch> out;
-  while (auto b = loader.next()) out.push_back(std::move(*b));
-  return out;
-}
-
-void check_same(const std::vector<Batch>& a, const std::vector<Batch>& b) {
-  REQUIRE(a.size() == b.size());
-  for (size_t i = 0; i < a.size(); ++i) {
-    CHECK(a[i].index == b[i].index);
-    CHECK(a[i].indices == b[i].indices);
-    CHECK(a[i].labels.to_vector<int64_t>() == b[i].labels.to_vector<int64_t>());
-    REQUIRE(a[i].images.size() == b[i].images.size());
-    for (size_t k = 0; k < a[i].images.size(); ++k)
-      CHECK(a[i].images[k].to_vector<float>() == b[i].images[k].to_vector<float>());
-  }
-}
-
 }  // namespace
 
 TEST_CASE("same seed, same batches, whatever the number of workers") {

@@ -76,3 +76,30 @@ TEST_CASE("resample axes reject boxes outside the image") {
                        "resample: box [5, 11) outside the image of size 10", mn::Error);
   CHECK_THROWS_AS(make_resample_axis(10, 1, 5, 3, true, false), mn::Error);
 }
+
+TEST_CASE("antialiased rows clamped at the bottom edge read their own rows (leading zero weights)") {
+  // 32 -> 20 with align_corners: the last output rows have fewer taps than the axis, so their
+  // first tap is moved up and its weights start with zeros; each weight still belongs to row
+  // first + t. Reference: the same taps summed in double.
+  std::vector<float> src(32 * 32);
+  for (size_t i = 0; i < src.size(); ++i) src[i] = float((i * 37) % 101);
+  const PlaneResizer r(32, 32, 20, 20, true, true);
+  const ResampleAxis& rows = r.rows();
+  const ResampleAxis& cols = r.cols();
+  bool leading_zeros = false;
+  for (int y = 0; y < 20; ++y) leading_zeros = leading_zeros || (rows.weights[size_t(y) * rows.taps + 1] == 0 &&
+                                                                   rows.weights[size_t(y) * rows.taps + 2] != 0);
+  REQUIRE(leading_zeros);  // the case this test is about
+  std::vector<float> got(20 * 20), want(20 * 20);
+  r.run(src.data(), got.data(), 1);
+  for (int y = 0; y < 20; ++y)
+    for (int x = 0; x < 20; ++x) {
+      double acc = 0;
+      for (int t = 0; t < rows.taps; ++t)
+        for (int u = 0; u < cols.taps; ++u)
+          acc += double(rows.weights[size_t(y) * rows.taps + t]) * cols.weights[size_t(x) * cols.taps + u] *
+                 src[size_t(rows.first[y] + t) * 32 + size_t(cols.first[x] + u)];
+      want[size_t(y) * 20 + x] = float(acc);
+    }
+  check_plane(got, want, 1e-5);
+}

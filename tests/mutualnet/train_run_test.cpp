@@ -7,10 +7,12 @@
 #include <filesystem>
 #include <sstream>
 
+#include "data/device_loader.h"
 #include "mutualnet/checkpoint.h"
 #include "mutualnet/config.h"
 #include "io/files.h"
 #include "io/json.h"
+#include "mutualnet/experiment.h"
 #include "mutualnet/trainer.h"
 #include "tests/common/test_util.h"
 
@@ -89,6 +91,51 @@ TEST_CASE("train run: a few hundred images bring the loss well below chance") {
   CHECK(error_of([&] { train(c, o); }) ==
         run.path + " already holds a run; continue it with --resume " + run.path +
             ", or start another with --set name=NEW (or delete " + run.path + ")");
+}
+
+TEST_CASE("train run: batches built by the device loader train bitwise as the CPU loader's, resumed too") {
+  // data.device_input = "on" runs the device loader on the CPU backend; it changes no result, so a
+  // run may switch it on resume.
+  const std::vector<std::string> tiny{"data.train_limit=128", "data.test_limit=100", "train.batch_size=32",
+                                      "train.epochs=2", "data.antialias=true", "augment.pad_mode=\"zero\""};
+  const TempDir cpu("mn_train_cpu_input", false), device("mn_train_device_input", false);
+  TrainOptions o;
+  o.quiet = true;
+  o.run_dir = cpu.path;
+  CHECK(train(parse_config(kTiny, "tiny.toml", [&] {
+          auto v = tiny;
+          v.push_back("data.device_input=\"off\"");
+          return v;
+        }()),
+              o)
+            .steps == 8);
+  const Config on = parse_config(kTiny, "tiny.toml", [&] {
+    auto v = tiny;
+    v.push_back("data.device_input=\"on\"");
+    return v;
+  }());
+  o.run_dir = device.path;
+  o.stop_after_steps = 5;
+  CHECK(train(on, o).interrupted);
+  o.resume = true;
+  o.stop_after_steps = -1;
+  CHECK(train(on, o).steps == 8);
+  for (const char* file : {"/last/model.safetensors", "/last/trainer.safetensors"}) {
+    CAPTURE(file);
+    CHECK(read_file(cpu.path + file) == read_file(device.path + file));
+  }
+}
+
+TEST_CASE("train run: data.device_input picks the loader: built on the device, downscaled there, or the CPU's") {
+  auto ds = data::synthetic_dataset(128, 28, 1, 10, 1);
+  auto kind = [&](const std::vector<std::string>& overrides, Device device) {
+    const std::unique_ptr<data::BatchSource> l = make_train_loader(parse_config(kTiny, "tiny.toml", overrides), ds, device);
+    return dynamic_cast<data::DeviceLoader*>(l.get()) ? "device" : dynamic_cast<data::UploadLoader*>(l.get()) ? "upload" : "cpu";
+  };
+  CHECK(std::string(kind({"data.device_input=\"on\""}, Device::cpu())) == "device");
+  CHECK(std::string(kind({"data.device_input=\"on\"", "augment.color_jitter=0.4"}, Device::cpu())) == "upload");
+  CHECK(std::string(kind({}, Device::cpu())) == "cpu");  // auto: the CPU loader on the CPU
+  CHECK(std::string(kind({"data.device_input=\"off\""}, Device::cpu())) == "cpu");
 }
 
 TEST_CASE("train run: interrupted and resumed ends bitwise equal to an uninterrupted run") {
