@@ -4,7 +4,8 @@
 #   1. configure a fresh CUDA build (sm_90 unless MN_CUDA_ARCH says otherwise) and build it
 #   2. run every test suite with MN_REQUIRE_GPU=1 (CUDA tests fail instead of skipping)
 #   3. the acceptance runs of precision = "bf16" (issue #13): `mn bench train` of WRN-28-10 in bf16
-#      and tf32 against tools/bench_train_torch.py with and without --amp / --channels-last,
+#      (channels-last, the default, and NCHW) and tf32 against tools/bench_train_torch.py with and
+#      without --amp / --channels-last,
 #      MobileNet v2 at 224 with batch 256, and the default Fashion-MNIST run on the GPU in bf16 and
 #      fp32 (top-1 at 1.0-28); acceptance.md tabulates speed, memory and the pass/fail lines
 #   4. the CUDA-vs-CPU model comparison again, logging every cuDNN algorithm chosen (MN_CUDNN_LOG=1),
@@ -121,9 +122,11 @@ bench() {
   grep '^{' "$OUT/$log" | tail -1 | python3 -c "import json, sys; [print(json.dumps(dict(json.loads(l), run='$label'))) for l in sys.stdin]" >>"$JSONL"
 }
 if [ -f configs/cifar100_wrn.toml ]; then
-  for p in bf16 tf32; do
-    bench "mn WRN-28-10 $p" "bench_mn_wrn_$p.log" timeout 150 "$BUILD/mn" bench train configs/cifar100_wrn.toml \
-      --device cuda --set precision=$p --steps 10 --warmup 3
+  # memory_format auto is nhwc on CUDA; the nchw run measures what channels-last buys.
+  for run in bf16:auto bf16:nchw tf32:auto; do
+    p=${run%:*} f=${run#*:}
+    bench "mn WRN-28-10 $p$([ "$f" = nchw ] && echo " nchw")" "bench_mn_wrn_${p}_$f.log" timeout 150 "$BUILD/mn" \
+      bench train configs/cifar100_wrn.toml --device cuda --set precision=$p --set memory_format=$f --steps 10 --warmup 3
   done
 fi
 for flags in "" "--amp" "--channels-last" "--amp --channels-last"; do
@@ -158,15 +161,16 @@ python3 - "$JSONL" >"$OUT/acceptance.md" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 by = {r['run']: r for r in rows}
-print('| run | precision | ms/step | images/s | peak allocated (MiB) | reserved (MiB) | reserved / peak |')
-print('| --- | --- | ---: | ---: | ---: | ---: | ---: |')
+print('| run | precision | layout | ms/step | images/s | peak allocated (MiB) | reserved (MiB) | reserved / peak |')
+print('| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |')
 for r in rows:
     if 'images_per_s' not in r:
         continue
     reserved = r.get('reserved_mib', r.get('peak_reserved_mib', 0))
     peak = r.get('peak_mem_mib', 0)
     prec = r.get('precision', 'bf16 autocast' if r.get('amp_bf16') else 'fp32 (TF32 convs)')
-    print(f"| {r['run']} | {prec} | {r['ms_per_step']:.1f} | {r['images_per_s']:.1f} | {peak:.0f} | {reserved:.0f} | "
+    layout = r.get('memory_format', 'nhwc' if r.get('channels_last') else 'nchw')
+    print(f"| {r['run']} | {prec} | {layout} | {r['ms_per_step']:.1f} | {r['images_per_s']:.1f} | {peak:.0f} | {reserved:.0f} | "
           f"{reserved / peak if peak else 0:.2f} |")
 def check(name, ok, detail):
     print(f"- {'PASS' if ok else 'FAIL'}: {name} ({detail})")
@@ -179,6 +183,10 @@ if mn and torch:
           f"{mn['reserved_mib'] / mn['peak_mem_mib']:.2f}x")
 else:
     print('- MISSING: the WRN-28-10 runs (see their logs)')
+nchw = by.get('mn WRN-28-10 bf16 nchw')
+if mn and nchw:
+    print(f"- mn bf16 channels-last ({mn.get('memory_format', '?')}) / NCHW: "
+          f"{mn['images_per_s'] / nchw['images_per_s']:.2f}x images/s")
 fb, ff = by.get('Fashion-MNIST bf16'), by.get('Fashion-MNIST fp32')
 if fb and ff:
     d = fb['top1'] - ff['top1']

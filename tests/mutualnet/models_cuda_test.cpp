@@ -196,3 +196,27 @@ TEST_CASE("CUDA: models match the CPU through a sandwich step") {
   compare(models::parse_model_name("resnet50"), 96, {0.25, 64});
   backend(Device::cuda()).set_precision(Precision::tf32);
 }
+
+// Channels-last activations (memory_format = "nhwc", CUDA's default through a config): the same
+// bounds as NCHW, in float32 and in bfloat16 (the production path), through every layer kind:
+// dense, strided, 1x1 and depthwise convs on KRSC filters, fused BN + ReLU, max and global
+// pooling, residual adds, the resize of the narrower pass. The WRN takes 3-channel images here,
+// whose layouts differ (a 1-channel image is the same bytes in both).
+TEST_CASE("CUDA NHWC: models match the CPU through a sandwich step with channels-last activations") {
+  if (!test::gpu_or_skip()) return;
+  test::MemoryFormatGuard nhwc(MemoryFormat::channels_last);
+  models::ModelSpec wrn = models::parse_model_name("wrn-16-2");
+  wrn.classes = 10;
+  wrn.divisor = 4;
+  backend(Device::cuda()).set_precision(Precision::fp32);
+  compare(wrn, 32, {0.25, 24});
+  compare(models::parse_model_name("mobilenet_v2"), 96, {0.7, 64});
+  compare(models::parse_model_name("resnet50"), 96, {0.25, 64});
+  if (cuda_bf16_supported()) {
+    backend(Device::cuda()).set_precision(Precision::bf16);
+    compare_bf16(wrn, 32, {0.25, 24});
+    compare_bf16(models::parse_model_name("mobilenet_v2"), 96, {0.7, 64});
+    compare_bf16(models::parse_model_name("resnet50"), 96, {0.25, 64});
+  }
+  backend(Device::cuda()).set_precision(Precision::tf32);
+}
