@@ -198,10 +198,11 @@ TEST_CASE("CUDA: models match the CPU through a sandwich step") {
 }
 
 // Channels-last activations (memory_format = "nhwc", CUDA's default through a config): the same
-// bounds as NCHW, in float32 and in bfloat16 (the production path), through every layer kind:
-// dense, strided, 1x1 and depthwise convs on KRSC filters, fused BN + ReLU, max and global
-// pooling, residual adds, the resize of the narrower pass. The WRN takes 3-channel images here,
-// whose layouts differ (a 1-channel image is the same bytes in both).
+// bounds as NCHW, in float32 through every layer kind (dense, strided, 1x1 and depthwise convs on
+// KRSC filters, fused BN + ReLU, max and global pooling, residual adds, the resize of the narrower
+// pass) and in bfloat16, the production path (ResNet-50's layers are covered by the others). The
+// WRN takes 3-channel images here, whose layouts differ (a 1-channel image is the same bytes in
+// both).
 TEST_CASE("CUDA NHWC: models match the CPU through a sandwich step with channels-last activations") {
   if (!test::gpu_or_skip()) return;
   test::MemoryFormatGuard nhwc(MemoryFormat::channels_last);
@@ -216,7 +217,6 @@ TEST_CASE("CUDA NHWC: models match the CPU through a sandwich step with channels
     backend(Device::cuda()).set_precision(Precision::bf16);
     compare_bf16(wrn, 32, {0.25, 24});
     compare_bf16(models::parse_model_name("mobilenet_v2"), 96, {0.7, 64});
-    compare_bf16(models::parse_model_name("resnet50"), 96, {0.25, 64});
   }
   backend(Device::cuda()).set_precision(Precision::tf32);
 }
