@@ -276,3 +276,36 @@ TEST_CASE("cuda nhwc: convolutions through autograd on KRSC compute copies of wi
     }
   backend(gpu()).set_precision(Precision::tf32);
 }
+
+TEST_CASE("cuda nhwc: gradients flow back between the layers channels-last") {
+  if (!test::gpu_or_skip()) return;
+  test::MemoryFormatGuard nhwc(kNhwc);
+  for (DType dtype : kDtypes) {
+    // The identity, recording the layout of the gradient that reaches it.
+    std::vector<std::string> bad;
+    auto probe = [&bad](const Variable& v, const char* where) {
+      return Variable::make(v.data(), where, {v}, [&bad, where](const Tensor& g) {
+        if (!g.is_contiguous(kNhwc)) bad.push_back(cat(where, ": strides ", shape_str(g.strides())));
+        return std::vector<Tensor>{g};
+      });
+    };
+    auto param = [&](const Shape& s, uint64_t seed, double std) {
+      return Variable(test::normal_tensor(s, seed, DType::f32, std).to(gpu()), true);
+    };
+    Variable x(test::normal_tensor({4, 3, 12, 12}, 70).to(gpu()).to(dtype).contiguous(kNhwc), true);
+    Variable w1 = param({16, 3, 3, 3}, 71, 0.3), w2 = param({16, 16, 3, 3}, 72, 0.1);
+    Variable gamma = param({16}, 73, 0.1), beta = param({16}, 74, 0.1), fc = param({5, 16}, 75, 0.2);
+    Tensor rm = Tensor::zeros({16}, DType::f32, gpu()), rv = Tensor::ones({16}, DType::f32, gpu());
+    Variable h = probe(conv2d(x, cast(w1, dtype, kNhwc), std::nullopt, test::conv_args(1, 1)), "conv 1");
+    h = probe(max_pool2d(h, {3, 3, 2, 2, 1, 1}), "max pool");
+    Variable a = probe(batch_norm(h, gamma, beta, rm, rv, true, 0.1, 1e-5, true), "batch norm + relu");
+    h = probe(conv2d(a, cast(w2, dtype, kNhwc), std::nullopt, test::conv_args(1, 1)), "conv 2");
+    h = probe(h + a, "residual add");
+    h = probe(adaptive_avg_pool2d(h, 1, 1), "global pool");
+    Variable logits = cast(linear(h.flatten(1), cast(fc, dtype), std::nullopt), DType::f32);
+    cross_entropy(logits, Tensor::from_vector<int64_t>({0, 1, 2, 3}, {4}).to(gpu())).backward();
+    CHECK_MESSAGE(bad.empty(), dtype_name(dtype), ": gradients not channels-last at ", bad.size(), " layers",
+                  bad.empty() ? "" : ", first " + bad.front());
+    for (const Variable* p : {&x, &w1, &w2, &gamma, &beta, &fc}) CHECK(p->grad().defined());
+  }
+}
