@@ -15,7 +15,7 @@
 // i * kh * kw values, stride(0) apart: it is gathered into a packed buffer with one 2-D copy, and
 // its gradient is computed packed and scattered back into the strided region (with accumulate,
 // the region is gathered first and cuDNN adds to it with beta = 1). Under NHWC the dispatcher
-// hands over dense KRSC filters (the bf16 compute copy of a slice is made KRSC by its cast), so
+// hands over dense KRSC filters (nn::Conv2d casts its weight slice to a KRSC compute copy), so
 // their rows are always packed.
 #include <algorithm>
 #include <cstdio>

@@ -31,7 +31,7 @@ bool rows_packed(const Tensor& w) {
 }
 
 // A weight (or its gradient's buffer) as the backend reads it: rows_packed under NCHW; dense
-// KRSC under channels-last (the bf16 compute copy is made so by autograd's cast).
+// KRSC under channels-last (nn::Conv2d's compute copy of its slice is made so by its cast).
 bool filter_ready(const Tensor& w, MemoryFormat fmt) {
   return fmt == MemoryFormat::channels_last ? w.is_contiguous(fmt) : rows_packed(w);
 }
