@@ -172,6 +172,8 @@ TEST_CASE("CUDA bf16: models stay within bfloat16's error of float64 through a s
     MESSAGE("skipped: this GPU has no bfloat16 tensor cores (compute capability < 8.0)");
     return;
   }
+  // NCHW, whatever an Experiment built earlier in this process chose (memory_format = "auto").
+  test::MemoryFormatGuard nchw(MemoryFormat::contiguous);
   models::ModelSpec wrn = models::parse_model_name("wrn-16-2");
   wrn.in_channels = 1;
   wrn.classes = 10;
@@ -185,6 +187,7 @@ TEST_CASE("CUDA bf16: models stay within bfloat16's error of float64 through a s
 
 TEST_CASE("CUDA: models match the CPU through a sandwich step") {
   if (!test::gpu_or_skip()) return;
+  test::MemoryFormatGuard nchw(MemoryFormat::contiguous);
   models::ModelSpec wrn = models::parse_model_name("wrn-16-2");
   wrn.in_channels = 1;
   wrn.classes = 10;
