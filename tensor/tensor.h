@@ -18,6 +18,7 @@ using Shape = std::vector<int64_t>;
 // layout cuDNN's tensor-core convolutions run in natively (Backend::memory_format).
 enum class MemoryFormat { contiguous, channels_last };
 const char* memory_format_name(MemoryFormat f);  // "nchw", "nhwc"
+
 std::string shape_str(const Shape& s);  // "(128, 3, 32, 32)"
 int64_t shape_numel(const Shape& s);
 
