@@ -119,6 +119,7 @@ __global__ void stats_nhwc_kernel(const T* __restrict__ x, int64_t rows, int cha
   if (c < channels) {
     const float pivot = load(x[c]);
     ShiftedSums sums;
+#pragma unroll 4
     for (int64_t r = r0 + warp; r < r1; r += kWarps) sums.add(load(x[r * channels + c]) - pivot);
     m = sums.moments(pivot);
   }
@@ -270,6 +271,7 @@ __global__ void grad_sums_nhwc_kernel(const T* __restrict__ dy, const T* __restr
   float2 sums{0.f, 0.f};
   if (c < channels) {
     const float mu = mean[c], is = invstd ? invstd[c] : 1.f;
+#pragma unroll 4
     for (int64_t r = r0 + warp; r < r1; r += kWarps) add_grad<RELU>(sums, dy, x, y, r * channels + c, mu, is);
   }
   warp_sums[warp][lane] = sums;
