@@ -27,7 +27,8 @@ Variable batch_norm(const Variable& x, const Variable& gamma, const Variable& be
 Variable sync_batch_norm(const Variable& x, const Variable& gamma, const Variable& beta,
                          const Tensor& running_mean, const Tensor& running_var, double momentum,
                          double eps, bool relu, const ProcessGroup& group) {
-  const Tensor in = x.data().contiguous(), scale = gamma.data();
+  // In the backend's layout once, for the phases here and in the backward.
+  const Tensor in = x.data().contiguous(backend(x.device()).memory_format()), scale = gamma.data();
   MN_CHECK(in.dim() == 4, "sync_batch_norm: expected (N, C, H, W), got ", shape_str(in.shape()));
   const int64_t C = in.size(1);
   // Every process's count, mean and biased variance, gathered (each fills its row of a zeroed

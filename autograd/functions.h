@@ -43,8 +43,9 @@ Variable max(const Variable& x, int dim, bool keepdim = false);  // gradient to 
 Variable var(const Variable& x, const std::vector<int>& dims, bool unbiased = false,
              bool keepdim = false);
 
-// cast.cpp: x in another floating dtype; the gradient is cast back to x's dtype.
-Variable cast(const Variable& x, DType dtype);
+// cast.cpp: x in another floating dtype (and, with format = channels_last, in that layout; by
+// default a copy keeps x's layout); the gradient is cast back to x's dtype.
+Variable cast(const Variable& x, DType dtype, std::optional<MemoryFormat> format = std::nullopt);
 
 // matmul.cpp
 Variable matmul(const Variable& a, const Variable& b);  // (m, k) @ (k, n)

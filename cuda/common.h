@@ -53,6 +53,7 @@ struct Context {
   PinnedAllocator pinned;
   bool allow_tf32 = true;  // float32 convolutions; PyTorch's torch.backends.cudnn.allow_tf32 default
   DType activations = DType::f32;  // bf16 under precision = "bf16" (Backend::activation_dtype)
+  MemoryFormat memory_format = MemoryFormat::contiguous;  // of activations (Backend::memory_format)
   bool cudnn_benchmark = true;  // cudnnFind* (measure) rather than heuristics; MN_CUDNN_BENCHMARK=0
   bool cudnn_log = false;  // MN_CUDNN_LOG=1: one stderr line per algorithm chosen (shape, algo, math)
 };
@@ -96,5 +97,8 @@ inline unsigned grid_for(int64_t n, int threads, int64_t cap = 65535LL * 16) {
   return static_cast<unsigned>(blocks < cap ? blocks : cap);
 }
 int num_sms();
+// Whether activations are channels-last (NHWC): the layout every activation the dispatchers pass
+// this backend is in.
+inline bool channels_last() { return context().memory_format == MemoryFormat::channels_last; }
 
 }  // namespace mn::cuda

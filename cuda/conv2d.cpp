@@ -1,6 +1,8 @@
 // CUDA convolutions through cuDNN: forward, backward-data and backward-filter for dense, grouped
-// and depthwise 2-D convolutions in NCHW: float32 (FMA or TF32 math), or bfloat16 tensors with
-// float32 accumulation (cuDNN's PSEUDO_BFLOAT16 configuration: bf16 data, float compute type).
+// and depthwise 2-D convolutions in NCHW, or in NHWC with KRSC filters under channels-last
+// activations (Backend::memory_format: cuDNN's tensor-core kernels run natively there, where NCHW
+// costs them transposes): float32 (FMA or TF32 math), or bfloat16 tensors with float32
+// accumulation (cuDNN's PSEUDO_BFLOAT16 configuration: bf16 data, float compute type).
 //
 // Every width x resolution point of a MutualNet is a new set of shapes, so each shape gets a
 // plan (cuDNN descriptors plus the algorithm and workspace size of each direction), made once and
@@ -12,7 +14,9 @@
 // Filters must be packed for cuDNN. A width-sliced weight W[:o, :i] has packed rows of
 // i * kh * kw values, stride(0) apart: it is gathered into a packed buffer with one 2-D copy, and
 // its gradient is computed packed and scattered back into the strided region (with accumulate,
-// the region is gathered first and cuDNN adds to it with beta = 1).
+// the region is gathered first and cuDNN adds to it with beta = 1). Under NHWC the dispatcher
+// hands over dense KRSC filters (nn::Conv2d casts its weight slice to a KRSC compute copy), so
+// their rows are always packed.
 #include <algorithm>
 #include <cstdio>
 #include <initializer_list>
@@ -30,12 +34,13 @@ struct ConvKey {
   int n, c, h, w, o, kh, kw, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups;
   bool bf16;  // bfloat16 tensors (float32 otherwise)
   bool tf32;  // float32 tensors on TF32 tensor cores (always false with bf16)
+  bool nhwc;  // x, y NHWC and the filter KRSC (NCHW and KCRS otherwise)
   bool operator==(const ConvKey&) const = default;
 };
 
 struct ConvKeyHash {
   size_t operator()(const ConvKey& k) const {
-    size_t h = k.tf32 + 2 * k.bf16;
+    size_t h = k.tf32 + 2 * k.bf16 + 4 * k.nhwc;
     for (int v : {k.n, k.c, k.h, k.w, k.o, k.kh, k.kw, k.stride_h, k.stride_w, k.pad_h, k.pad_w,
                   k.dil_h, k.dil_w, k.groups})
       h = h * 1000003u ^ static_cast<size_t>(v);
@@ -62,7 +67,8 @@ struct ConvPlan {
 std::string describe(const ConvKey& k) {
   return cat("x (", k.n, ", ", k.c, ", ", k.h, ", ", k.w, "), w (", k.o, ", ", k.c / k.groups, ", ",
              k.kh, ", ", k.kw, "), stride (", k.stride_h, ", ", k.stride_w, "), pad (", k.pad_h,
-             ", ", k.pad_w, "), dilation (", k.dil_h, ", ", k.dil_w, "), groups ", k.groups);
+             ", ", k.pad_w, "), dilation (", k.dil_h, ", ", k.dil_w, "), groups ", k.groups,
+             k.nhwc ? ", NHWC" : ", NCHW");
 }
 
 int to_int(int64_t v, const char* what) {
@@ -75,7 +81,7 @@ ConvKey key_of(const Shape& x, const Shape& w, const Conv2dArgs& a, DType dtype)
   return {to_int(x[0], "batch"), to_int(x[1], "channels"), to_int(x[2], "height"), to_int(x[3], "width"),
           to_int(w[0], "output channels"), to_int(w[2], "kernel height"), to_int(w[3], "kernel width"),
           a.stride_h, a.stride_w, a.pad_h, a.pad_w, a.dil_h, a.dil_w, a.groups,
-          bf16, !bf16 && cuda::context().allow_tf32};
+          bf16, !bf16 && cuda::context().allow_tf32, cuda::channels_last()};
 }
 
 size_t elem_size(const ConvKey& k) { return k.bf16 ? 2 : 4; }
@@ -94,9 +100,12 @@ ConvPlan& plan_for(const ConvKey& key, const Shape& y_shape) {
   MN_CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&p->conv));
   // Tensors in their dtype; the convolution's compute type is float32 either way.
   const cudnnDataType_t data = key.bf16 ? CUDNN_DATA_BFLOAT16 : CUDNN_DATA_FLOAT;
-  MN_CUDNN_CHECK(cudnnSetTensor4dDescriptor(p->x, CUDNN_TENSOR_NCHW, data, key.n, key.c, key.h, key.w));
-  MN_CUDNN_CHECK(cudnnSetFilter4dDescriptor(p->w, data, CUDNN_TENSOR_NCHW, key.o,
-                                            key.c / key.groups, key.kh, key.kw));
+  // Sizes are given as (N, C, H, W) and (K, C, R, S) in either layout; the format says how they
+  // lie in memory (NHWC / KRSC).
+  const cudnnTensorFormat_t format = key.nhwc ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW;
+  MN_CUDNN_CHECK(cudnnSetTensor4dDescriptor(p->x, format, data, key.n, key.c, key.h, key.w));
+  MN_CUDNN_CHECK(cudnnSetFilter4dDescriptor(p->w, data, format, key.o, key.c / key.groups, key.kh,
+                                            key.kw));
   MN_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(p->conv, key.pad_h, key.pad_w, key.stride_h,
                                                  key.stride_w, key.dil_h, key.dil_w,
                                                  CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
@@ -106,7 +115,7 @@ ConvPlan& plan_for(const ConvKey& key, const Shape& y_shape) {
   MN_CHECK(n == y_shape[0] && c == y_shape[1] && h == y_shape[2] && w == y_shape[3],
            "conv2d: cuDNN computes output (", n, ", ", c, ", ", h, ", ", w, ") but mn expects ",
            shape_str(y_shape), " for ", describe(key));
-  MN_CUDNN_CHECK(cudnnSetTensor4dDescriptor(p->y, CUDNN_TENSOR_NCHW, data, n, c, h, w));
+  MN_CUDNN_CHECK(cudnnSetTensor4dDescriptor(p->y, format, data, n, c, h, w));
   return *plans->emplace(key, std::move(p)).first->second;
 }
 
@@ -226,6 +235,9 @@ struct Filter {
 };
 
 Filter filter_of(const Tensor& w) {
+  MN_CHECK(!cuda::channels_last() || w.is_contiguous(MemoryFormat::channels_last),
+           "conv2d: NHWC convolutions need a dense KRSC filter, got ", shape_str(w.shape()),
+           " with strides ", shape_str(w.strides()));
   return {w.size(0), w.size(1) * w.size(2) * w.size(3), w.stride(0), dtype_size(w.dtype())};
 }
 

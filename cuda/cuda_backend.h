@@ -23,6 +23,8 @@ class CudaBackend final : public Backend {
   std::string device_name() override;
   void set_precision(Precision p) override;
   DType activation_dtype() override;
+  void set_memory_format(MemoryFormat f) override;
+  MemoryFormat memory_format() override;
   void copy(const Tensor& dst, const Tensor& src) override;
   void fill(const Tensor& dst, double value) override;
   void unary(UnaryOp op, const Tensor& out, const Tensor& in, double a, double b) override;

@@ -54,7 +54,9 @@ void scatter_in_float(const Tensor& dx, F&& scatter) {
     scatter(static_cast<float*>(dx.data_ptr()));
     return;
   }
-  Tensor acc = Tensor::zeros(dx.shape(), DType::f32, dx.device());
+  // In dx's layout: the kernels address both through the same offsets.
+  Tensor acc = Tensor::empty(dx.shape(), DType::f32, dx.device(), dx.memory_format());
+  acc.zero_();
   scatter(static_cast<float*>(acc.data_ptr()));
   dx.copy_(acc);
 }

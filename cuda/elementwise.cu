@@ -1,13 +1,17 @@
 // CUDA elementwise kernels: copy (any dtype pair, bf16/f16 included), fill, unary and binary ops over
 // any strides (float32, float64, int64, and bfloat16 computed in float32). Broadcast operands arrive expanded (stride 0). The host merges dims that are
-// contiguous for every operand, so most calls run the contiguous kernels; the rest use a strided
+// contiguous for every operand, in the output's memory order (so channels-last operands of one
+// layout are flat arrays too), and most calls run the contiguous kernels; the rest use a strided
 // kernel that decomposes the linear index over at most 8 dims (32-bit index math unless the
 // tensor has 2^31 elements or more).
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
+#include <algorithm>
 #include <array>
+#include <numeric>
 #include <type_traits>
+#include <vector>
 
 #include "cuda/common.h"
 
@@ -31,10 +35,17 @@ struct Indexer {
   }
 };
 
+// Operand 0 is the output. Dims are walked in its memory order (innermost first), so operands
+// that share a dense layout other than NCHW (channels-last) merge into one flat dim too.
 template <int K>
 Indexer<K> make_indexer(const char* op, const Shape& shape, std::array<const Tensor*, K> ts) {
   Indexer<K> ix;
-  for (int d = static_cast<int>(shape.size()) - 1; d >= 0; --d) {
+  std::vector<int> order(shape.size());  // outermost first
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(),
+                   [&](int a, int b) { return ts[0]->stride(a) > ts[0]->stride(b); });
+  for (auto it = order.rbegin(); it != order.rend(); ++it) {
+    const int d = *it;
     if (shape[d] == 1) continue;
     bool merge = ix.ndim > 0;
     for (int k = 0; k < K && merge; ++k)

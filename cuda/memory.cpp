@@ -135,4 +135,7 @@ void CudaBackend::set_precision(Precision p) {
 
 DType CudaBackend::activation_dtype() { return context().activations; }
 
+void CudaBackend::set_memory_format(MemoryFormat f) { context().memory_format = f; }
+MemoryFormat CudaBackend::memory_format() { return context().memory_format; }
+
 }  // namespace mn

@@ -1,8 +1,10 @@
-// CUDA zero / reflect padding of contiguous NCHW float32 or bfloat16 (reflect excludes the edge, as PyTorch;
+// CUDA zero / reflect padding of NCHW, or NHWC under channels-last activations (cuda/layout.cuh),
+// float32 or bfloat16 (reflect excludes the edge, as PyTorch;
 // negative zero-padding crops). Forward gathers one output per thread; the zero-mode backward
 // gathers too, the reflect backward scatters into the reflected source with atomicAdd (an input
 // pixel near an edge receives from up to four outputs).
 #include "cuda/dtype.cuh"
+#include "cuda/layout.cuh"
 
 namespace mn {
 
@@ -13,6 +15,14 @@ constexpr int kThreads = 256;
 struct Dims {
   int64_t planes;
   int h, w, oh, ow, left, top;
+  cuda::Layout layout;  // of both x and y
+  // Offsets of element (n, c, h, w) of x and of y.
+  __device__ int64_t in(const cuda::Pos& q, int h_, int w_) const {
+    return cuda::offset(layout, q.n, q.c, static_cast<int64_t>(h_) * w + w_, static_cast<int64_t>(h) * w);
+  }
+  __device__ int64_t out(const cuda::Pos& q, int h_, int w_) const {
+    return cuda::offset(layout, q.n, q.c, static_cast<int64_t>(h_) * ow + w_, static_cast<int64_t>(oh) * ow);
+  }
 };
 
 Dims dims_of(const Tensor& x, const Tensor& y, const Pad2d& pad) {
@@ -20,7 +30,8 @@ Dims dims_of(const Tensor& x, const Tensor& y, const Pad2d& pad) {
     MN_CHECK(t->size(2) <= INT32_MAX && t->size(3) <= INT32_MAX, "pad2d: planes of ",
              shape_str(t->shape()), " are too large");
   return {x.size(0) * x.size(1), static_cast<int>(x.size(2)), static_cast<int>(x.size(3)),
-          static_cast<int>(y.size(2)), static_cast<int>(y.size(3)), pad.left, pad.top};
+          static_cast<int>(y.size(2)), static_cast<int>(y.size(3)), pad.left, pad.top,
+          cuda::activation_layout(x.size(1))};
 }
 
 __device__ int reflect(int i, int n) {
@@ -35,8 +46,8 @@ __global__ void pad_forward_kernel(const T* __restrict__ x, Dims d, bool reflect
   const int64_t total = d.planes * d.oh * d.ow;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    const int ow = static_cast<int>(i % d.ow), oh = static_cast<int>((i / d.ow) % d.oh);
-    const int64_t plane = i / (static_cast<int64_t>(d.ow) * d.oh);
+    const cuda::Pos q = cuda::locate(d.layout, i, static_cast<int64_t>(d.oh) * d.ow);
+    const int ow = static_cast<int>(q.p % d.ow), oh = static_cast<int>(q.p / d.ow);
     int h = oh - d.top, w = ow - d.left;
     if (reflect_mode) {
       h = reflect(h, d.h);
@@ -45,7 +56,7 @@ __global__ void pad_forward_kernel(const T* __restrict__ x, Dims d, bool reflect
       y[i] = cuda::store<T>(0.f);
       continue;
     }
-    y[i] = x[(plane * d.h + h) * d.w + w];
+    y[i] = x[d.in(q, h, w)];
   }
 }
 
@@ -54,11 +65,10 @@ __global__ void pad_backward_zero_kernel(const T* __restrict__ dy, Dims d, T* __
   const int64_t total = d.planes * d.h * d.w;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    const int w = static_cast<int>(i % d.w), h = static_cast<int>((i / d.w) % d.h);
-    const int64_t plane = i / (static_cast<int64_t>(d.w) * d.h);
+    const cuda::Pos q = cuda::locate(d.layout, i, static_cast<int64_t>(d.h) * d.w);
+    const int w = static_cast<int>(q.p % d.w), h = static_cast<int>(q.p / d.w);
     const int oh = h + d.top, ow = w + d.left;
-    dx[i] = (oh >= 0 && oh < d.oh && ow >= 0 && ow < d.ow) ? dy[(plane * d.oh + oh) * d.ow + ow]
-                                                           : cuda::store<T>(0.f);
+    dx[i] = (oh >= 0 && oh < d.oh && ow >= 0 && ow < d.ow) ? dy[d.out(q, oh, ow)] : cuda::store<T>(0.f);
   }
 }
 
@@ -67,10 +77,10 @@ __global__ void pad_backward_reflect_kernel(const T* __restrict__ dy, Dims d, fl
   const int64_t total = d.planes * d.oh * d.ow;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    const int ow = static_cast<int>(i % d.ow), oh = static_cast<int>((i / d.ow) % d.oh);
-    const int64_t plane = i / (static_cast<int64_t>(d.ow) * d.oh);
+    const cuda::Pos q = cuda::locate(d.layout, i, static_cast<int64_t>(d.oh) * d.ow);
+    const int ow = static_cast<int>(q.p % d.ow), oh = static_cast<int>(q.p / d.ow);
     const int h = reflect(oh - d.top, d.h), w = reflect(ow - d.left, d.w);
-    atomicAdd(dx + (plane * d.h + h) * d.w + w, cuda::load(dy[i]));
+    atomicAdd(dx + d.in(q, h, w), cuda::load(dy[i]));
   }
 }
 

@@ -1,11 +1,13 @@
-// CUDA pooling over contiguous NCHW float32 or bfloat16 (sums and averages in float32): max (with i64 argmax indices within each plane, as
-// PyTorch: padding never wins, ties keep the first, NaN wins), average (padding counted, PyTorch's
-// default) and adaptive average (bins [floor(i * H / oh), ceil((i + 1) * H / oh))).
+// CUDA pooling over NCHW, or NHWC under channels-last activations (cuda/layout.cuh), float32 or
+// bfloat16 (sums and averages in float32): max (with i64 argmax indices h * W + w within each plane,
+// as PyTorch: padding never wins, ties keep the first, NaN wins), average (padding counted,
+// PyTorch's default) and adaptive average (bins [floor(i * H / oh), ceil((i + 1) * H / oh))).
 // Backward passes gather per input element where the windows are computable (average, adaptive
 // average) so they need no atomics; max pooling scatters through its indices with atomicAdd.
 #include <cfloat>
 
 #include "cuda/dtype.cuh"
+#include "cuda/layout.cuh"
 
 namespace mn {
 
@@ -13,9 +15,17 @@ namespace {
 
 constexpr int kThreads = 256;
 
+using cuda::Layout;
+using cuda::locate;
+using cuda::offset;
+using cuda::Pos;
+
 struct Dims {
   int64_t planes;
   int h, w, oh, ow;
+  Layout layout;  // of both x and y
+  __host__ __device__ int64_t in_plane() const { return static_cast<int64_t>(h) * w; }
+  __host__ __device__ int64_t out_plane() const { return static_cast<int64_t>(oh) * ow; }
 };
 
 Dims dims_of(const Tensor& x, const Tensor& y) {
@@ -23,7 +33,7 @@ Dims dims_of(const Tensor& x, const Tensor& y) {
     MN_CHECK(t->size(2) <= INT32_MAX && t->size(3) <= INT32_MAX, "pool2d: planes of ",
              shape_str(t->shape()), " are too large");
   return {x.size(0) * x.size(1), static_cast<int>(x.size(2)), static_cast<int>(x.size(3)),
-          static_cast<int>(y.size(2)), static_cast<int>(y.size(3))};
+          static_cast<int>(y.size(2)), static_cast<int>(y.size(3)), cuda::activation_layout(x.size(1))};
 }
 
 using cuda::load;
@@ -40,17 +50,16 @@ __global__ void maxpool_forward_kernel(const T* __restrict__ x, Dims d, Pool2dAr
   const int64_t total = d.planes * d.oh * d.ow;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    const int ow = static_cast<int>(i % d.ow), oh = static_cast<int>((i / d.ow) % d.oh);
-    const int64_t plane = i / (static_cast<int64_t>(d.ow) * d.oh);
+    const Pos q = locate(d.layout, i, d.out_plane());
+    const int ow = static_cast<int>(q.p % d.ow), oh = static_cast<int>(q.p / d.ow);
     const int h0 = oh * a.stride_h - a.pad_h, w0 = ow * a.stride_w - a.pad_w;
     const int hs = max(h0, 0), ws = max(w0, 0);
     const int he = min(h0 + a.kernel_h, d.h), we = min(w0 + a.kernel_w, d.w);
-    const T* p = x + plane * d.h * d.w;
     float best = -INFINITY;
     int64_t best_at = static_cast<int64_t>(hs) * d.w + ws;
     for (int h = hs; h < he; ++h)
       for (int w = ws; w < we; ++w) {
-        const float v = load(p[h * d.w + w]);
+        const float v = load(x[offset(d.layout, q.n, q.c, static_cast<int64_t>(h) * d.w + w, d.in_plane())]);
         if (v > best || isnan(v)) {
           best = v;
           best_at = static_cast<int64_t>(h) * d.w + w;
@@ -67,8 +76,8 @@ __global__ void maxpool_backward_kernel(const T* __restrict__ dy, const int64_t*
   const int64_t total = d.planes * d.oh * d.ow;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    const int64_t plane = i / (static_cast<int64_t>(d.ow) * d.oh);
-    atomicAdd(dx + plane * d.h * d.w + indices[i], load(dy[i]));
+    const Pos q = locate(d.layout, i, d.out_plane());
+    atomicAdd(dx + offset(d.layout, q.n, q.c, indices[i], d.in_plane()), load(dy[i]));
   }
 }
 
@@ -86,15 +95,15 @@ __global__ void avgpool_forward_kernel(const T* __restrict__ x, Dims d, Pool2dAr
   const int64_t total = d.planes * d.oh * d.ow;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    const int ow = static_cast<int>(i % d.ow), oh = static_cast<int>((i / d.ow) % d.oh);
-    const int64_t plane = i / (static_cast<int64_t>(d.ow) * d.oh);
+    const Pos q = locate(d.layout, i, d.out_plane());
+    const int ow = static_cast<int>(q.p % d.ow), oh = static_cast<int>(q.p / d.ow);
     const int h0 = oh * a.stride_h - a.pad_h, w0 = ow * a.stride_w - a.pad_w;
     const int hs = max(h0, 0), ws = max(w0, 0);
     const int he = min(h0 + a.kernel_h, d.h), we = min(w0 + a.kernel_w, d.w);
-    const T* p = x + plane * d.h * d.w;
     float s = 0.f;
     for (int h = hs; h < he; ++h)
-      for (int w = ws; w < we; ++w) s += load(p[h * d.w + w]);
+      for (int w = ws; w < we; ++w)
+        s += load(x[offset(d.layout, q.n, q.c, static_cast<int64_t>(h) * d.w + w, d.in_plane())]);
     y[i] = store<T>(s / static_cast<float>(avg_divisor(oh, ow, d, a)));
   }
 }
@@ -107,17 +116,17 @@ __global__ void avgpool_backward_kernel(const T* __restrict__ dy, Dims d, Pool2d
   const int64_t total = d.planes * d.h * d.w;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    const int w = static_cast<int>(i % d.w), h = static_cast<int>((i / d.w) % d.h);
-    const int64_t plane = i / (static_cast<int64_t>(d.w) * d.h);
+    const Pos q = locate(d.layout, i, d.in_plane());
+    const int w = static_cast<int>(q.p % d.w), h = static_cast<int>(q.p / d.w);
     const int hp = h + a.pad_h, wp = w + a.pad_w;
     const int oh0 = hp < a.kernel_h ? 0 : (hp - a.kernel_h) / a.stride_h + 1;
     const int ow0 = wp < a.kernel_w ? 0 : (wp - a.kernel_w) / a.stride_w + 1;
     const int oh1 = min(hp / a.stride_h, d.oh - 1), ow1 = min(wp / a.stride_w, d.ow - 1);
-    const T* g = dy + plane * d.oh * d.ow;
     float s = 0.f;
     for (int oh = oh0; oh <= oh1; ++oh)
       for (int ow = ow0; ow <= ow1; ++ow)
-        s += load(g[oh * d.ow + ow]) / static_cast<float>(avg_divisor(oh, ow, d, a));
+        s += load(dy[offset(d.layout, q.n, q.c, static_cast<int64_t>(oh) * d.ow + ow, d.out_plane())]) /
+             static_cast<float>(avg_divisor(oh, ow, d, a));
     dx[i] = store<T>(s);
   }
 }
@@ -134,14 +143,14 @@ __global__ void adaptive_forward_kernel(const T* __restrict__ x, Dims d, T* __re
   const int64_t i = (blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x) / 32;
   const int lane = threadIdx.x % 32;
   if (i >= total) return;
-  const int ow = static_cast<int>(i % d.ow), oh = static_cast<int>((i / d.ow) % d.oh);
-  const int64_t plane = i / (static_cast<int64_t>(d.ow) * d.oh);
+  const Pos q = locate(d.layout, i, d.out_plane());
+  const int ow = static_cast<int>(q.p % d.ow), oh = static_cast<int>(q.p / d.ow);
   const int hs = bin_start(oh, d.h, d.oh), he = bin_end(oh, d.h, d.oh);
   const int ws = bin_start(ow, d.w, d.ow), we = bin_end(ow, d.w, d.ow);
   const int bw = we - ws, n = (he - hs) * bw;
-  const T* p = x + plane * d.h * d.w;
   float s = 0.f;
-  for (int j = lane; j < n; j += 32) s += load(p[(hs + j / bw) * d.w + ws + j % bw]);
+  for (int j = lane; j < n; j += 32)
+    s += load(x[offset(d.layout, q.n, q.c, static_cast<int64_t>(hs + j / bw) * d.w + ws + j % bw, d.in_plane())]);
   for (int off = 16; off > 0; off /= 2) s += __shfl_down_sync(0xffffffffu, s, off);
   if (lane == 0) y[i] = store<T>(s / static_cast<float>(n));
 }
@@ -151,9 +160,8 @@ __global__ void adaptive_backward_kernel(const T* __restrict__ dy, Dims d, T* __
   const int64_t total = d.planes * d.h * d.w;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    const int w = static_cast<int>(i % d.w), h = static_cast<int>((i / d.w) % d.h);
-    const int64_t plane = i / (static_cast<int64_t>(d.w) * d.h);
-    const T* g = dy + plane * d.oh * d.ow;
+    const Pos q = locate(d.layout, i, d.in_plane());
+    const int w = static_cast<int>(q.p % d.w), h = static_cast<int>(q.p / d.w);
     float s = 0.f;
     for (int oh = 0; oh < d.oh; ++oh) {
       const int hs = bin_start(oh, d.h, d.oh), he = bin_end(oh, d.h, d.oh);
@@ -161,7 +169,8 @@ __global__ void adaptive_backward_kernel(const T* __restrict__ dy, Dims d, T* __
       for (int ow = 0; ow < d.ow; ++ow) {
         const int ws = bin_start(ow, d.w, d.ow), we = bin_end(ow, d.w, d.ow);
         if (w < ws || w >= we) continue;
-        s += load(g[oh * d.ow + ow]) / static_cast<float>((he - hs) * (we - ws));
+        s += load(dy[offset(d.layout, q.n, q.c, static_cast<int64_t>(oh) * d.ow + ow, d.out_plane())]) /
+             static_cast<float>((he - hs) * (we - ws));
       }
     }
     dx[i] = store<T>(s);

@@ -1,8 +1,10 @@
-// CUDA bilinear resize of contiguous NCHW float32 or bfloat16 (interpolated in float32) with PyTorch's coordinate rules: with
+// CUDA bilinear resize of NCHW, or NHWC under channels-last activations (cuda/layout.cuh), float32
+// or bfloat16 (interpolated in float32) with PyTorch's coordinate rules: with
 // align_corners the corner pixels' centres line up (src = dst * (in - 1) / (out - 1)); without it
 // pixel areas do (src = (dst + 0.5) * in / out - 0.5, clamped at 0). The backward scatters each
 // output gradient into its four source pixels with atomicAdd.
 #include "cuda/dtype.cuh"
+#include "cuda/layout.cuh"
 
 namespace mn {
 
@@ -15,6 +17,7 @@ struct Dims {
   int h, w, oh, ow;
   float scale_h, scale_w;
   bool align_corners;
+  cuda::Layout layout;  // of both x and y
 };
 
 Dims dims_of(const Tensor& x, const Tensor& y, bool align_corners) {
@@ -22,7 +25,8 @@ Dims dims_of(const Tensor& x, const Tensor& y, bool align_corners) {
     MN_CHECK(t->size(2) <= INT32_MAX && t->size(3) <= INT32_MAX, "resize_bilinear: planes of ",
              shape_str(t->shape()), " are too large");
   Dims d{x.size(0) * x.size(1), static_cast<int>(x.size(2)), static_cast<int>(x.size(3)),
-         static_cast<int>(y.size(2)), static_cast<int>(y.size(3)), 0.f, 0.f, align_corners};
+         static_cast<int>(y.size(2)), static_cast<int>(y.size(3)), 0.f, 0.f, align_corners,
+         cuda::activation_layout(x.size(1))};
   auto scale = [&](int in, int out) {
     if (align_corners) return out > 1 ? static_cast<float>(in - 1) / static_cast<float>(out - 1) : 0.f;
     return static_cast<float>(in) / static_cast<float>(out);
@@ -50,18 +54,35 @@ __device__ Taps taps(int dst, float scale, int in, bool align_corners) {
 
 using cuda::load;
 
+// The offset in x of element (n, c, h, w), n and c those of q.
+struct Source {
+  const Dims& d;
+  cuda::Pos q;  // n and c
+  __device__ int64_t operator()(int h, int w) const {
+    return cuda::offset(d.layout, q.n, q.c, static_cast<int64_t>(h) * d.w + w, static_cast<int64_t>(d.h) * d.w);
+  }
+};
+
+// Output element i in memory order: its (n, c) and its taps.
+struct Sample {
+  cuda::Pos q;
+  Taps th, tw;
+};
+__device__ Sample sample(const Dims& d, int64_t i) {
+  const cuda::Pos q = cuda::locate(d.layout, i, static_cast<int64_t>(d.oh) * d.ow);
+  const int ow = static_cast<int>(q.p % d.ow), oh = static_cast<int>(q.p / d.ow);
+  return {q, taps(oh, d.scale_h, d.h, d.align_corners), taps(ow, d.scale_w, d.w, d.align_corners)};
+}
+
 template <class T>
 __global__ void resize_forward_kernel(const T* __restrict__ x, Dims d, T* __restrict__ y) {
   const int64_t total = d.planes * d.oh * d.ow;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    const int ow = static_cast<int>(i % d.ow), oh = static_cast<int>((i / d.ow) % d.oh);
-    const int64_t plane = i / (static_cast<int64_t>(d.ow) * d.oh);
-    const Taps th = taps(oh, d.scale_h, d.h, d.align_corners);
-    const Taps tw = taps(ow, d.scale_w, d.w, d.align_corners);
-    const T* p = x + plane * d.h * d.w;
-    const float top = (1.f - tw.l1) * load(p[th.i0 * d.w + tw.i0]) + tw.l1 * load(p[th.i0 * d.w + tw.i1]);
-    const float bottom = (1.f - tw.l1) * load(p[th.i1 * d.w + tw.i0]) + tw.l1 * load(p[th.i1 * d.w + tw.i1]);
+    const auto [q, th, tw] = sample(d, i);
+    const Source at{d, q};
+    const float top = (1.f - tw.l1) * load(x[at(th.i0, tw.i0)]) + tw.l1 * load(x[at(th.i0, tw.i1)]);
+    const float bottom = (1.f - tw.l1) * load(x[at(th.i1, tw.i0)]) + tw.l1 * load(x[at(th.i1, tw.i1)]);
     y[i] = cuda::store<T>((1.f - th.l1) * top + th.l1 * bottom);
   }
 }
@@ -71,16 +92,13 @@ __global__ void resize_backward_kernel(const T* __restrict__ dy, Dims d, float* 
   const int64_t total = d.planes * d.oh * d.ow;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    const int ow = static_cast<int>(i % d.ow), oh = static_cast<int>((i / d.ow) % d.oh);
-    const int64_t plane = i / (static_cast<int64_t>(d.ow) * d.oh);
-    const Taps th = taps(oh, d.scale_h, d.h, d.align_corners);
-    const Taps tw = taps(ow, d.scale_w, d.w, d.align_corners);
-    float* p = dx + plane * d.h * d.w;
+    const auto [q, th, tw] = sample(d, i);
+    const Source at{d, q};
     const float g = load(dy[i]);
-    atomicAdd(p + th.i0 * d.w + tw.i0, (1.f - th.l1) * (1.f - tw.l1) * g);
-    atomicAdd(p + th.i0 * d.w + tw.i1, (1.f - th.l1) * tw.l1 * g);
-    atomicAdd(p + th.i1 * d.w + tw.i0, th.l1 * (1.f - tw.l1) * g);
-    atomicAdd(p + th.i1 * d.w + tw.i1, th.l1 * tw.l1 * g);
+    atomicAdd(dx + at(th.i0, tw.i0), (1.f - th.l1) * (1.f - tw.l1) * g);
+    atomicAdd(dx + at(th.i0, tw.i1), (1.f - th.l1) * tw.l1 * g);
+    atomicAdd(dx + at(th.i1, tw.i0), th.l1 * (1.f - tw.l1) * g);
+    atomicAdd(dx + at(th.i1, tw.i1), th.l1 * tw.l1 * g);
   }
 }
 

@@ -86,6 +86,9 @@ std::vector<ConfigField> run_and_model_fields(Config& c) {
       choice("precision", &c.precision, {{"auto", PrecisionPolicy::automatic}, {"fp32", PrecisionPolicy::fp32},
              {"tf32", PrecisionPolicy::tf32}, {"bf16", PrecisionPolicy::bf16}},
              "auto = bf16 on CUDA (compute capability 8.0+, else tf32), fp32 on the CPU; bf16 = bfloat16 convs and matmuls with float32 sums (on CUDA, bfloat16 activations too)"),
+      not_result(choice("memory_format", &c.memory_format, {{"auto", MemoryFormatPolicy::automatic},
+                        {"nchw", MemoryFormatPolicy::nchw}, {"nhwc", MemoryFormatPolicy::nhwc}},
+                        "layout of activations: auto = nhwc (channels-last, cuDNN's native layout) on CUDA, nchw on the CPU (nchw only)")),
       num("seed", &c.seed, 0, 9.2e18, "seeds initialisation, data order, augmentation and width sampling"),
 
       choice("model.arch", &c.model.arch, {{"wrn", Arch::wrn}, {"mobilenet_v1", Arch::mobilenet_v1},

@@ -23,6 +23,8 @@ enum class DevicePolicy { automatic, cpu, cuda };  // "auto": cuda when a GPU is
 // "auto": bf16 on CUDA devices that compute it (else tf32), fp32 on the CPU; otherwise that
 // Precision (tensor/backend.h).
 enum class PrecisionPolicy { automatic, fp32, tf32, bf16 };
+// "auto": nhwc (channels-last) on CUDA, nchw on the CPU (MemoryFormat, tensor/tensor.h).
+enum class MemoryFormatPolicy { automatic, nchw, nhwc };
 enum class DatasetKind { fashion_mnist, mnist, cifar10, cifar100, folder };
 enum class CropKind { pad_crop, random_resized_crop, none };
 // Where training batches are finished: "on" on the device (data/device_loader.h: built there for
@@ -112,6 +114,7 @@ struct Config {
   std::string name;             // run directory runs/<name>; default: the config file's stem
   DevicePolicy device = DevicePolicy::automatic;
   PrecisionPolicy precision = PrecisionPolicy::automatic;
+  MemoryFormatPolicy memory_format = MemoryFormatPolicy::automatic;
   int64_t seed = 1995;
   ModelConfig model;
   DataConfig data;

@@ -157,6 +157,15 @@ Precision resolve_precision(const Config& c, Device device) {
   return resolve_precision(c.precision, device, device.is_cuda() && cuda_bf16_supported());
 }
 
+MemoryFormat resolve_memory_format(const Config& c, Device device) {
+  switch (c.memory_format) {
+    case MemoryFormatPolicy::nchw: return MemoryFormat::contiguous;
+    case MemoryFormatPolicy::nhwc: return MemoryFormat::channels_last;
+    case MemoryFormatPolicy::automatic: break;
+  }
+  return device.is_cuda() ? MemoryFormat::channels_last : MemoryFormat::contiguous;
+}
+
 models::ModelSpec model_spec(const Config& c) {
   models::ModelSpec s;
   s.arch = c.model.arch;
@@ -181,6 +190,7 @@ Experiment::Experiment(Config config_, const ExperimentParts& parts, dist::Commu
       sampler(seeds.sampler) {
   const Config& c = config;
   backend(device).set_precision(resolve_precision(c, device));
+  backend(device).set_memory_format(resolve_memory_format(c, device));
   const bool eval = !parts.eval_resolutions.empty();
   if (parts.train_data || eval) train_set = open_dataset(c, data::Split::train);
   if (eval) test_set = open_dataset(c, data::Split::test);

@@ -43,6 +43,8 @@ Device resolve_device(const Config& c);
 // "auto": bf16 on a GPU that computes it (compute capability 8.0+), else tf32; fp32 on the CPU.
 Precision resolve_precision(PrecisionPolicy policy, Device device, bool device_has_bf16);
 Precision resolve_precision(const Config& c, Device device);  // asks the device
+// "auto": channels-last on CUDA, contiguous (NCHW) on the CPU.
+MemoryFormat resolve_memory_format(const Config& c, Device device);
 models::ModelSpec model_spec(const Config& c);
 
 // What a command needs beyond the config, device, seeds and model.

@@ -77,7 +77,11 @@ Variable Conv2d::forward(const Variable& x) {
   std::optional<Variable> b;
   if (bias.defined()) b = cast(out < bias.size(0) ? bias.slice(0, 0, out) : bias, x.dtype());
   // Mixed precision: the float32 master slice feeds the op as a copy in the activations' dtype.
-  return conv2d(x, cast(w, x.dtype()), b, args_for(in));
+  // A backend convolving channels-last wants KRSC filters: the copy is made so (even in float32),
+  // instead of the dispatcher copying the slice again for every pass; NCHW reads the slice in place.
+  const bool krsc = backend(x.device()).memory_format() == MemoryFormat::channels_last;
+  return conv2d(x, cast(w, x.dtype(), krsc ? std::optional(MemoryFormat::channels_last) : std::nullopt),
+                b, args_for(in));
 }
 
 Probe Conv2d::trace(const Probe& x) {

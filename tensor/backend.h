@@ -81,6 +81,15 @@ class Backend {
   // input to it and its logits back to float32; layers cast their weight slices to their input's
   // dtype). float32 except CUDA under bf16.
   virtual DType activation_dtype() { return DType::f32; }
+  // The layout of 4-D activations and their gradients from now on: the convolution, batch-norm,
+  // pooling, resize and padding dispatchers hand this backend inputs in it (converting any that
+  // are not) and allocate outputs in it, and models::Model converts its input to it. CUDA starts
+  // in contiguous (NCHW) and takes channels_last; the CPU's kernels are NCHW only.
+  virtual void set_memory_format(MemoryFormat f) {
+    MN_CHECK(f == MemoryFormat::contiguous, "memory_format = \"", memory_format_name(f), "\": the ",
+             device_name(), " backend computes in NCHW");
+  }
+  virtual MemoryFormat memory_format() { return MemoryFormat::contiguous; }
 
   // Elementwise. Operands have out's shape (broadcast inputs come expanded, stride 0), any strides.
   virtual void copy(const Tensor& dst, const Tensor& src) = 0;  // dtype conversion allowed
@@ -100,7 +109,8 @@ class Backend {
 
   // x (N, C, H, W) and y (N, O, Ho, Wo) contiguous; w (O, C/groups, kh, kw) with contiguous inner
   // three dims and any stride(0) (a width slice of a larger weight). dw may be such a view too;
-  // accumulate adds into it instead of overwriting.
+  // accumulate adds into it instead of overwriting. Under channels_last (memory_format above),
+  // x, y, w and dw are all dense channels-last (filters KRSC, as cuDNN's NHWC kernels want them).
   virtual void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& y,
                               const Conv2dArgs& args) = 0;
   virtual void conv2d_backward_data(const Tensor& dy, const Tensor& w, const Tensor& dx,
@@ -115,7 +125,8 @@ class Backend {
     conv2d_backward_weight(x, dy, dw, args, false);
   }
 
-  // x, y (N, C, H, W) contiguous; per-channel tensors (C) contiguous (possibly prefix views).
+  // x, y (N, C, H, W) contiguous, or all dense channels-last under channels_last (as every
+  // activation below); per-channel tensors (C) contiguous (possibly prefix views).
   // Training: normalise with batch statistics, save mean and 1/sqrt(var + eps), update running
   // stats as (1 - momentum) * running + momentum * batch (unbiased variance). Eval: running stats.
   virtual void batchnorm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta,
@@ -159,7 +170,8 @@ class Backend {
                                         const Tensor& gamma, const Tensor& sum_g,
                                         const Tensor& sum_gx, double count, const Tensor& dx);
 
-  // Pooling on contiguous NCHW; average pooling counts padding (PyTorch's default).
+  // Pooling on contiguous NCHW (channels-last under channels_last; indices are positions h * W + w
+  // within a plane in either layout); average pooling counts padding (PyTorch's default).
   virtual void maxpool2d_forward(const Tensor& x, const Tensor& y, const Tensor& indices,
                                  const Pool2dArgs& args) = 0;
   virtual void maxpool2d_backward(const Tensor& dy, const Tensor& indices, const Tensor& dx) = 0;
@@ -168,7 +180,8 @@ class Backend {
   virtual void adaptive_avgpool2d_forward(const Tensor& x, const Tensor& y) = 0;
   virtual void adaptive_avgpool2d_backward(const Tensor& dy, const Tensor& dx) = 0;
 
-  // Bilinear resize of contiguous NCHW with PyTorch's coordinate rules.
+  // Bilinear resize and padding of contiguous NCHW (channels-last under channels_last), with
+  // PyTorch's coordinate rules.
   virtual void resize_bilinear_forward(const Tensor& x, const Tensor& y, bool align_corners) = 0;
   virtual void resize_bilinear_backward(const Tensor& dy, const Tensor& dx, bool align_corners) = 0;
   virtual void pad2d_forward(const Tensor& x, const Tensor& y, const Pad2d& pad, PadMode mode) = 0;

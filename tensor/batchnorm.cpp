@@ -44,17 +44,18 @@ BatchNormOutput batchnorm_forward(const Tensor& x, const Tensor& gamma, const Te
   MN_CHECK(!training || x.numel() / std::max<int64_t>(C, 1) > 1,
            "batch_norm: training needs more than one value per channel, got input ",
            shape_str(x.shape()));
-  BatchNormOutput out{Tensor::empty(x.shape(), x.dtype(), x.device()),
+  Backend& be = backend(x.device());
+  const MemoryFormat fmt = be.memory_format();
+  BatchNormOutput out{Tensor::empty(x.shape(), x.dtype(), x.device(), fmt),
                       Tensor::empty({C}, per_channel_dtype(x), x.device()),
                       Tensor::empty({C}, per_channel_dtype(x), x.device())};
   if (x.numel() == 0) return out;
-  Backend& be = backend(x.device());
   if (relu)
-    be.batchnorm_relu_forward(x.contiguous(), gamma.contiguous(), beta.contiguous(), running_mean,
+    be.batchnorm_relu_forward(x.contiguous(fmt), gamma.contiguous(), beta.contiguous(), running_mean,
                               running_var, training, momentum, eps, out.y, out.save_mean,
                               out.save_invstd);
   else
-    be.batchnorm_forward(x.contiguous(), gamma.contiguous(), beta.contiguous(), running_mean,
+    be.batchnorm_forward(x.contiguous(fmt), gamma.contiguous(), beta.contiguous(), running_mean,
                          running_var, training, momentum, eps, out.y, out.save_mean,
                          out.save_invstd);
   return out;
@@ -74,7 +75,9 @@ BatchNormGrads batchnorm_backward(const Tensor& dy, const Tensor& x, const Tenso
   }
   for (const Tensor* t : {&gamma, &save_mean, &save_invstd})
     check_per_channel("batch_norm backward", x, *t, "per-channel operand");
-  BatchNormGrads g{Tensor::empty(x.shape(), x.dtype(), x.device()),
+  Backend& be = backend(x.device());
+  const MemoryFormat fmt = be.memory_format();
+  BatchNormGrads g{Tensor::empty(x.shape(), x.dtype(), x.device(), fmt),
                    Tensor::empty({C}, per_channel_dtype(x), x.device()),
                    Tensor::empty({C}, per_channel_dtype(x), x.device())};
   if (x.numel() == 0) {
@@ -82,13 +85,12 @@ BatchNormGrads batchnorm_backward(const Tensor& dy, const Tensor& x, const Tenso
     g.dbeta.zero_();
     return g;
   }
-  Backend& be = backend(x.device());
   if (relu_y.defined())
-    be.batchnorm_relu_backward(dy.contiguous(), x.contiguous(), relu_y.contiguous(),
+    be.batchnorm_relu_backward(dy.contiguous(fmt), x.contiguous(fmt), relu_y.contiguous(fmt),
                                gamma.contiguous(), save_mean.contiguous(),
                                save_invstd.contiguous(), training, g.dx, g.dgamma, g.dbeta);
   else
-    be.batchnorm_backward(dy.contiguous(), x.contiguous(), gamma.contiguous(),
+    be.batchnorm_backward(dy.contiguous(fmt), x.contiguous(fmt), gamma.contiguous(),
                           save_mean.contiguous(), save_invstd.contiguous(), training, g.dx,
                           g.dgamma, g.dbeta);
   return g;
@@ -100,7 +102,8 @@ BatchNormStats batchnorm_stats(const Tensor& x) {
   BatchNormStats s{Tensor::empty({x.size(1)}, per_channel_dtype(x), x.device()),
                    Tensor::empty({x.size(1)}, per_channel_dtype(x), x.device())};
   MN_CHECK(x.numel() > 0, "batch_norm statistics: empty input ", shape_str(x.shape()));
-  backend(x.device()).batchnorm_stats(x.contiguous(), s.mean, s.var);
+  Backend& be = backend(x.device());
+  be.batchnorm_stats(x.contiguous(be.memory_format()), s.mean, s.var);
   return s;
 }
 
@@ -110,9 +113,11 @@ BatchNormSums batchnorm_backward_reduce(const Tensor& dy, const Tensor& x, const
   check_shape("batch_norm backward", dy, "output gradient", x.shape());
   BatchNormSums s{Tensor::empty({x.size(1)}, per_channel_dtype(x), x.device()),
                   Tensor::empty({x.size(1)}, per_channel_dtype(x), x.device())};
-  backend(x.device()).batchnorm_backward_reduce(dy.contiguous(), x.contiguous(),
-                                                relu_y.defined() ? relu_y.contiguous() : relu_y,
-                                                mean.contiguous(), s.sum_g, s.sum_gx);
+  Backend& be = backend(x.device());
+  const MemoryFormat fmt = be.memory_format();
+  be.batchnorm_backward_reduce(dy.contiguous(fmt), x.contiguous(fmt),
+                               relu_y.defined() ? relu_y.contiguous(fmt) : relu_y,
+                               mean.contiguous(), s.sum_g, s.sum_gx);
   return s;
 }
 
@@ -120,9 +125,11 @@ Tensor batchnorm_backward_apply(const Tensor& dy, const Tensor& x, const Tensor&
                                 const Tensor& mean, const Tensor& invstd, const Tensor& gamma,
                                 const BatchNormSums& sums, double count) {
   check_shape("batch_norm backward", dy, "output gradient", x.shape());
-  Tensor dx = Tensor::empty(x.shape(), x.dtype(), x.device());
-  backend(x.device()).batchnorm_backward_apply(
-      dy.contiguous(), x.contiguous(), relu_y.defined() ? relu_y.contiguous() : relu_y,
+  Backend& be = backend(x.device());
+  const MemoryFormat fmt = be.memory_format();
+  Tensor dx = Tensor::empty(x.shape(), x.dtype(), x.device(), fmt);
+  be.batchnorm_backward_apply(
+      dy.contiguous(fmt), x.contiguous(fmt), relu_y.defined() ? relu_y.contiguous(fmt) : relu_y,
       mean.contiguous(), invstd.contiguous(), gamma.contiguous(), sums.sum_g.contiguous(),
       sums.sum_gx.contiguous(), count, dx);
   return dx;

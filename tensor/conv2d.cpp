@@ -30,6 +30,13 @@ bool rows_packed(const Tensor& w) {
   return w.size(0) == 1 || w.stride(0) >= expected;
 }
 
+// A weight (or its gradient's buffer) as the backend reads it: rows_packed under NCHW; dense
+// KRSC under channels-last (nn::Conv2d's compute copy of its slice is made so by its cast).
+bool filter_ready(const Tensor& w, MemoryFormat fmt) {
+  return fmt == MemoryFormat::channels_last ? w.is_contiguous(fmt) : rows_packed(w);
+}
+Tensor filter_for(const Tensor& w, MemoryFormat fmt) { return filter_ready(w, fmt) ? w : w.contiguous(fmt); }
+
 }  // namespace
 
 Shape conv2d_output_shape(const Shape& x, const Shape& w, const Conv2dArgs& a) {
@@ -67,9 +74,11 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Conv2dArgs& args) 
   check_activation("conv2d", x, "input");
   check_same("conv2d", x, "input", w, "weight");
   const Shape y_shape = conv2d_output_shape(x.shape(), w.shape(), args);
-  Tensor y = Tensor::empty(y_shape, x.dtype(), x.device());
+  Backend& be = backend(x.device());
+  const MemoryFormat fmt = be.memory_format();
+  Tensor y = Tensor::empty(y_shape, x.dtype(), x.device(), fmt);
   if (y.numel() == 0) return y;
-  backend(x.device()).conv2d_forward(x.contiguous(), rows_packed(w) ? w : w.contiguous(), y, args);
+  be.conv2d_forward(x.contiguous(fmt), filter_for(w, fmt), y, args);
   return y;
 }
 
@@ -78,10 +87,11 @@ Tensor conv2d_backward_data(const Tensor& dy, const Tensor& w, const Shape& x_sh
   check_activation("conv2d backward", dy, "output gradient");
   check_same("conv2d backward", dy, "output gradient", w, "weight");
   check_output_grad(dy, x_shape, w.shape(), args, "weight");
-  Tensor dx = Tensor::empty(x_shape, dy.dtype(), dy.device());
+  Backend& be = backend(dy.device());
+  const MemoryFormat fmt = be.memory_format();
+  Tensor dx = Tensor::empty(x_shape, dy.dtype(), dy.device(), fmt);
   if (dx.numel() == 0) return dx;
-  backend(dy.device()).conv2d_backward_data(dy.contiguous(), rows_packed(w) ? w : w.contiguous(),
-                                            dx, args);
+  be.conv2d_backward_data(dy.contiguous(fmt), filter_for(w, fmt), dx, args);
   return dx;
 }
 
@@ -93,13 +103,14 @@ void conv2d_backward_weight(const Tensor& x, const Tensor& dy, const Tensor& dw,
   check_output_grad(dy, x.shape(), dw.shape(), args, "weight gradient");
   if (dw.numel() == 0) return;
   Backend& be = backend(x.device());
-  if (rows_packed(dw)) {
-    be.conv2d_backward_weight(x.contiguous(), dy.contiguous(), dw, args, accumulate);
+  const MemoryFormat fmt = be.memory_format();
+  if (filter_ready(dw, fmt)) {
+    be.conv2d_backward_weight(x.contiguous(fmt), dy.contiguous(fmt), dw, args, accumulate);
     return;
   }
   // A gradient view the kernel cannot address row by row: compute packed, then merge.
-  Tensor packed = Tensor::empty(dw.shape(), dw.dtype(), dw.device());
-  be.conv2d_backward_weight(x.contiguous(), dy.contiguous(), packed, args, false);
+  Tensor packed = Tensor::empty(dw.shape(), dw.dtype(), dw.device(), fmt);
+  be.conv2d_backward_weight(x.contiguous(fmt), dy.contiguous(fmt), packed, args, false);
   if (accumulate)
     add_(dw, packed);
   else
@@ -112,15 +123,16 @@ std::pair<Tensor, Tensor> conv2d_backward(const Tensor& dy, const Tensor& x, con
   check_same("conv2d backward", dy, "output gradient", x, "input");
   check_same("conv2d backward", dy, "output gradient", w, "weight");
   check_output_grad(dy, x.shape(), w.shape(), args, "weight");
-  Tensor dx = Tensor::empty(x.shape(), dy.dtype(), dy.device());
-  Tensor dw = Tensor::empty(w.shape(), dy.dtype(), dy.device());
+  Backend& be = backend(dy.device());
+  const MemoryFormat fmt = be.memory_format();
+  Tensor dx = Tensor::empty(x.shape(), dy.dtype(), dy.device(), fmt);
+  Tensor dw = Tensor::empty(w.shape(), dy.dtype(), dy.device(), fmt);
   if (dx.numel() == 0 || dw.numel() == 0) {
     if (dx.numel() > 0) dx.zero_();  // nothing flows through a conv with no weights, and vice versa
     if (dw.numel() > 0) dw.zero_();
     return {dx, dw};
   }
-  backend(dy.device()).conv2d_backward(dy.contiguous(), x.contiguous(),
-                                       rows_packed(w) ? w : w.contiguous(), dx, dw, args);
+  be.conv2d_backward(dy.contiguous(fmt), x.contiguous(fmt), filter_for(w, fmt), dx, dw, args);
   return {dx, dw};
 }
 

@@ -11,7 +11,8 @@ static const char* binary_name(BinaryOp op) {
 
 Tensor unary(UnaryOp op, const Tensor& x, double a, double b) {
   MN_CHECK(x.defined(), "unary op on an undefined tensor");
-  Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
+  // Outputs keep a channels-last operand's layout, so a layer's activations stay in it.
+  Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device(), x.memory_format());
   backend(x.device()).unary(op, out, x, a, b);
   return out;
 }
@@ -28,7 +29,8 @@ Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
   const char* name = binary_name(op);
   check_operands(name, a, b);
   Shape shape = broadcast_shapes(a.shape(), b.shape(), name);
-  Tensor out = Tensor::empty(shape, a.dtype(), a.device());
+  const Tensor& like = a.shape() == shape ? a : b;  // the operand of the output's shape
+  Tensor out = Tensor::empty(shape, a.dtype(), a.device(), like.memory_format());
   backend(a.device()).binary(op, out, a.expand(shape), b.expand(shape));
   return out;
 }

@@ -25,8 +25,10 @@ Shape padded_shape(const char* op, const Shape& x, const Pad2d& p, PadMode mode)
 // Any dtype: images are padded as uint8 before they become float.
 Tensor pad2d_forward(const Tensor& x, const Pad2d& pad, PadMode mode) {
   MN_CHECK(x.defined(), "pad2d: input is undefined");
-  Tensor y = Tensor::empty(padded_shape("pad2d", x.shape(), pad, mode), x.dtype(), x.device());
-  if (y.numel() > 0) backend(x.device()).pad2d_forward(x.contiguous(), y, pad, mode);
+  Backend& be = backend(x.device());
+  const MemoryFormat fmt = be.memory_format();
+  Tensor y = Tensor::empty(padded_shape("pad2d", x.shape(), pad, mode), x.dtype(), x.device(), fmt);
+  if (y.numel() > 0) be.pad2d_forward(x.contiguous(fmt), y, pad, mode);
   return y;
 }
 
@@ -35,8 +37,10 @@ Tensor pad2d_backward(const Tensor& dy, const Shape& x_shape, const Pad2d& pad, 
   const Shape y_shape = padded_shape("pad2d backward", x_shape, pad, mode);
   MN_CHECK(dy.shape() == y_shape, "pad2d backward: output gradient ", shape_str(dy.shape()),
            " does not match the output ", shape_str(y_shape), " of input ", shape_str(x_shape));
-  Tensor dx = Tensor::empty(x_shape, dy.dtype(), dy.device());
-  if (dx.numel() > 0) backend(dy.device()).pad2d_backward(dy.contiguous(), dx, pad, mode);
+  Backend& be = backend(dy.device());
+  const MemoryFormat fmt = be.memory_format();
+  Tensor dx = Tensor::empty(x_shape, dy.dtype(), dy.device(), fmt);
+  if (dx.numel() > 0) be.pad2d_backward(dy.contiguous(fmt), dx, pad, mode);
   return dx;
 }
 

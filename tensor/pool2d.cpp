@@ -36,9 +36,11 @@ void check_grad(const char* op, const Tensor& dy, const Shape& x_shape, const Sh
 MaxPoolOutput maxpool2d_forward(const Tensor& x, const Pool2dArgs& args) {
   check_activation("max_pool2d", x, "input");
   const Shape y_shape = pool_output_shape("max_pool2d", x.shape(), args);
-  MaxPoolOutput out{Tensor::empty(y_shape, x.dtype(), x.device()),
-                    Tensor::empty(y_shape, DType::i64, x.device())};
-  if (out.y.numel() > 0) backend(x.device()).maxpool2d_forward(x.contiguous(), out.y, out.indices, args);
+  Backend& be = backend(x.device());
+  const MemoryFormat fmt = be.memory_format();
+  MaxPoolOutput out{Tensor::empty(y_shape, x.dtype(), x.device(), fmt),
+                    Tensor::empty(y_shape, DType::i64, x.device(), fmt)};
+  if (out.y.numel() > 0) be.maxpool2d_forward(x.contiguous(fmt), out.y, out.indices, args);
   return out;
 }
 
@@ -51,23 +53,29 @@ Tensor maxpool2d_backward(const Tensor& dy, const Tensor& indices, const Shape& 
            "max_pool2d backward: indices ", shape_str(indices.shape()), " do not fit input ",
            shape_str(x_shape));
   check_grad("max_pool2d backward", dy, x_shape, indices.shape());
-  Tensor dx = Tensor::empty(x_shape, dy.dtype(), dy.device());
-  if (dx.numel() > 0) backend(dy.device()).maxpool2d_backward(dy.contiguous(), indices.contiguous(), dx);
+  Backend& be = backend(dy.device());
+  const MemoryFormat fmt = be.memory_format();
+  Tensor dx = Tensor::empty(x_shape, dy.dtype(), dy.device(), fmt);
+  if (dx.numel() > 0) be.maxpool2d_backward(dy.contiguous(fmt), indices.contiguous(fmt), dx);
   return dx;
 }
 
 Tensor avgpool2d_forward(const Tensor& x, const Pool2dArgs& args) {
   check_activation("avg_pool2d", x, "input");
-  Tensor y = Tensor::empty(pool_output_shape("avg_pool2d", x.shape(), args), x.dtype(), x.device());
-  if (y.numel() > 0) backend(x.device()).avgpool2d_forward(x.contiguous(), y, args);
+  Backend& be = backend(x.device());
+  const MemoryFormat fmt = be.memory_format();
+  Tensor y = Tensor::empty(pool_output_shape("avg_pool2d", x.shape(), args), x.dtype(), x.device(), fmt);
+  if (y.numel() > 0) be.avgpool2d_forward(x.contiguous(fmt), y, args);
   return y;
 }
 
 Tensor avgpool2d_backward(const Tensor& dy, const Shape& x_shape, const Pool2dArgs& args) {
   check_grad("avg_pool2d backward", dy, x_shape,
              pool_output_shape("avg_pool2d backward", x_shape, args));
-  Tensor dx = Tensor::empty(x_shape, dy.dtype(), dy.device());
-  if (dx.numel() > 0) backend(dy.device()).avgpool2d_backward(dy.contiguous(), dx, args);
+  Backend& be = backend(dy.device());
+  const MemoryFormat fmt = be.memory_format();
+  Tensor dx = Tensor::empty(x_shape, dy.dtype(), dy.device(), fmt);
+  if (dx.numel() > 0) be.avgpool2d_backward(dy.contiguous(fmt), dx, args);
   return dx;
 }
 
@@ -78,8 +86,10 @@ Tensor adaptive_avgpool2d_forward(const Tensor& x, int64_t out_h, int64_t out_w)
            ") must be positive");
   MN_CHECK(x.size(2) >= 1 && x.size(3) >= 1, "adaptive_avg_pool2d: input ", shape_str(x.shape()),
            " has an empty plane");
-  Tensor y = Tensor::empty({x.size(0), x.size(1), out_h, out_w}, x.dtype(), x.device());
-  if (y.numel() > 0) backend(x.device()).adaptive_avgpool2d_forward(x.contiguous(), y);
+  Backend& be = backend(x.device());
+  const MemoryFormat fmt = be.memory_format();
+  Tensor y = Tensor::empty({x.size(0), x.size(1), out_h, out_w}, x.dtype(), x.device(), fmt);
+  if (y.numel() > 0) be.adaptive_avgpool2d_forward(x.contiguous(fmt), y);
   return y;
 }
 
@@ -90,8 +100,10 @@ Tensor adaptive_avgpool2d_backward(const Tensor& dy, const Shape& x_shape) {
   MN_CHECK(dy.dim() == 4 && dy.size(2) >= 1 && dy.size(3) >= 1, op,
            ": output gradient must be 4-D with a non-empty plane, got ", shape_str(dy.shape()));
   check_grad(op, dy, x_shape, {x_shape[0], x_shape[1], dy.size(2), dy.size(3)});
-  Tensor dx = Tensor::empty(x_shape, dy.dtype(), dy.device());
-  if (dx.numel() > 0) backend(dy.device()).adaptive_avgpool2d_backward(dy.contiguous(), dx);
+  Backend& be = backend(dy.device());
+  const MemoryFormat fmt = be.memory_format();
+  Tensor dx = Tensor::empty(x_shape, dy.dtype(), dy.device(), fmt);
+  if (dx.numel() > 0) be.adaptive_avgpool2d_backward(dy.contiguous(fmt), dx);
   return dx;
 }
 

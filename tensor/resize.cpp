@@ -12,8 +12,10 @@ Tensor resize_bilinear_forward(const Tensor& x, int64_t out_h, int64_t out_w, bo
            ") must be positive");
   MN_CHECK(x.size(2) >= 1 && x.size(3) >= 1, "resize_bilinear: input ", shape_str(x.shape()),
            " has an empty plane");
-  Tensor y = Tensor::empty({x.size(0), x.size(1), out_h, out_w}, x.dtype(), x.device());
-  if (y.numel() > 0) backend(x.device()).resize_bilinear_forward(x.contiguous(), y, align_corners);
+  Backend& be = backend(x.device());
+  const MemoryFormat fmt = be.memory_format();
+  Tensor y = Tensor::empty({x.size(0), x.size(1), out_h, out_w}, x.dtype(), x.device(), fmt);
+  if (y.numel() > 0) be.resize_bilinear_forward(x.contiguous(fmt), y, align_corners);
   return y;
 }
 
@@ -26,9 +28,10 @@ Tensor resize_bilinear_backward(const Tensor& dy, const Shape& x_shape, bool ali
                dy.size(2) >= 1 && dy.size(3) >= 1,
            "resize_bilinear backward: output gradient ", shape_str(dy.shape()),
            " does not fit input ", shape_str(x_shape));
-  Tensor dx = Tensor::empty(x_shape, dy.dtype(), dy.device());
-  if (dx.numel() > 0)
-    backend(dy.device()).resize_bilinear_backward(dy.contiguous(), dx, align_corners);
+  Backend& be = backend(dy.device());
+  const MemoryFormat fmt = be.memory_format();
+  Tensor dx = Tensor::empty(x_shape, dy.dtype(), dy.device(), fmt);
+  if (dx.numel() > 0) be.resize_bilinear_backward(dy.contiguous(fmt), dx, align_corners);
   return dx;
 }
 

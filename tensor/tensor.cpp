@@ -72,6 +72,21 @@ Shape contiguous_strides(const Shape& shape) {
   return st;
 }
 
+Shape channels_last_strides(const Shape& shape) {
+  MN_CHECK(shape.size() == 4, "channels_last: expected a 4-D (N, C, H, W) shape, got ", shape_str(shape));
+  Shape st(4);
+  int64_t acc = 1;
+  for (int d : {1, 3, 2, 0}) {  // C innermost, then W, H, N
+    st[d] = acc;
+    acc *= std::max<int64_t>(shape[d], 1);
+  }
+  return st;
+}
+
+const char* memory_format_name(MemoryFormat f) {
+  return f == MemoryFormat::channels_last ? "nhwc" : "nchw";
+}
+
 Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op) {
   size_t n = std::max(a.size(), b.size());
   Shape out(n);
@@ -103,12 +118,12 @@ Storage::~Storage() {
 
 // ---- Factories --------------------------------------------------------------------------------
 
-Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
+Tensor Tensor::empty(const Shape& shape, DType dtype, Device device, MemoryFormat format) {
   for (int64_t d : shape) MN_CHECK(d >= 0, "empty: negative dimension in shape ", shape_str(shape));
   Tensor t;
+  t.strides_ = format == MemoryFormat::channels_last ? channels_last_strides(shape) : contiguous_strides(shape);
   t.storage_ = std::make_shared<Storage>(shape_numel(shape) * dtype_size(dtype), device);
   t.shape_ = shape;
-  t.strides_ = contiguous_strides(shape);
   t.dtype_ = dtype;
   return t;
 }
@@ -173,6 +188,23 @@ bool Tensor::is_contiguous() const {
     expected *= shape_[i];
   }
   return true;
+}
+
+bool Tensor::is_contiguous(MemoryFormat format) const {
+  if (format == MemoryFormat::contiguous) return is_contiguous();
+  if (dim() != 4) return false;
+  int64_t expected = 1;
+  for (int d : {1, 3, 2, 0}) {
+    if (shape_[d] == 1) continue;
+    if (strides_[d] != expected) return false;
+    expected *= shape_[d];
+  }
+  return true;
+}
+
+MemoryFormat Tensor::memory_format() const {
+  return is_contiguous(MemoryFormat::channels_last) && !is_contiguous() ? MemoryFormat::channels_last
+                                                                        : MemoryFormat::contiguous;
 }
 
 void* Tensor::data_ptr() const {
@@ -365,6 +397,13 @@ Tensor Tensor::squeeze(int dim) const {
 
 Tensor Tensor::contiguous() const { return is_contiguous() ? *this : clone(); }
 
+Tensor Tensor::contiguous(MemoryFormat format) const {
+  if (is_contiguous(format)) return *this;
+  Tensor t = empty(shape_, dtype_, device(), format);
+  t.copy_(*this);
+  return t;
+}
+
 Tensor Tensor::clone() const {
   Tensor t = empty(shape_, dtype_, device());
   t.copy_(*this);
@@ -382,7 +421,7 @@ Tensor Tensor::to(Device device) const {
 
 Tensor Tensor::to(DType dtype) const {
   if (dtype == dtype_) return *this;
-  Tensor t = empty(shape_, dtype, device());
+  Tensor t = empty(shape_, dtype, device(), memory_format());  // a channels-last tensor stays one
   t.copy_(*this);
   return t;
 }

@@ -12,6 +12,13 @@
 namespace mn {
 
 using Shape = std::vector<int64_t>;
+
+// How a 4-D (N, C, H, W) tensor lies in memory; its shape is (N, C, H, W) either way, as in
+// PyTorch. contiguous: row-major NCHW. channels_last: NHWC, strides (H*W*C, 1, W*C, C), the
+// layout cuDNN's tensor-core convolutions run in natively (Backend::memory_format).
+enum class MemoryFormat { contiguous, channels_last };
+const char* memory_format_name(MemoryFormat f);  // "nchw", "nhwc"
+
 std::string shape_str(const Shape& s);  // "(128, 3, 32, 32)"
 int64_t shape_numel(const Shape& s);
 
@@ -39,7 +46,8 @@ class Tensor {
   Tensor() = default;
 
   // Factories (CPU unless a device is given).
-  static Tensor empty(const Shape& shape, DType dtype = DType::f32, Device device = Device::cpu());
+  static Tensor empty(const Shape& shape, DType dtype = DType::f32, Device device = Device::cpu(),
+                      MemoryFormat format = MemoryFormat::contiguous);  // channels_last: 4-D only
   // CPU tensor in page-locked memory when a GPU is present: the one place batch memory comes from,
   // so the CUDA backend can copy it asynchronously.
   static Tensor empty_pinned(const Shape& shape, DType dtype = DType::f32);
@@ -63,6 +71,11 @@ class Tensor {
   DType dtype() const { return dtype_; }
   Device device() const { return storage_ ? storage_->device() : Device::cpu(); }
   bool is_contiguous() const;
+  // Dense in that format (sizes of 1 may carry any stride, as for is_contiguous()).
+  bool is_contiguous(MemoryFormat format) const;
+  // channels_last for a dense channels-last tensor that is not also contiguous (C = 1 or
+  // H = W = 1 lie the same in both, and count as contiguous): the layout an op's output follows.
+  MemoryFormat memory_format() const;
   const std::shared_ptr<Storage>& storage() const { return storage_; }
   int wrap_dim(int dim) const;  // -1 -> last; throws if out of range
 
@@ -89,6 +102,7 @@ class Tensor {
 
   // Copies.
   Tensor contiguous() const;  // this if already contiguous
+  Tensor contiguous(MemoryFormat format) const;  // this if already dense in that format
   Tensor clone() const;
   Tensor to(Device device) const;  // this if already there; explicit, synchronous transfer
   Tensor to(DType dtype) const;
@@ -106,6 +120,7 @@ class Tensor {
 };
 
 Shape contiguous_strides(const Shape& shape);
+Shape channels_last_strides(const Shape& shape);  // (N, C, H, W) -> (H*W*C, 1, W*C, C)
 Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op);
 
 }  // namespace mn

@@ -1,6 +1,7 @@
 // `mn bench train CONFIG [--device cpu|cuda] [--steps N] [--warmup N] [--set key=value]...`:
 // images/s of the full MutualNet step (forward, backward and SGD of four sub-networks) and peak
-// memory, for the config's model, batch size, resolutions and precision. On a GPU it also reports
+// memory, for the config's model, batch size, resolutions, precision and memory format (the table's
+// layout column: nchw, or nhwc for channels-last activations). On a GPU it also reports
 // the memory the allocator reserved from the driver against the peak actually allocated: MutualNet
 // changes shapes every sub-network, and a cache that cannot reuse memory across sizes shows here.
 //
@@ -45,7 +46,7 @@ namespace mn::cli {
 const Spec kBenchTrainSpec{
     "bench train",
     "Times the MutualNet step (4 fixed sub-networks, a fixed random batch): images/s, peak memory "
-    "(--set precision=bf16|tf32|fp32 picks the precision).",
+    "(--set precision=bf16|tf32|fp32 picks the precision, --set memory_format=nchw|nhwc the layout).",
     {positional("CONFIG", "the experiment's TOML config: model, batch size, resolutions"),
      option("--device", "cpu|cuda", "where to run (default: the config's device)"),
      option("--steps", "N", "timed steps", "20"),
@@ -185,11 +186,12 @@ int bench_train(int argc, char** argv) {
   const int64_t global_batch = c.train.batch_size;
   const double ms = 1000 * seconds / double(steps), ips = double(steps * global_batch) / seconds;
   const std::string device_name = comm.size() == 1 ? be.device_name() : cat(comm.size(), " x ", be.device_name());
-  std::printf("| model | device | precision | batch | sub-networks | steps | ms/step | images/s | peak %s (MiB) |%s\n",
+  const char* format_name = memory_format_name(be.memory_format());
+  std::printf("| model | device | precision | layout | batch | sub-networks | steps | ms/step | images/s | peak %s (MiB) |%s\n",
               device.is_cuda() ? "device memory" : "host RSS", device.is_cuda() ? " reserved (MiB) | reserved / peak |" : "");
-  std::printf("| --- | --- | --- | ---: | --- | ---: | ---: | ---: | ---: |%s\n", device.is_cuda() ? " ---: | ---: |" : "");
-  std::printf("| %s | %s | %s | %lld | %s | %lld | %.1f | %.1f | %.0f |", model.spec.name().c_str(),
-              device_name.c_str(), precision_name, static_cast<long long>(global_batch), plan.c_str(),
+  std::printf("| --- | --- | --- | --- | ---: | --- | ---: | ---: | ---: | ---: |%s\n", device.is_cuda() ? " ---: | ---: |" : "");
+  std::printf("| %s | %s | %s | %s | %lld | %s | %lld | %.1f | %.1f | %.0f |", model.spec.name().c_str(),
+              device_name.c_str(), precision_name, format_name, static_cast<long long>(global_batch), plan.c_str(),
               static_cast<long long>(steps), ms, ips, peak_mib);
   if (device.is_cuda()) std::printf(" %.0f | %.2f |", reserved_mib, reserved_mib / std::max(peak_mib, 1e-9));
   std::printf("\n");
@@ -209,6 +211,7 @@ int bench_train(int argc, char** argv) {
   j.set("ms_per_step", ms);
   j.set("images_per_s", ips);
   j.set("precision", precision_name);
+  j.set("memory_format", format_name);
   j.set("peak_mem_mib", peak_mib);
   if (device.is_cuda()) j.set("reserved_mib", reserved_mib);
   std::printf("%s\n", j.dump().c_str());

@@ -5,13 +5,13 @@
 #   2. run every test suite with MN_REQUIRE_GPU=1 (CUDA tests fail instead of skipping; NCCL's with
 #      one rank among them when NCCL was found)
 #   3. the acceptance runs of precision = "bf16" (issue #13): `mn bench train` of WRN-28-10 in bf16
-#      and tf32 against tools/bench_train_torch.py with and without --amp / --channels-last, the
-#      200-epoch projection of WRN-28-10 through the whole input path (`mn bench train --epoch`),
-#      MobileNet v2 at 224 with batch 256, and the default Fashion-MNIST run on the GPU in bf16 and
-#      fp32 (top-1 at 1.0-28); acceptance.md tabulates speed, memory and the pass/fail lines,
-#      then the projected 8-GPU scaling of MobileNet v2 from its step at the recipe's 128 images
-#      per GPU (issue #15, tools/scaling_projection.py)
-#   4. the CUDA-vs-CPU model comparison again, logging every cuDNN algorithm chosen (MN_CUDNN_LOG=1),
+#      (channels-last, the default, and NCHW) and tf32 against tools/bench_train_torch.py with and
+#      without --amp / --channels-last, the 200-epoch projection of WRN-28-10 through the whole
+#      input path (`mn bench train --epoch`), MobileNet v2 at 224 with batch 256, and the default
+#      Fashion-MNIST run on the GPU in bf16 and fp32 (top-1 at 1.0-28); acceptance.md tabulates
+#      speed, memory and the pass/fail lines, then the projected 8-GPU scaling of MobileNet v2
+#      from its step at the recipe's 128 images per GPU (issue #15, tools/scaling_projection.py)
+#   4. the CUDA-vs-CPU model comparison again (NCHW and channels-last), logging every cuDNN algorithm chosen (MN_CUDNN_LOG=1),
 #      once with measured algorithms (cudnnFind) and once with cuDNN's heuristics, so that an error
 #      confined to some layers can be tied to an algorithm
 #   5. with time to spare, compute-sanitizer memcheck over the CUDA tests (the cuDNN-heavy ones excluded)
@@ -133,9 +133,11 @@ bench() {
   grep '^{' "$OUT/$log" | tail -1 | python3 -c "import json, sys; [print(json.dumps(dict(json.loads(l), run='$label'))) for l in sys.stdin]" >>"$JSONL"
 }
 if [ -f configs/cifar100_wrn.toml ]; then
-  for p in bf16 tf32; do
-    bench "mn WRN-28-10 $p" "bench_mn_wrn_$p.log" timeout 150 "$BUILD/mn" bench train configs/cifar100_wrn.toml \
-      --device cuda --set precision=$p --steps 10 --warmup 3
+  # memory_format auto is nhwc on CUDA; the nchw run measures what channels-last buys.
+  for run in bf16:auto bf16:nchw tf32:auto; do
+    p=${run%:*} f=${run#*:}
+    bench "mn WRN-28-10 $p$([ "$f" = nchw ] && echo " nchw")" "bench_mn_wrn_${p}_$f.log" timeout 150 "$BUILD/mn" \
+      bench train configs/cifar100_wrn.toml --device cuda --set precision=$p --set memory_format=$f --steps 10 --warmup 3
   done
 fi
 # Issue #13's projection: WRN-28-10 training steps on synthetic CIFAR-100-shaped data (50000 images of
@@ -187,15 +189,16 @@ python3 - "$JSONL" >"$OUT/acceptance.md" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 by = {r['run']: r for r in rows}
-print('| run | precision | ms/step | images/s | peak allocated (MiB) | reserved (MiB) | reserved / peak |')
-print('| --- | --- | ---: | ---: | ---: | ---: | ---: |')
+print('| run | precision | layout | ms/step | images/s | peak allocated (MiB) | reserved (MiB) | reserved / peak |')
+print('| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |')
 for r in rows:
     if 'images_per_s' not in r:
         continue
     reserved = r.get('reserved_mib', r.get('peak_reserved_mib', 0))
     peak = r.get('peak_mem_mib', 0)
     prec = r.get('precision', 'bf16 autocast' if r.get('amp_bf16') else 'fp32 (TF32 convs)')
-    print(f"| {r['run']} | {prec} | {r['ms_per_step']:.1f} | {r['images_per_s']:.1f} | {peak:.0f} | {reserved:.0f} | "
+    layout = r.get('memory_format', 'nhwc' if r.get('channels_last') else 'nchw')
+    print(f"| {r['run']} | {prec} | {layout} | {r['ms_per_step']:.1f} | {r['images_per_s']:.1f} | {peak:.0f} | {reserved:.0f} | "
           f"{reserved / peak if peak else 0:.2f} |")
 def check(name, ok, detail):
     print(f"- {'PASS' if ok else 'FAIL'}: {name} ({detail})")
@@ -208,6 +211,10 @@ if mn and torch:
           f"{mn['reserved_mib'] / mn['peak_mem_mib']:.2f}x")
 else:
     print('- MISSING: the WRN-28-10 runs (see their logs)')
+nchw = by.get('mn WRN-28-10 bf16 nchw')
+if mn and nchw:
+    print(f"- mn bf16 channels-last ({mn.get('memory_format', '?')}) / NCHW: "
+          f"{mn['images_per_s'] / nchw['images_per_s']:.2f}x images/s")
 for input in ('on', 'off'):
     ep = by.get(f'mn WRN-28-10 epoch, input {input}')
     if not ep:
@@ -234,7 +241,7 @@ cat "$OUT/acceptance.md" | tee -a "$SUMMARY"
 # ---- model comparison, cuDNN algorithms logged -------------------------------------------------
 for mode in 1 0; do
   t0=$SECONDS
-  MN_REQUIRE_GPU=1 MN_CUDNN_LOG=1 MN_CUDNN_BENCHMARK=$mode timeout 120 \
+  MN_REQUIRE_GPU=1 MN_CUDNN_LOG=1 MN_CUDNN_BENCHMARK=$mode timeout 180 \
     "$BUILD/test_mutualnet" -tc='CUDA*' -s >"$OUT/models_cudnn_benchmark$mode.log" 2>&1
   rc=$?
   grep -E "worst|ERROR" "$OUT/models_cudnn_benchmark$mode.log" | head -8
@@ -245,7 +252,7 @@ done
 if command -v compute-sanitizer >/dev/null && [ $SECONDS -lt 300 ]; then
   t0=$SECONDS
   MN_REQUIRE_GPU=1 timeout $((420 - SECONDS)) compute-sanitizer --tool memcheck --leak-check no --report-api-errors no \
-    "$BUILD/test_cuda" -tce='*cuDNN*,*MutualNet shapes*,*autograd*' >"$OUT/memcheck.log" 2>&1
+    "$BUILD/test_cuda" -tce='*cuDNN*,*MutualNet shapes*,*MutualNet step*,*autograd*' >"$OUT/memcheck.log" 2>&1
   rc=$?
   tail -6 "$OUT/memcheck.log"
   note "compute-sanitizer memcheck of test_cuda (no cuDNN cases): exit $rc in $((SECONDS - t0)) s (log: memcheck.log)"

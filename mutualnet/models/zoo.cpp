@@ -13,9 +13,13 @@
 namespace mn::models {
 
 Variable Model::operator()(const Variable& x) const {
-  const DType activations = backend(x.device()).activation_dtype();
-  if (activations == DType::f32) return net->forward(x);  // the float32 path, untouched
-  return cast(net->forward(cast(x, activations)), DType::f32);
+  Backend& be = backend(x.device());
+  const DType activations = be.activation_dtype();
+  const MemoryFormat format = be.memory_format();
+  // The float32 NCHW path, untouched.
+  if (activations == DType::f32 && format == MemoryFormat::contiguous) return net->forward(x);
+  // One copy converts the input's dtype and layout; every layer after keeps both.
+  return cast(net->forward(cast(x, activations, format)), DType::f32);
 }
 
 std::string ModelSpec::name() const {

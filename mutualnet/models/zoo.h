@@ -51,8 +51,9 @@ struct Model {
   std::shared_ptr<nn::Module> net;
 
   // The network on x, under the precision policy of x's device: x is cast to the backend's
-  // activation dtype (bf16 on CUDA under precision = "bf16") and the logits back to float32, so
-  // losses, softmax and the teacher's logits are float32 whatever the activations were.
+  // activation dtype (bf16 on CUDA under precision = "bf16") and memory format (channels-last on
+  // CUDA under memory_format = "nhwc") and the logits back to float32, so losses, softmax and the
+  // teacher's logits are float32 whatever the activations were.
   Variable operator()(const Variable& x) const;
 };
 

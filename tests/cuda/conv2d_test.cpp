@@ -2,7 +2,8 @@
 // strided, padded, dilated, grouped, depthwise and pointwise shapes; weights that are width slices
 // of a larger weight (packed for cuDNN) and weight gradients written / accumulated into such slices
 // (the untouched rest of the full gradient must stay as it was). Once with TF32 off (float32
-// accuracy) and once with the default TF32 tensor cores (10-bit mantissa products, looser bound).
+// accuracy) and once with the default TF32 tensor cores (10-bit mantissa products, looser bound);
+// both again with channels-last (NHWC) activations, which must come back channels-last.
 #include "tests/cuda/cuda_test_util.h"
 
 using namespace mn;
@@ -33,10 +34,15 @@ void run_case(const ConvCase& c, double rtol, const std::string& mode) {
   Tensor x = test::normal_tensor(c.x, 51), w = test::normal_tensor(c.w, 52, DType::f32, 0.3);
   Tensor y = ops::conv2d_forward(x, w, c.args);
   Tensor dy = test::normal_tensor(y.shape(), 53);
-  Tensor xg = x.to(gpu()), wg = w.to(gpu()), dyg = dy.to(gpu());
-  test::check_gpu_close_scaled(ops::conv2d_forward(xg, wg, c.args), y, rtol, what + " forward");
-  test::check_gpu_close_scaled(ops::conv2d_backward_data(dyg, wg, c.x, c.args),
-                               ops::conv2d_backward_data(dy, w, c.x, c.args), rtol, what + " backward-data");
+  // Activations in the backend's layout, as the layers hand them over.
+  const MemoryFormat fmt = backend(gpu()).memory_format();
+  Tensor xg = x.to(gpu()).contiguous(fmt), wg = w.to(gpu()), dyg = dy.to(gpu()).contiguous(fmt);
+  Tensor yg = ops::conv2d_forward(xg, wg, c.args);
+  CHECK_MESSAGE(yg.is_contiguous(fmt), what, " forward: output layout");
+  test::check_gpu_close_scaled(yg, y, rtol, what + " forward");
+  Tensor dxg = ops::conv2d_backward_data(dyg, wg, c.x, c.args);
+  CHECK_MESSAGE(dxg.is_contiguous(fmt), what, " backward-data: output layout");
+  test::check_gpu_close_scaled(dxg, ops::conv2d_backward_data(dy, w, c.x, c.args), rtol, what + " backward-data");
   Tensor dw = Tensor::empty(c.w, DType::f32), dwg = Tensor::empty(c.w, DType::f32, gpu());
   ops::conv2d_backward_weight(x, dy, dw, c.args, false);
   ops::conv2d_backward_weight(xg, dyg, dwg, c.args, false);
@@ -85,6 +91,15 @@ TEST_CASE("cuda: cuDNN convolutions match the CPU within TF32 accuracy (default)
   // TF32 rounds both factors to 10 mantissa bits (relative 2^-11 each); sums of ~100 to ~10^4
   // such products land within a few 1e-3 of the largest output.
   for (const ConvCase& c : kCases) run_case(c, 5e-3, "tf32");
+}
+
+TEST_CASE("cuda: cuDNN convolutions in NHWC match the CPU in float32 (TF32 off) and within TF32 accuracy") {
+  if (!test::gpu_or_skip()) return;
+  test::MemoryFormatGuard nhwc(MemoryFormat::channels_last);
+  backend(gpu()).set_precision(Precision::fp32);
+  for (const ConvCase& c : kCases) run_case(c, 1e-4, "nhwc fp32");
+  backend(gpu()).set_precision(Precision::tf32);
+  for (const ConvCase& c : kCases) run_case(c, 5e-3, "nhwc tf32");
 }
 
 TEST_CASE("cuda: a batch of MutualNet shapes reuses cached plans") {

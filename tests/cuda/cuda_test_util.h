@@ -32,6 +32,14 @@ inline bool gpu_or_skip() {
 
 inline Device gpu() { return Device::cuda(0); }
 
+// The GPU's activation layout for one scope; NCHW (the backend's start) again after it.
+struct MemoryFormatGuard {
+  explicit MemoryFormatGuard(MemoryFormat f) { backend(gpu()).set_memory_format(f); }
+  ~MemoryFormatGuard() { backend(gpu()).set_memory_format(MemoryFormat::contiguous); }
+  MemoryFormatGuard(const MemoryFormatGuard&) = delete;
+  MemoryFormatGuard& operator=(const MemoryFormatGuard&) = delete;
+};
+
 // The shared comparisons for a GPU result against the CPU's; an op that hands back a CPU tensor
 // for GPU inputs fails here instead of comparing the CPU with itself.
 inline void check_gpu_close(const Tensor& gpu_result, const Tensor& cpu_result, double rtol, double atol,

@@ -3,7 +3,9 @@
 // with a 1x1 shortcut, BN, global pooling, linear), the widest network on 16x16 with cross-entropy,
 // two narrower ones on bilinear downscales with KL distillation from the detached widest logits,
 // then one Nesterov SGD step. Losses, every accumulated gradient of the shared full-width
-// parameters, the running statistics and the updated parameters must agree (TF32 off).
+// parameters, the running statistics and the updated parameters must agree (TF32 off). Once with
+// NCHW activations and once channels-last (NHWC), where every activation between the
+// ops must stay channels-last (the activations are checked).
 // The lead's full-model comparison (WRN-16-2) builds on the same pattern once the model zoo exists.
 #include "autograd/functions.h"
 #include "tests/cuda/cuda_test_util.h"
@@ -62,8 +64,16 @@ struct Net {
     Variable out = conv2d(a, weight(conv1, c1, c0), std::nullopt, test::conv_args(2, 1));
     out = conv2d(relu(norm(out, bn2, c1)), weight(conv2, c1, c1), std::nullopt, test::conv_args(1, 1));
     h = out + conv2d(a, weight(shortcut, c1, c0), std::nullopt, test::conv_args(2, 0));
+    for (const Variable* v : {&a, &out, &h}) in_layout(*v);
     h = adaptive_avg_pool2d(relu(norm(h, bn_out, c1)), 1, 1).flatten(1);
     return linear(h, fc_w.slice(1, 0, c1), fc_b);
+  }
+
+  // An activation is in its device's layout (no op handed back another).
+  static void in_layout(const Variable& v) {
+    const MemoryFormat f = backend(v.device()).memory_format();
+    CHECK_MESSAGE(v.data().is_contiguous(f), "activation ", shape_str(v.shape()), " strides ",
+                  shape_str(v.data().strides()));
   }
 };
 
@@ -91,10 +101,8 @@ StepResult train_step(Net& net, const Tensor& images, const Tensor& labels) {
   return r;
 }
 
-}  // namespace
-
-TEST_CASE("cuda: a MutualNet step through autograd matches the CPU: losses, gradients, update") {
-  if (!test::gpu_or_skip()) return;
+void check_step(MemoryFormat format) {
+  test::MemoryFormatGuard layout(format);
   backend(gpu()).set_precision(Precision::fp32);
   Net cpu(Device::cpu()), dev(gpu());
   const Tensor images = test::normal_tensor({8, 3, 16, 16}, 40);
@@ -131,4 +139,16 @@ TEST_CASE("cuda: a MutualNet step through autograd matches the CPU: losses, grad
   for (size_t i = 0; i < pc.size(); ++i)
     test::check_gpu_close_scaled(pg[i].data(), pc[i].data(), 1e-4, cat("updated parameter ", i));
   backend(gpu()).set_precision(Precision::tf32);
+}
+
+}  // namespace
+
+TEST_CASE("cuda: a MutualNet step through autograd matches the CPU: losses, gradients, update") {
+  if (!test::gpu_or_skip()) return;
+  check_step(MemoryFormat::contiguous);
+}
+
+TEST_CASE("cuda: the MutualNet step with channels-last activations matches the CPU") {
+  if (!test::gpu_or_skip()) return;
+  check_step(MemoryFormat::channels_last);
 }

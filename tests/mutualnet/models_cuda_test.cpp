@@ -172,6 +172,8 @@ TEST_CASE("CUDA bf16: models stay within bfloat16's error of float64 through a s
     MESSAGE("skipped: this GPU has no bfloat16 tensor cores (compute capability < 8.0)");
     return;
   }
+  // NCHW, whatever an Experiment built earlier in this process chose (memory_format = "auto").
+  test::MemoryFormatGuard nchw(MemoryFormat::contiguous);
   models::ModelSpec wrn = models::parse_model_name("wrn-16-2");
   wrn.in_channels = 1;
   wrn.classes = 10;
@@ -185,6 +187,7 @@ TEST_CASE("CUDA bf16: models stay within bfloat16's error of float64 through a s
 
 TEST_CASE("CUDA: models match the CPU through a sandwich step") {
   if (!test::gpu_or_skip()) return;
+  test::MemoryFormatGuard nchw(MemoryFormat::contiguous);
   models::ModelSpec wrn = models::parse_model_name("wrn-16-2");
   wrn.in_channels = 1;
   wrn.classes = 10;
@@ -194,5 +197,29 @@ TEST_CASE("CUDA: models match the CPU through a sandwich step") {
   compare(wrn, 28, {0.25, 16});
   compare(models::parse_model_name("mobilenet_v2"), 96, {0.7, 64});
   compare(models::parse_model_name("resnet50"), 96, {0.25, 64});
+  backend(Device::cuda()).set_precision(Precision::tf32);
+}
+
+// Channels-last activations (memory_format = "nhwc", CUDA's default through a config): the same
+// bounds as NCHW, in float32 through every layer kind (dense, strided, 1x1 and depthwise convs on
+// KRSC filters, fused BN + ReLU, max and global pooling, residual adds, the resize of the narrower
+// pass) and in bfloat16, the production path (ResNet-50's layers are covered by the others). The
+// WRN takes 3-channel images here, whose layouts differ (a 1-channel image is the same bytes in
+// both).
+TEST_CASE("CUDA NHWC: models match the CPU through a sandwich step with channels-last activations") {
+  if (!test::gpu_or_skip()) return;
+  test::MemoryFormatGuard nhwc(MemoryFormat::channels_last);
+  models::ModelSpec wrn = models::parse_model_name("wrn-16-2");
+  wrn.classes = 10;
+  wrn.divisor = 4;
+  backend(Device::cuda()).set_precision(Precision::fp32);
+  compare(wrn, 32, {0.25, 24});
+  compare(models::parse_model_name("mobilenet_v2"), 96, {0.7, 64});
+  compare(models::parse_model_name("resnet50"), 96, {0.25, 64});
+  if (cuda_bf16_supported()) {
+    backend(Device::cuda()).set_precision(Precision::bf16);
+    compare_bf16(wrn, 32, {0.25, 24});
+    compare_bf16(models::parse_model_name("mobilenet_v2"), 96, {0.7, 64});
+  }
   backend(Device::cuda()).set_precision(Precision::tf32);
 }

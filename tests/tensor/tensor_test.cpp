@@ -103,3 +103,69 @@ TEST_CASE("random fills are deterministic per seed and have the right moments") 
     CHECK((r >= 2 && r <= 4));
   }
 }
+
+TEST_CASE("channels-last tensors keep (N, C, H, W) shapes with (H*W*C, 1, W*C, C) strides") {
+  Tensor x = iota({2, 3, 4, 5});
+  CHECK(channels_last_strides({2, 3, 4, 5}) == Shape{60, 1, 15, 3});
+  Tensor c = x.contiguous(MemoryFormat::channels_last);
+  CHECK(c.shape() == x.shape());
+  CHECK(c.strides() == Shape{60, 1, 15, 3});
+  CHECK(c.is_contiguous(MemoryFormat::channels_last));
+  CHECK_FALSE(c.is_contiguous());
+  CHECK(c.memory_format() == MemoryFormat::channels_last);
+  CHECK(c.to_vector<float>() == x.to_vector<float>());  // the same values by logical index
+  const float* p = c.data<float>();
+  CHECK(p[1] == x.data<float>()[20]);  // (0, 1, 0, 0): channels are adjacent
+  CHECK(p[3] == x.data<float>()[1]);   // (0, 0, 0, 1): the next pixel follows the last channel
+  CHECK(c.contiguous(MemoryFormat::channels_last).data_ptr() == c.data_ptr());  // no copy
+  CHECK(c.contiguous().is_contiguous());
+  CHECK(c.to(DType::f64).memory_format() == MemoryFormat::channels_last);  // dtype copies keep it
+  CHECK(x.memory_format() == MemoryFormat::contiguous);
+  // One channel or 1x1 planes lie the same either way: both, and counted contiguous.
+  Tensor one = Tensor::empty({2, 1, 4, 4}, DType::f32, Device::cpu(), MemoryFormat::channels_last);
+  Tensor pooled = Tensor::empty({2, 8, 1, 1}, DType::f32, Device::cpu(), MemoryFormat::channels_last);
+  for (const Tensor* t : {&one, &pooled}) {
+    CHECK(t->is_contiguous());
+    CHECK(t->is_contiguous(MemoryFormat::channels_last));
+    CHECK(t->memory_format() == MemoryFormat::contiguous);
+  }
+  CHECK(pooled.view({2, 8}).is_contiguous());  // the classifier's flatten stays a view
+  // Not dense, or not 4-D: not channels-last.
+  CHECK_FALSE(c.slice(1, 0, 2).is_contiguous(MemoryFormat::channels_last));
+  CHECK_FALSE(iota({3, 4}).is_contiguous(MemoryFormat::channels_last));
+  CHECK_THROWS_AS(Tensor::empty({3, 4}, DType::f32, Device::cpu(), MemoryFormat::channels_last), Error);
+}
+
+TEST_CASE("the CPU computes channels-last inputs in NCHW: the same results, elementwise ops keep the layout") {
+  Generator gen(7);
+  Tensor x = Tensor::empty({4, 6, 9, 9});
+  ops::normal_(x, 0, 1, gen);
+  Tensor w = Tensor::empty({8, 6, 3, 3});
+  ops::normal_(w, 0, 0.3, gen);
+  const Tensor xc = x.contiguous(MemoryFormat::channels_last);
+  Conv2dArgs args;
+  args.pad_h = args.pad_w = 1;
+  auto same = [](const Tensor& from_cl, const Tensor& from_nchw, const char* what) {
+    INFO(what);
+    CHECK(from_cl.to_vector<float>() == from_nchw.to_vector<float>());
+  };
+  Tensor y = ops::conv2d_forward(xc, w.contiguous(MemoryFormat::channels_last), args);
+  CHECK(y.is_contiguous());
+  same(y, ops::conv2d_forward(x, w, args), "conv2d");
+  Tensor gamma = Tensor::ones({6}), beta = Tensor::zeros({6});
+  Tensor rm = Tensor::zeros({6}), rv = Tensor::ones({6}), rm2 = rm.clone(), rv2 = rv.clone();
+  same(ops::batchnorm_forward(xc, gamma, beta, rm, rv, true, 0.1, 1e-5, true).y,
+       ops::batchnorm_forward(x, gamma, beta, rm2, rv2, true, 0.1, 1e-5, true).y, "batch norm + relu");
+  const Pool2dArgs pool{3, 3, 2, 2, 1, 1};
+  same(ops::maxpool2d_forward(xc, pool).y, ops::maxpool2d_forward(x, pool).y, "max pool");
+  same(ops::avgpool2d_forward(xc, pool), ops::avgpool2d_forward(x, pool), "avg pool");
+  same(ops::adaptive_avgpool2d_forward(xc, 1, 1), ops::adaptive_avgpool2d_forward(x, 1, 1), "global pool");
+  same(ops::resize_bilinear_forward(xc, 5, 7, true), ops::resize_bilinear_forward(x, 5, 7, true), "resize");
+  same(ops::pad2d_forward(xc, {1, 2, 3, 1}, PadMode::reflect), ops::pad2d_forward(x, {1, 2, 3, 1}, PadMode::reflect),
+       "pad");
+  Tensor r = ops::relu(xc), s = ops::add(xc, x);
+  CHECK(r.is_contiguous(MemoryFormat::channels_last));
+  CHECK(s.is_contiguous(MemoryFormat::channels_last));  // follows its first operand
+  same(r, ops::relu(x), "relu");
+  same(s, ops::add(x, x), "add");
+}
