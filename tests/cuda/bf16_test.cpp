@@ -87,16 +87,7 @@ TEST_CASE("cuda bf16: row sums accumulate in float32; other reductions ask for f
 
 TEST_CASE("cuda bf16: convolutions (dense, strided, depthwise, width-sliced) match the CPU") {
   if (!test::gpu_or_skip()) return;
-  struct Case {
-    Shape x, w;
-    Conv2dArgs args;
-  };
-  const Case cases[] = {{{8, 16, 12, 12}, {32, 16, 3, 3}, test::conv_args(1, 1)},
-                        {{8, 32, 12, 12}, {64, 32, 3, 3}, test::conv_args(2, 1)},
-                        {{8, 32, 10, 10}, {64, 32, 1, 1}, test::conv_args(2, 0)},
-                        {{4, 24, 9, 9}, {24, 1, 3, 3}, test::conv_args(1, 1, 1, 24)},
-                        {{4, 3, 16, 16}, {16, 3, 3, 3}, test::conv_args(1, 1)}};
-  for (const Case& k : cases) {
+  for (const test::ConvCase& k : test::conv_cases()) {
     const std::string what = shape_str(k.x) + " * " + shape_str(k.w);
     Pair x = normal_pair(k.x, 7);
     // The weight is a width slice W[:o, :i] of a larger one, as a sub-network reads it.

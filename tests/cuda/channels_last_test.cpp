@@ -239,17 +239,8 @@ TEST_CASE("cuda nhwc: convolutions through autograd on KRSC compute copies of wi
   if (!test::gpu_or_skip()) return;
   test::MemoryFormatGuard nhwc(kNhwc);
   backend(gpu()).set_precision(Precision::fp32);  // float32 without TF32; bf16 tensors compute in float32 anyway
-  struct Case {
-    Shape x, w;
-    Conv2dArgs args;
-  };
-  const Case cases[] = {{{8, 16, 12, 12}, {32, 16, 3, 3}, test::conv_args(1, 1)},
-                        {{8, 32, 12, 12}, {64, 32, 3, 3}, test::conv_args(2, 1)},
-                        {{8, 32, 10, 10}, {64, 32, 1, 1}, test::conv_args(2, 0)},
-                        {{4, 24, 9, 9}, {24, 1, 3, 3}, test::conv_args(1, 1, 1, 24)},
-                        {{4, 3, 16, 16}, {16, 3, 3, 3}, test::conv_args(1, 1)}};
   for (DType dtype : kDtypes)
-    for (const Case& k : cases) {
+    for (const test::ConvCase& k : test::conv_cases()) {
       const std::string what = name(dtype, k.x) + " * " + shape_str(k.w);
       // The full float32 weight, and the sub-network's compute copy of its corner W[:o, :i] as
       // nn::Conv2d makes it: in the activations' dtype, KRSC.

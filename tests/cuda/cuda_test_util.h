@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "tests/common/test_util.h"
 
@@ -57,6 +58,20 @@ inline void check_gpu_close_scaled(const Tensor& gpu_result, const Tensor& cpu_r
 inline void check_gpu_equal(const Tensor& gpu_result, const Tensor& cpu_result, const std::string& what) {
   REQUIRE_MESSAGE(gpu_result.device().is_cuda(), what);
   check_equal(gpu_result, cpu_result, what);
+}
+
+// The convolutions the bf16 and channels-last tests cover: dense, strided, strided 1x1,
+// depthwise, and the 3-channel image conv.
+struct ConvCase {
+  Shape x, w;
+  Conv2dArgs args;
+};
+inline std::vector<ConvCase> conv_cases() {
+  return {{{8, 16, 12, 12}, {32, 16, 3, 3}, conv_args(1, 1)},
+          {{8, 32, 12, 12}, {64, 32, 3, 3}, conv_args(2, 1)},
+          {{8, 32, 10, 10}, {64, 32, 1, 1}, conv_args(2, 0)},
+          {{4, 24, 9, 9}, {24, 1, 3, 3}, conv_args(1, 1, 1, 24)},
+          {{4, 3, 16, 16}, {16, 3, 3, 3}, conv_args(1, 1)}};
 }
 
 }  // namespace mn::test
