@@ -38,6 +38,16 @@ void check_bf16_scaled(const Tensor& g, const Tensor& c, const std::string& what
   test::check_gpu_close_scaled(g, c, kTol, what);
 }
 
+// A bf16 batch-norm backward on the GPU against the CPU's: dx in bf16, the parameter gradients in
+// float32.
+void check_bn_grads(const ops::BatchNormGrads& gpu_grads, const ops::BatchNormGrads& cpu_grads,
+                    const std::string& what) {
+  check_bf16_scaled(gpu_grads.dx, cpu_grads.dx, what + " dx");
+  CHECK(gpu_grads.dgamma.dtype() == DType::f32);
+  test::check_gpu_close_scaled(gpu_grads.dgamma, cpu_grads.dgamma, 1e-3, what + " dgamma");
+  test::check_gpu_close_scaled(gpu_grads.dbeta, cpu_grads.dbeta, 1e-3, what + " dbeta");
+}
+
 }  // namespace
 
 TEST_CASE("cuda bf16: cast rounds to nearest and its gradient lands in the float32 master slice") {
@@ -152,10 +162,7 @@ TEST_CASE("cuda bf16: batch norm keeps float32 statistics and parameters, bf16 a
       auto gc = ops::batchnorm_backward(dy.cpu, x.cpu, prefix(gamma), cpu.save_mean, cpu.save_invstd, training);
       auto gg = ops::batchnorm_backward(dy.gpu, x.gpu, prefix(gamma.to(gpu())), dev.save_mean, dev.save_invstd,
                                         training);
-      check_bf16_scaled(gg.dx, gc.dx, what + " dx");
-      CHECK(gg.dgamma.dtype() == DType::f32);
-      test::check_gpu_close_scaled(gg.dgamma, gc.dgamma, 1e-3, what + " dgamma");
-      test::check_gpu_close_scaled(gg.dbeta, gc.dbeta, 1e-3, what + " dbeta");
+      check_bn_grads(gg, gc, what);
     }
   }
 }
@@ -183,10 +190,7 @@ TEST_CASE("cuda bf16: batch norm fused with a ReLU matches the CPU's fused pass"
     auto gc = ops::batchnorm_backward(dy.cpu, x.cpu, gamma, cpu.save_mean, cpu.save_invstd, training, y.cpu);
     auto gg = ops::batchnorm_backward(dy.gpu, x.gpu, gamma.to(gpu()), dev.save_mean, dev.save_invstd, training,
                                       y.gpu);
-    check_bf16_scaled(gg.dx, gc.dx, what + " dx");
-    CHECK(gg.dgamma.dtype() == DType::f32);
-    test::check_gpu_close_scaled(gg.dgamma, gc.dgamma, 1e-3, what + " dgamma");
-    test::check_gpu_close_scaled(gg.dbeta, gc.dbeta, 1e-3, what + " dbeta");
+    check_bn_grads(gg, gc, what);
   }
 }
 
