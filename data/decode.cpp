@@ -308,23 +308,25 @@ void check_png_inflated(const PngChunks& png, const std::string& name) {
                          " bytes its header needs"));
 }
 
-// The size from the header, read as stb_image reads it; refuses what it cannot read.
-void stb_header(std::span<const uint8_t> bytes, const std::string& name, int& w, int& h) {
+// The size from the header, read as stb_image reads it; refuses what it cannot read. Returns the
+// PNG chunks it walked (none for other formats), for the decode's inflate check.
+PngChunks stb_header(std::span<const uint8_t> bytes, const std::string& name, int& w, int& h) {
   if (bytes.size() > size_t(INT32_MAX)) throw ImageError(cat(name, ": ", bytes.size(), " bytes is too large an image file"));
   check_pnm_header(bytes, name);
   check_tga_header(bytes, name);
   check_bmp_header(bytes, name);
-  png_chunks(bytes, name);
+  PngChunks png = png_chunks(bytes, name);
   int channels = 0;
   if (!stbi_info_from_memory(bytes.data(), int(bytes.size()), &w, &h, &channels))
     throw ImageError(cat(name, ": not a readable image (", stbi_failure_reason(), ")"));
+  return png;
 }
 
 DecodedImage decode_stb(std::span<const uint8_t> bytes, int channels, const std::string& name) {
   int w = 0, h = 0, file_channels = 0;
-  stb_header(bytes, name, w, h);
+  const PngChunks png = stb_header(bytes, name, w, h);
   check_size(w, h, kMaxStbPixels, name);
-  check_png_inflated(png_chunks(bytes, name), name);
+  check_png_inflated(png, name);
   std::unique_ptr<stbi_uc, void (*)(void*)> pixels(
       stbi_load_from_memory(bytes.data(), int(bytes.size()), &w, &h, &file_channels, channels),
       stbi_image_free);
