@@ -5,6 +5,7 @@
 #include <cublas_v2.h>
 #include <cudnn.h>
 
+#include <array>
 #include <vector>
 
 #include "cuda/emu/emu.h"
@@ -14,11 +15,13 @@ struct cudnnTensorStruct {
   cudnnTensorFormat_t format;
   cudnnDataType_t type;
   int n, c, h, w;
+  std::array<int, 4> dims() const { return {n, c, h, w}; }
 };
 struct cudnnFilterStruct {
   cudnnTensorFormat_t format;
   cudnnDataType_t type;
   int k, c, r, s;
+  std::array<int, 4> dims() const { return {k, c, r, s}; }
 };
 struct cudnnConvolutionStruct {
   int pad_h, pad_w, u, v, dil_h, dil_w, groups = 1;
@@ -45,30 +48,71 @@ size_t at(const cudnnFilterStruct& d, int k, int c, int r, int s) {
                                        : ((size_t(k) * d.c + c) * d.r + r) * d.s + s;
 }
 
-// Calls f(n, k, p, q, c, r, s, hi, wi) for every term of the convolution that reads inside x.
-template <class F>
-void each_term(const cudnnTensorStruct& x, const cudnnFilterStruct& w, const cudnnConvolutionStruct& cv,
-               const cudnnTensorStruct& y, F f) {
-  const int kg = y.c / cv.groups;
-  for (int n = 0; n < y.n; ++n)
-    for (int k = 0; k < y.c; ++k)
-      for (int p = 0; p < y.h; ++p)
-        for (int q = 0; q < y.w; ++q)
-          for (int c = 0; c < w.c; ++c)
-            for (int r = 0; r < w.r; ++r)
-              for (int s = 0; s < w.s; ++s) {
-                const int hi = p * cv.u - cv.pad_h + r * cv.dil_h, wi = q * cv.v - cv.pad_w + s * cv.dil_w;
-                if (hi < 0 || hi >= x.h || wi < 0 || wi >= x.w) continue;
-                f(n, k, p, q, (k / kg) * w.c + c, c, r, s, hi, wi);
-              }
+// Calls f(i, offset) for every element of a tensor (filter) descriptor: i counts in NCHW (KCRS)
+// order, offset is where the element lies in the descriptor's layout.
+template <class D, class F>
+void each_element(const D& d, F f) {
+  const auto [d0, d1, d2, d3] = d.dims();
+  size_t i = 0;
+  for (int a = 0; a < d0; ++a)
+    for (int b = 0; b < d1; ++b)
+      for (int c = 0; c < d2; ++c)
+        for (int e = 0; e < d3; ++e) f(i++, at(d, a, b, c, e));
 }
 
-// out = alpha * sums + beta * out, element by element.
-void blend(void* out, cudnnDataType_t t, const std::vector<double>& sums, const void* alpha, const void* beta) {
-  const float a = *static_cast<const float*>(alpha), b = *static_cast<const float*>(beta);
-  for (size_t i = 0; i < sums.size(); ++i)
-    store(out, t, i, a * float(sums[i]) + (b == 0 ? 0.f : b * load(out, t, i)));
+// A tensor as float32 NCHW (a filter as KCRS), whatever its layout and type.
+template <class D>
+std::vector<float> unpack(const void* p, const D& d) {
+  const auto dims = d.dims();
+  std::vector<float> v(size_t(dims[0]) * dims[1] * dims[2] * dims[3]);
+  each_element(d, [&](size_t i, size_t at) { v[i] = load(p, d.type, at); });
+  return v;
 }
+
+// out = alpha * sums + beta * out: sums in NCHW (KCRS) order, out in its descriptor's layout.
+template <class D>
+void blend(void* out, const D& d, const std::vector<double>& sums, const void* alpha, const void* beta) {
+  const float a = *static_cast<const float*>(alpha), b = *static_cast<const float*>(beta);
+  each_element(d, [&](size_t i, size_t at) {
+    store(out, d.type, at, a * float(sums[i]) + (b == 0 ? 0.f : b * load(out, d.type, at)));
+  });
+}
+
+// One convolution's geometry. Its GEMM view, per image and group: rows (c, r, s) of the group's
+// input channels, columns (p, q) of the output plane; y = W col, dcol = W^T dy, dW = dy col^T.
+struct Geometry {
+  const cudnnTensorStruct &x, &y;
+  const cudnnFilterStruct& w;
+  const cudnnConvolutionStruct& cv;
+  int rows() const { return w.c * w.r * w.s; }
+  int cols() const { return y.h * y.w; }
+  int kg() const { return y.c / cv.groups; }
+  // Calls f(row, col, input offset within the image) for every (row, col) that reads inside x.
+  template <class F>
+  void each_tap(int g, F f) const {
+    for (int c = 0; c < w.c; ++c)
+      for (int r = 0; r < w.r; ++r)
+        for (int s = 0; s < w.s; ++s) {
+          const int row = (c * w.r + r) * w.s + s;
+          const size_t plane = size_t(g * w.c + c) * x.h * x.w;
+          for (int p = 0; p < y.h; ++p) {
+            const int hi = p * cv.u - cv.pad_h + r * cv.dil_h;
+            if (hi < 0 || hi >= x.h) continue;
+            for (int q = 0; q < y.w; ++q) {
+              const int wi = q * cv.v - cv.pad_w + s * cv.dil_w;
+              if (wi >= 0 && wi < x.w) f(row, p * y.w + q, plane + size_t(hi) * x.w + wi);
+            }
+          }
+        }
+  }
+  // The column matrix of image n (x as unpacked), group g.
+  std::vector<float> im2col(const std::vector<float>& xs, int n, int g) const {
+    std::vector<float> col(size_t(rows()) * cols(), 0.f);
+    const float* xn = xs.data() + size_t(n) * x.c * x.h * x.w;
+    each_tap(g, [&](int row, int c, size_t at) { col[size_t(row) * cols() + c] = xn[at]; });
+    return col;
+  }
+};
 
 template <class Perf, class Algo>
 cudnnStatus_t one_algorithm(const cudnnConvolutionStruct* cv, int* returned, Perf* perf) {
@@ -186,11 +230,23 @@ cudnnStatus_t cudnnConvolutionForward(cudnnHandle_t, const void* alpha, const cu
                                       const void* x, const cudnnFilterDescriptor_t wd, const void* w,
                                       const cudnnConvolutionDescriptor_t cv, cudnnConvolutionFwdAlgo_t, void*,
                                       size_t, const void* beta, const cudnnTensorDescriptor_t yd, void* y) {
-  std::vector<double> sums(size_t(yd->n) * yd->c * yd->h * yd->w);
-  each_term(*xd, *wd, *cv, *yd, [&](int n, int k, int p, int q, int ci, int c, int r, int s, int hi, int wi) {
-    sums[at(*yd, n, k, p, q)] += double(load(x, xd->type, at(*xd, n, ci, hi, wi))) * load(w, wd->type, at(*wd, k, c, r, s));
-  });
-  blend(y, yd->type, sums, alpha, beta);
+  const Geometry geo{*xd, *yd, *wd, *cv};
+  const std::vector<float> xs = unpack(x, *xd), ws = unpack(w, *wd);
+  const int rows = geo.rows(), cols = geo.cols();
+  std::vector<double> sums(size_t(yd->n) * yd->c * cols);  // NCHW
+  for (int n = 0; n < yd->n; ++n)
+    for (int g = 0; g < cv->groups; ++g) {
+      const std::vector<float> col = geo.im2col(xs, n, g);
+      for (int k = g * geo.kg(); k < (g + 1) * geo.kg(); ++k) {
+        double* out = sums.data() + (size_t(n) * yd->c + k) * cols;
+        for (int row = 0; row < rows; ++row) {
+          const double wv = ws[size_t(k) * rows + row];
+          const float* cr = col.data() + size_t(row) * cols;
+          for (int j = 0; j < cols; ++j) out[j] += wv * cr[j];
+        }
+      }
+    }
+  blend(y, *yd, sums, alpha, beta);
   return CUDNN_STATUS_SUCCESS;
 }
 cudnnStatus_t cudnnConvolutionBackwardData(cudnnHandle_t, const void* alpha, const cudnnFilterDescriptor_t wd,
@@ -198,11 +254,26 @@ cudnnStatus_t cudnnConvolutionBackwardData(cudnnHandle_t, const void* alpha, con
                                            const cudnnConvolutionDescriptor_t cv, cudnnConvolutionBwdDataAlgo_t,
                                            void*, size_t, const void* beta, const cudnnTensorDescriptor_t dxd,
                                            void* dx) {
-  std::vector<double> sums(size_t(dxd->n) * dxd->c * dxd->h * dxd->w);
-  each_term(*dxd, *wd, *cv, *dyd, [&](int n, int k, int p, int q, int ci, int c, int r, int s, int hi, int wi) {
-    sums[at(*dxd, n, ci, hi, wi)] += double(load(dy, dyd->type, at(*dyd, n, k, p, q))) * load(w, wd->type, at(*wd, k, c, r, s));
-  });
-  blend(dx, dxd->type, sums, alpha, beta);
+  const Geometry geo{*dxd, *dyd, *wd, *cv};
+  const std::vector<float> dys = unpack(dy, *dyd), ws = unpack(w, *wd);
+  const int rows = geo.rows(), cols = geo.cols();
+  std::vector<double> sums(size_t(dxd->n) * dxd->c * dxd->h * dxd->w);  // NCHW
+  std::vector<double> dcol(size_t(rows) * cols);
+  for (int n = 0; n < dyd->n; ++n)
+    for (int g = 0; g < cv->groups; ++g) {
+      std::fill(dcol.begin(), dcol.end(), 0.0);
+      for (int k = g * geo.kg(); k < (g + 1) * geo.kg(); ++k) {
+        const float* d = dys.data() + (size_t(n) * dyd->c + k) * cols;
+        for (int row = 0; row < rows; ++row) {
+          const double wv = ws[size_t(k) * rows + row];
+          double* out = dcol.data() + size_t(row) * cols;
+          for (int j = 0; j < cols; ++j) out[j] += wv * d[j];
+        }
+      }
+      double* dxn = sums.data() + size_t(n) * dxd->c * dxd->h * dxd->w;
+      geo.each_tap(g, [&](int row, int c, size_t at) { dxn[at] += dcol[size_t(row) * cols + c]; });
+    }
+  blend(dx, *dxd, sums, alpha, beta);
   return CUDNN_STATUS_SUCCESS;
 }
 cudnnStatus_t cudnnConvolutionBackwardFilter(cudnnHandle_t, const void* alpha, const cudnnTensorDescriptor_t xd,
@@ -210,11 +281,24 @@ cudnnStatus_t cudnnConvolutionBackwardFilter(cudnnHandle_t, const void* alpha, c
                                              const cudnnConvolutionDescriptor_t cv,
                                              cudnnConvolutionBwdFilterAlgo_t, void*, size_t, const void* beta,
                                              const cudnnFilterDescriptor_t dwd, void* dw) {
-  std::vector<double> sums(size_t(dwd->k) * dwd->c * dwd->r * dwd->s);
-  each_term(*xd, *dwd, *cv, *dyd, [&](int n, int k, int p, int q, int ci, int c, int r, int s, int hi, int wi) {
-    sums[at(*dwd, k, c, r, s)] += double(load(x, xd->type, at(*xd, n, ci, hi, wi))) * load(dy, dyd->type, at(*dyd, n, k, p, q));
-  });
-  blend(dw, dwd->type, sums, alpha, beta);
+  const Geometry geo{*xd, *dyd, *dwd, *cv};
+  const std::vector<float> xs = unpack(x, *xd), dys = unpack(dy, *dyd);
+  const int rows = geo.rows(), cols = geo.cols();
+  std::vector<double> sums(size_t(dwd->k) * rows);  // KCRS
+  for (int n = 0; n < dyd->n; ++n)
+    for (int g = 0; g < cv->groups; ++g) {
+      const std::vector<float> col = geo.im2col(xs, n, g);
+      for (int k = g * geo.kg(); k < (g + 1) * geo.kg(); ++k) {
+        const float* d = dys.data() + (size_t(n) * dyd->c + k) * cols;
+        for (int row = 0; row < rows; ++row) {
+          const float* cr = col.data() + size_t(row) * cols;
+          double s = 0;
+          for (int j = 0; j < cols; ++j) s += double(d[j]) * cr[j];
+          sums[size_t(k) * rows + row] += s;
+        }
+      }
+    }
+  blend(dw, *dwd, sums, alpha, beta);
   return CUDNN_STATUS_SUCCESS;
 }
 

@@ -1,7 +1,9 @@
 // The CUDA emulator's runtime: kernel launches as fibers on the host (see emu.h) and the subset of
 // the CUDA runtime API that cuda/ calls, with "device" memory in host memory. Streams and events
 // are handles that order nothing, since every call completes before it returns.
-#include <ucontext.h>
+#ifdef __SANITIZE_ADDRESS__
+#include <sanitizer/common_interface_defs.h>
+#endif
 
 #include <cstdio>
 #include <cstdlib>
@@ -10,6 +12,40 @@
 #include <vector>
 
 #include "cuda/emu/emu.h"
+
+// Saves the callee-saved registers and the floating-point control words on the current stack,
+// stores its pointer in *from, and continues on the stack `to` (saved the same way). x86-64 System
+// V; ucontext's swapcontext would also do a system call per switch (the signal mask), which made
+// it 85% of the emulator's time.
+extern "C" void mn_emu_switch(void** from, void* to);
+asm(R"(
+  .text
+  .globl mn_emu_switch
+  .type mn_emu_switch, @function
+mn_emu_switch:
+  pushq %rbp
+  pushq %rbx
+  pushq %r12
+  pushq %r13
+  pushq %r14
+  pushq %r15
+  subq $8, %rsp
+  stmxcsr (%rsp)
+  fnstcw 4(%rsp)
+  movq %rsp, (%rdi)
+  movq %rsi, %rsp
+  ldmxcsr (%rsp)
+  fldcw 4(%rsp)
+  addq $8, %rsp
+  popq %r15
+  popq %r14
+  popq %r13
+  popq %r12
+  popq %rbx
+  popq %rbp
+  ret
+  .size mn_emu_switch, .-mn_emu_switch
+)");
 
 namespace mn_emu {
 
@@ -23,32 +59,56 @@ constexpr size_t kStack = 64 * 1024;
 enum class State { ready, block_wait, warp_wait, done };
 
 struct Fiber {
-  ucontext_t ctx;
+  void* sp;  // its saved stack pointer while it is switched out
   State state;
   uint3 idx;
 };
 
 struct Scheduler {
-  ucontext_t main;
+  void* main_sp = nullptr;
+  const void* main_stack = nullptr;  // the launching thread's stack, for AddressSanitizer
+  size_t main_size = 0;
   std::vector<Fiber> fibers;
-  std::vector<char> stacks;
+  std::vector<char> stacks;  // fibers' stacks, kStack each (16-byte aligned, as new gives)
   std::vector<unsigned char> exchange;
   const std::function<void()>* body = nullptr;
   size_t current = 0;
 };
 thread_local Scheduler sched;
 
-void fiber_main() {
-  (*sched.body)();
-  Fiber& f = sched.fibers[sched.current];
-  f.state = State::done;
-  swapcontext(&f.ctx, &sched.main);
+// AddressSanitizer follows the current stack, so it is told of every switch (no-ops without it).
+void switch_start(void** fake_stack, const void* bottom, size_t size) {
+#ifdef __SANITIZE_ADDRESS__
+  __sanitizer_start_switch_fiber(fake_stack, bottom, size);
+#endif
+}
+void switch_finish(void* fake_stack, const void** bottom_from, size_t* size_from) {
+#ifdef __SANITIZE_ADDRESS__
+  __sanitizer_finish_switch_fiber(fake_stack, bottom_from, size_from);
+#endif
 }
 
-void wait(State s) {
+void to_fiber(size_t i) {
+  void* fake = nullptr;
+  switch_start(&fake, sched.stacks.data() + i * kStack, kStack);
+  mn_emu_switch(&sched.main_sp, sched.fibers[i].sp);
+  switch_finish(fake, nullptr, nullptr);
+}
+
+// Back to the scheduler, in state s; returns when the scheduler resumes this thread.
+void to_scheduler(State s) {
   Fiber& f = sched.fibers[sched.current];
   f.state = s;
-  swapcontext(&f.ctx, &sched.main);
+  void* fake = nullptr;
+  switch_start(s == State::done ? nullptr : &fake, sched.main_stack, sched.main_size);
+  mn_emu_switch(&f.sp, sched.main_sp);
+  switch_finish(fake, &sched.main_stack, &sched.main_size);
+}
+
+void fiber_main() {
+  switch_finish(nullptr, &sched.main_stack, &sched.main_size);
+  (*sched.body)();
+  to_scheduler(State::done);
 }
 
 [[noreturn]] void deadlock() {
@@ -86,24 +146,31 @@ bool release(size_t n) {
   return true;
 }
 
+// A fresh fiber's stack, as mn_emu_switch leaves one: control words, six registers and a return
+// address into fiber_main, above it a null return address for fiber_main itself (which never
+// returns), so that it starts with the stack aligned as after a call.
+void start_fiber(size_t i) {
+  Fiber& f = sched.fibers[i];
+  f.state = State::ready;
+  f.idx = {unsigned(i % block_dim.x), unsigned(i / block_dim.x % block_dim.y),
+           unsigned(i / (block_dim.x * block_dim.y))};
+  auto* top = reinterpret_cast<uint64_t*>(sched.stacks.data() + (i + 1) * kStack);
+  uint64_t* sp = top - 9;
+  sp[0] = 0x1f80 | uint64_t{0x037f} << 32;  // MXCSR and the x87 control word at their defaults
+  for (int r = 1; r <= 6; ++r) sp[r] = 0;
+  sp[7] = reinterpret_cast<uint64_t>(&fiber_main);
+  sp[8] = 0;
+  f.sp = sp;
+}
+
 void run_block(size_t n) {
-  for (size_t i = 0; i < n; ++i) {
-    Fiber& f = sched.fibers[i];
-    f.state = State::ready;
-    f.idx = {unsigned(i % block_dim.x), unsigned(i / block_dim.x % block_dim.y),
-             unsigned(i / (block_dim.x * block_dim.y))};
-    getcontext(&f.ctx);
-    f.ctx.uc_stack.ss_sp = sched.stacks.data() + i * kStack;
-    f.ctx.uc_stack.ss_size = kStack;
-    f.ctx.uc_link = nullptr;
-    makecontext(&f.ctx, fiber_main, 0);
-  }
+  for (size_t i = 0; i < n; ++i) start_fiber(i);
   do {
     for (size_t i = 0; i < n; ++i) {
       if (sched.fibers[i].state != State::ready) continue;
       sched.current = i;
       thread_idx = sched.fibers[i].idx;
-      swapcontext(&sched.main, &sched.fibers[i].ctx);
+      to_fiber(i);
     }
   } while (release(n));
 }
@@ -133,8 +200,8 @@ void run(dim3 grid, dim3 block, const std::function<void()>& body) {
       }
 }
 
-void block_barrier() { wait(State::block_wait); }
-void warp_barrier() { wait(State::warp_wait); }
+void block_barrier() { to_scheduler(State::block_wait); }
+void warp_barrier() { to_scheduler(State::warp_wait); }
 unsigned linear_thread() { return unsigned(sched.current); }
 unsigned char* exchange_slot(unsigned thread) { return sched.exchange.data() + size_t(thread) * 16; }
 
