@@ -68,8 +68,8 @@ class SingleProcess : public Communicator {
 };
 
 // Created on first use (MPI_Init there, MPI_Finalize at exit); call it before the first CUDA
-// call, because under MPI it gives each rank of a machine its own GPU (CUDA_VISIBLE_DEVICES =
-// the local rank, unless the launcher set it).
+// call, because under MPI it gives each rank of a machine its own GPU: the node-local rank's,
+// modulo the GPUs the rank sees (cuda_select_device).
 Communicator& world();
 // The communicator for tensors on `device`: NCCL's for CUDA tensors when mn has it (set up over
 // world() on first use, also for one rank), else world() (MPI copies GPU tensors through host
