@@ -48,6 +48,9 @@ class Communicator {
   virtual std::unique_ptr<Pending> start_all_reduce_sum(const Tensor& t);
   // Rank `root`'s contents, in place on every rank: a contiguous tensor of any dtype.
   virtual void broadcast(const Tensor& t, int root) = 0;
+  // The sum over the ranks of a host number, on every rank: no device is involved, so it does not
+  // wait for the GPU. Exact for whole numbers below 2^53 (counts).
+  virtual double sum(double v) = 0;
   virtual void barrier() = 0;
   virtual std::string describe() const = 0;  // "MPI rank 1 of 4", "one process"
 
@@ -63,6 +66,7 @@ class SingleProcess : public Communicator {
   int size() const override { return 1; }
   void all_reduce_sum(const Tensor&) override {}
   void broadcast(const Tensor&, int) override {}
+  double sum(double v) override { return v; }
   void barrier() override {}
   std::string describe() const override { return "one process"; }
 };

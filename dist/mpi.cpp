@@ -113,6 +113,11 @@ class Mpi : public Communicator {
     });
   }
 
+  double sum(double v) override {
+    MN_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &v, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD));
+    return v;
+  }
+
   void barrier() override { MN_MPI_CHECK(MPI_Barrier(MPI_COMM_WORLD)); }
 
   std::string describe() const override { return cat("MPI rank ", rank_, " of ", size_); }
