@@ -98,6 +98,9 @@ void abort_others(int code);
 class GradAverager {
  public:
   GradAverager(Communicator& comm, std::vector<Variable> params, int64_t bucket_bytes);
+  // Waits for every bucket started and not yet finished (after an error before finish()), whose
+  // all-reduce may still be writing into it.
+  ~GradAverager();
   void on_done(const VariableImpl& leaf);
   void finish();
 

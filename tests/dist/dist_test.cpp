@@ -263,6 +263,36 @@ TEST_CASE("dist: gradients averaged during the last backward are bitwise those a
   }
 }
 
+TEST_CASE("dist: a gradient averager dropped before finish() waits for every sum it started") {
+  // As after an error in the last backward: the sums may still be writing into the buckets.
+  struct Counting : dist::SingleProcess {
+    int started = 0, waited = 0;
+    std::unique_ptr<dist::Pending> start_all_reduce_sum(const Tensor&) override {
+      struct Waited : dist::Pending {
+        int& count;
+        explicit Waited(int& c) : count(c) {}
+        void wait() override {
+          if (++count == 1) fail("the first wait fails");  // dropped: the error being unwound matters
+        }
+      };
+      ++started;
+      return std::make_unique<Waited>(waited);
+    }
+  } comm;
+  std::vector<Variable> params;
+  for (int i = 0; i < 3; ++i) {
+    params.emplace_back(Tensor::zeros({4}), true);
+    params.back().set_grad(Tensor::ones({4}));
+  }
+  {
+    dist::GradAverager avg(comm, params, 4 * sizeof(float));  // one gradient a bucket
+    avg.on_done(*params[2].impl());
+    avg.on_done(*params[1].impl());
+  }
+  CHECK(comm.started == 2);
+  CHECK(comm.waited == 2);
+}
+
 TEST_CASE("dist: a run interrupted and resumed on two ranks ends bitwise equal to an uninterrupted one") {
   if (!two_ranks()) return;
   const SharedDir whole("mn_dist_whole"), resumed("mn_dist_resumed");
