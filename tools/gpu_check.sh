@@ -22,7 +22,7 @@
 # two Fashion-MNIST runs ~1). No step starts after GPU_CHECK_DEADLINE seconds of script time
 # (default 450; it notes "skipped: past the deadline" instead), and each step's timeout is cut so
 # that it ends at most GRACE (45) s after the deadline: the script is done within ~8.5 minutes
-# even on a slow machine, inside the device tool's 600 s.
+# even on a slow machine (COMMAND's own timeout aside), inside the device tool's 600 s.
 # Logs go to ./gpu_check_out. When $OUT is set (the device tool's output folder, which returns at
 # most 8 files), summary.txt, acceptance.md and the logs packed as gpu_check_logs.tar.gz are put
 # there after every step, so that a run killed midway still returns everything measured so far.
@@ -32,7 +32,7 @@
 #   tools/device_deps.sh          # -> .devdeps/ (OpenBLAS, libjpeg-turbo, headers); carry it along
 # cuDNN, cuBLAS and NCCL come from the CUDA toolkit or, failing that, from PyTorch's nvidia-* wheels.
 # Usage: tools/gpu_check.sh [COMMAND...]   (from the repository root)
-#   COMMAND, if given, runs last in the same environment (libraries found, build in build-gpu),
+#   COMMAND, if given, runs after the acceptance runs in the same environment (libraries found, build in build-gpu),
 #   before the deadline and for at most GPU_CHECK_EXTRA_TIMEOUT (120) s, its output in extra.log:
 #   a one-off experiment costs no second machine start.
 #   KEEP_BUILD=1 keeps build-gpu/ (an incremental build, for a second run on a warm machine).
