@@ -35,15 +35,19 @@ Variable sync_batch_norm(const Variable& x, const Variable& gamma, const Variabl
   // table, the sum fills them all) and combined exactly: the global mean is the count-weighted
   // mean, and the global sum of squares about it adds each process's own and its mean's offset.
   const ops::BatchNormStats mine = ops::batchnorm_stats(in);
+  const double my_count = static_cast<double>(in.numel() / std::max<int64_t>(C, 1));
   const Tensor table = Tensor::zeros({group.size, 2 * C + 1}, mine.mean.dtype(), in.device());
   const Tensor row = table.slice(0, group.rank, group.rank + 1).reshape({2 * C + 1});
   row.slice(0, 0, C).copy_(mine.mean);
   row.slice(0, C, 2 * C).copy_(mine.var);
-  row.slice(0, 2 * C, 2 * C + 1).fill_(static_cast<double>(in.numel() / std::max<int64_t>(C, 1)));
+  row.slice(0, 2 * C, 2 * C + 1).fill_(my_count);
   group.all_reduce_sum(table);
+  // The total count, needed on the host, is summed there: reading it from the table would wait
+  // for the device in every layer's forward. Asked after the table's sum is queued, so the two
+  // overlap.
+  const double count = group.host_sum(my_count);
   const Tensor means = table.slice(1, 0, C), vars = table.slice(1, C, 2 * C),
                counts = table.slice(1, 2 * C, 2 * C + 1);  // (size, C), (size, C), (size, 1)
-  const double count = ops::sum_all(counts).item();
   MN_CHECK(count > 1, "sync_batch_norm: training needs more than one value per channel over all processes, got ", count);
   const Tensor mean = ops::scale(ops::sum(ops::mul(means, counts), {0}), 1.0 / count);
   const Tensor offset = ops::sub(means, mean.reshape({1, C}));

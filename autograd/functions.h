@@ -61,11 +61,13 @@ Variable conv2d(const Variable& x, const Variable& w, const std::optional<Variab
 Variable batch_norm(const Variable& x, const Variable& gamma, const Variable& beta,
                     const Tensor& running_mean, const Tensor& running_var, bool training,
                     double momentum, double eps, bool relu = false);
-// The data-parallel processes an op spans: this one's rank of `size`, and an element-wise sum
-// over all of them in place (dist::Communicator::all_reduce_sum).
+// The data-parallel processes an op spans: this one's rank of `size`, an element-wise sum over
+// all of them in place (dist::Communicator::all_reduce_sum), and the sum over all of them of a
+// host number, which leaves the device alone (dist::Communicator::sum).
 struct ProcessGroup {
   int rank = 0, size = 1;
   std::function<void(const Tensor&)> all_reduce_sum;
+  std::function<double(double)> host_sum;
 };
 // Training batch norm of a batch split across processes (synchronized batch norm): the batch
 // statistics, and in the backward the two sums the input gradient needs, are gathered over the

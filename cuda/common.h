@@ -43,9 +43,10 @@ namespace mn::cuda {
 
 namespace mn::cuda {
 
-// The one GPU mn drives (cuda:0; CUDA_VISIBLE_DEVICES picks which physical card that is).
+// The one GPU mn drives, cuda:0 to the rest of mn: the visible GPU cuda_select_device picked
+// (tensor/backend.h), the first one unless MPI ranks share a machine.
 struct Context {
-  int device = 0;
+  int device = 0;  // the CUDA runtime's index
   cudaDeviceProp props{};
   cudaStream_t compute = nullptr;  // every kernel, library call and synchronous copy
   cudaStream_t copy = nullptr;     // asynchronous host-to-device batch copies

@@ -1,5 +1,7 @@
 // The GPU context: device discovery, streams, cuDNN/cuBLAS handles, error reporting, and the
-// definitions of mn::cuda_available() / mn::cuda_backend() declared in tensor/backend.h.
+// definitions of mn::cuda_available() / cuda_select_device() / cuda_backend() declared in
+// tensor/backend.h.
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 
@@ -31,9 +33,25 @@ const Availability& availability() {
   return a;
 }
 
+// The node-local rank cuda_select_device was given, and the context once it is made.
+std::atomic<int> selected_rank{0};
+std::atomic<const cuda::Context*> made{nullptr};
+
+int device_for(int local_rank) { return local_rank % availability().devices; }
+
 }  // namespace
 
 bool cuda_available() { return availability().devices > 0; }
+
+void cuda_select_device(int local_rank) {
+  MN_CHECK(local_rank >= 0, "cuda_select_device: a negative local rank, ", local_rank);
+  // No CUDA call until the context is made, so a CPU-only run under MPI never initialises CUDA.
+  if (const cuda::Context* c = made.load())
+    MN_CHECK(device_for(local_rank) == c->device, "cuda: local rank ", local_rank, " selects GPU ",
+             device_for(local_rank), ", but this process already drives GPU ", c->device,
+             " (select the GPU before the first CUDA use)");
+  selected_rank = local_rank;
+}
 
 bool cuda_bf16_supported() { return cuda_available() && cuda::context().props.major >= 8; }
 
@@ -64,6 +82,7 @@ Context& context() {
   static Context* ctx = [] {
     MN_CHECK(cuda_available(), "cuda: ", availability().reason);
     auto* c = new Context;
+    c->device = device_for(selected_rank);
     MN_CUDA_CHECK(cudaSetDevice(c->device));
     MN_CUDA_CHECK(cudaGetDeviceProperties(&c->props, c->device));
     // Non-blocking: the legacy default stream never serialises against mn's own streams.
@@ -72,8 +91,16 @@ Context& context() {
     c->allocator.emplace(c->device, c->compute);
     if (const char* v = std::getenv("MN_CUDNN_BENCHMARK")) c->cudnn_benchmark = std::strcmp(v, "0") != 0;
     if (const char* v = std::getenv("MN_CUDNN_LOG")) c->cudnn_log = std::strcmp(v, "0") != 0;
+    made = c;
     return c;
   }();
+  // The current device is per host thread, device 0 until set: every thread (the loader's
+  // workers too, which allocate pinned memory) binds to the context's GPU on its first use.
+  thread_local bool bound = false;
+  if (!bound) {
+    MN_CUDA_CHECK(cudaSetDevice(ctx->device));
+    bound = true;
+  }
   return *ctx;
 }
 

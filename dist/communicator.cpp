@@ -95,6 +95,23 @@ GradAverager::GradAverager(Communicator& comm, std::vector<Variable> params, int
   for (size_t i = 0; i < params_.size(); ++i) index_[params_[i].impl().get()] = i;
 }
 
+GradAverager::~GradAverager() {
+  // Only an error between a bucket's start and finish() leaves one here. The wait keeps the
+  // memory until the all-reduce is done with it (on a GPU, the compute stream, on which it is
+  // freed, waits for the collective). That error is unwinding through this destructor, so a
+  // failure to wait must not replace it (or terminate): it is dropped. Waiting returns on some
+  // rank: the collectives are issued in the same order everywhere, so every rank issues at least
+  // those of the failing rank that issued the fewest, whose waits then return, and which stops
+  // every rank (abort_others) once its error is printed.
+  for (Bucket& b : buckets_) {
+    if (!b.sum) continue;
+    try {
+      b.sum->wait();
+    } catch (...) {
+    }
+  }
+}
+
 void GradAverager::on_done(const VariableImpl& leaf) {
   const auto it = index_.find(&leaf);
   if (it == index_.end() || !params_[it->second].grad().defined()) return;

@@ -48,6 +48,9 @@ class Communicator {
   virtual std::unique_ptr<Pending> start_all_reduce_sum(const Tensor& t);
   // Rank `root`'s contents, in place on every rank: a contiguous tensor of any dtype.
   virtual void broadcast(const Tensor& t, int root) = 0;
+  // The sum over the ranks of a host number, on every rank: no device is involved, so it does not
+  // wait for the GPU. Exact for whole numbers below 2^53 (counts).
+  virtual double sum(double v) = 0;
   virtual void barrier() = 0;
   virtual std::string describe() const = 0;  // "MPI rank 1 of 4", "one process"
 
@@ -63,13 +66,14 @@ class SingleProcess : public Communicator {
   int size() const override { return 1; }
   void all_reduce_sum(const Tensor&) override {}
   void broadcast(const Tensor&, int) override {}
+  double sum(double v) override { return v; }
   void barrier() override {}
   std::string describe() const override { return "one process"; }
 };
 
 // Created on first use (MPI_Init there, MPI_Finalize at exit); call it before the first CUDA
-// call, because under MPI it gives each rank of a machine its own GPU (CUDA_VISIBLE_DEVICES =
-// the local rank, unless the launcher set it).
+// call, because under MPI it gives each rank of a machine its own GPU: the node-local rank's,
+// modulo the GPUs the rank sees (cuda_select_device).
 Communicator& world();
 // The communicator for tensors on `device`: NCCL's for CUDA tensors when mn has it (set up over
 // world() on first use, also for one rank), else world() (MPI copies GPU tensors through host
@@ -94,6 +98,9 @@ void abort_others(int code);
 class GradAverager {
  public:
   GradAverager(Communicator& comm, std::vector<Variable> params, int64_t bucket_bytes);
+  // Waits for every bucket started and not yet finished (after an error before finish()), whose
+  // all-reduce may still be writing into it.
+  ~GradAverager();
   void on_done(const VariableImpl& leaf);
   void finish();
 

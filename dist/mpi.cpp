@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "dist/communicator.h"
+#include "tensor/backend.h"
 
 namespace mn::dist {
 
@@ -65,14 +66,14 @@ class Mpi : public Communicator {
     MN_MPI_CHECK(MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN));
     MN_MPI_CHECK(MPI_Comm_rank(MPI_COMM_WORLD, &rank_));
     MN_MPI_CHECK(MPI_Comm_size(MPI_COMM_WORLD, &size_));
-    // One GPU per rank of a machine: the node-local rank picks it, unless the launcher did.
+    // One GPU per rank of a machine: the node-local rank picks it among the GPUs this rank sees
+    // (all of the machine's, or the one the launcher gave it).
     MPI_Comm node;
     MN_MPI_CHECK(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &node));
     int local = 0;
     MN_MPI_CHECK(MPI_Comm_rank(node, &local));
     MN_MPI_CHECK(MPI_Comm_free(&node));
-    if (size_ > 1 && !std::getenv("CUDA_VISIBLE_DEVICES"))
-      setenv("CUDA_VISIBLE_DEVICES", std::to_string(local).c_str(), 1);
+    cuda_select_device(local);
   }
   ~Mpi() override { MPI_Finalize(); }
 
@@ -110,6 +111,11 @@ class Mpi : public Communicator {
         MN_MPI_CHECK(MPI_Bcast(p + at, count, MPI_BYTE, root, MPI_COMM_WORLD));
       });
     });
+  }
+
+  double sum(double v) override {
+    MN_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &v, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD));
+    return v;
   }
 
   void barrier() override { MN_MPI_CHECK(MPI_Barrier(MPI_COMM_WORLD)); }

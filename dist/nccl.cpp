@@ -87,6 +87,8 @@ class Nccl : public Communicator {
     })->wait();
   }
 
+  double sum(double v) override { return bootstrap_.sum(v); }  // host numbers go over MPI
+
   void barrier() override { bootstrap_.barrier(); }
 
   std::string describe() const override { return cat("NCCL rank ", rank(), " of ", size()); }

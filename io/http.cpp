@@ -1,15 +1,29 @@
-// libcurl's easy interface, one transfer at a time.
+// libcurl's easy interface, one transfer at a time; without libcurl (MN_HAVE_CURL unset), a refusal.
 #include "io/http.h"
 
+#include "tensor/error.h"
+
+#ifdef MN_HAVE_CURL  // CMakeLists.txt: MN_FETCH
 #include <curl/curl.h>
 
 #include <cstdio>
 #include <filesystem>
 #include <memory>
-
-#include "tensor/error.h"
+#endif
 
 namespace mn {
+
+#ifndef MN_HAVE_CURL
+
+bool http_built() { return false; }
+
+void http_download(const std::string& url, const std::string&, bool) {
+  fail(url, ": this mn was built without libcurl (MN_FETCH=OFF); install libcurl4-openssl-dev and rebuild");
+}
+
+#else
+
+bool http_built() { return true; }
 
 namespace {
 
@@ -62,5 +76,7 @@ void http_download(const std::string& url, const std::string& path, bool progres
   }
   std::filesystem::rename(part, path);
 }
+
+#endif  // MN_HAVE_CURL
 
 }  // namespace mn

@@ -1,4 +1,5 @@
-// Downloads over HTTP(S) with libcurl (mn fetch).
+// Downloads over HTTP(S) with libcurl (mn fetch); an mn built without it (MN_FETCH=OFF, or AUTO
+// where libcurl's headers are missing) has the same interface and refuses every download.
 #pragma once
 #include <string>
 
@@ -9,5 +10,8 @@ namespace mn {
 // closed early) leaves nothing behind and throws, naming the URL and the cause. Prints a line per
 // 10% of progress when the size is known and `progress` is set.
 void http_download(const std::string& url, const std::string& path, bool progress = true);
+
+// False when mn was built without libcurl: http_download then throws.
+bool http_built();
 
 }  // namespace mn

@@ -216,7 +216,8 @@ Experiment::Experiment(Config config_, const ExperimentParts& parts, dist::Commu
   if (device_comm.size() > 1 && c.train.sync_bn)
     for (nn::BatchNorm2d* bn : batch_norms(model))
       bn->sync = ProcessGroup{device_comm.rank(), device_comm.size(),
-                              [&all = device_comm](const Tensor& t) { all.all_reduce_sum(t); }};
+                              [&all = device_comm](const Tensor& t) { all.all_reduce_sum(t); },
+                              [&all = device_comm](double v) { return all.sum(v); }};
   if (parts.optimizer) {
     nn::SgdOptions o;
     o.lr = c.optim.lr;

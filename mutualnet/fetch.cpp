@@ -60,6 +60,17 @@ std::string fetch_command(const Config& c) {
 bool fetch_dataset(const DatasetSource& source, const std::string& root, const std::string& mirror) {
   if (path_exists(root + "/" + source.present)) return false;
   const std::string base = mirror.empty() ? source.base_url : (mirror.ends_with('/') ? mirror : mirror + "/");
+  if (!http_built()) {
+    std::string names;
+    bool archive = false;
+    for (const RemoteFile& f : source.files) {
+      names += (names.empty() ? "" : ", ") + f.name;
+      archive |= f.unpack;
+    }
+    fail("this mn was built without libcurl (MN_FETCH=OFF): download ", names, " from ", base,
+         archive ? " and unpack it into " : " into ", root,
+         " yourself, or install libcurl4-openssl-dev and rebuild");
+  }
   const fs::path staging = fs::path(root) / ".mn-fetch";
   try {
     fs::remove_all(staging);  // what an earlier, killed fetch left

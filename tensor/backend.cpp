@@ -53,6 +53,7 @@ void Backend::batchnorm_backward_apply(const Tensor& dy, const Tensor& x, const 
 
 #ifndef MN_HAVE_CUDA
 bool cuda_available() { return false; }
+void cuda_select_device(int) {}
 bool cuda_bf16_supported() { return false; }
 Backend& cuda_backend() { fail("this build of mn has no CUDA backend (rebuild with the CUDA toolkit)"); }
 #endif

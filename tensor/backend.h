@@ -228,6 +228,11 @@ Backend& backend(Device device);  // throws mn::Error when that device is not av
 
 // CUDA presence, answerable without CUDA headers (false when mn was built without CUDA).
 bool cuda_available();
+// The GPU this process drives is local_rank modulo the number it sees (0 when never called): one
+// GPU per rank of a machine whether the launcher hands each rank its own GPU or all of them.
+// Call before the first CUDA use; afterwards, one that would pick another GPU is an mn::Error.
+// Does nothing without CUDA.
+void cuda_select_device(int local_rank);
 // Whether the GPU computes bfloat16 on tensor cores (compute capability 8.0 or newer): what
 // precision = "auto" picks bf16 for. False without CUDA.
 bool cuda_bf16_supported();

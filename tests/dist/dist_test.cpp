@@ -9,6 +9,7 @@
 #include <string>
 #include <utility>
 
+#include "autograd/functions.h"
 #include "dist/communicator.h"
 #include "io/safetensors.h"
 #include "mutualnet/bn_calibration.h"
@@ -98,6 +99,7 @@ struct LoggedWorld : dist::Communicator {
     return dist::world().start_all_reduce_sum(t);
   }
   void broadcast(const Tensor& t, int root) override { dist::world().broadcast(t, root); }
+  double sum(double v) override { return dist::world().sum(v); }
   void barrier() override { dist::world().barrier(); }
   std::string describe() const override { return "logged " + dist::world().describe(); }
 };
@@ -192,6 +194,36 @@ TEST_CASE("dist: with synchronized batch norm two ranks compute the one-process 
     test::check_close(stats[i].second, one_stats[i].second, 1e-5, 1e-6, stats[i].first);
 }
 
+TEST_CASE("dist: synchronized batch norm over shards of different sizes is batch norm of the whole batch") {
+  if (!two_ranks()) return;
+  // 8 images, 3 on rank 0 and 5 on rank 1: the statistics weigh each rank by its count.
+  const int rank = dist::world().rank();
+  const int64_t begin = rank == 0 ? 0 : 3, end = rank == 0 ? 3 : 8;
+  const ProcessGroup world{rank, 2, [](const Tensor& t) { dist::world().all_reduce_sum(t); },
+                           [](double v) { return dist::world().sum(v); }};
+  const Tensor x = test::uniform_tensor({8, 3, 4, 4}, 21, DType::f32, -2, 3),
+               gamma = test::uniform_tensor({3}, 22), beta = test::uniform_tensor({3}, 23),
+               dy = test::uniform_tensor({8, 3, 4, 4}, 24);
+  const Tensor rm1 = test::uniform_tensor({3}, 25), rv1 = test::uniform_tensor({3}, 26, DType::f32, 0.5, 2);
+  const Tensor rm2 = rm1.clone(), rv2 = rv1.clone();
+  Variable xa(x, true), ga(gamma, true), ba(beta, true);
+  Variable xb(x.slice(0, begin, end).contiguous(), true), gb(gamma, true), bb(beta, true);
+  Variable whole = batch_norm(xa, ga, ba, rm1, rv1, true, 0.1, 1e-5);
+  Variable shard = sync_batch_norm(xb, gb, bb, rm2, rv2, 0.1, 1e-5, false, world);
+  test::check_close(shard.data(), whole.data().slice(0, begin, end), 1e-5, 1e-6, "y");
+  test::check_close(rm2, rm1, 1e-5, 1e-6, "running mean");
+  test::check_close(rv2, rv1, 1e-5, 1e-6, "running var");  // unbiased: over the 128 values per channel
+  whole.backward(dy);
+  shard.backward(dy.slice(0, begin, end).contiguous());
+  test::check_close(xb.grad(), xa.grad().slice(0, begin, end), 1e-5, 1e-6, "dx");
+  // Each rank's parameter gradients are its shard's; their sum is the whole batch's.
+  const Tensor dgamma = gb.grad().clone(), dbeta = bb.grad().clone();
+  dist::world().all_reduce_sum(dgamma);
+  dist::world().all_reduce_sum(dbeta);
+  test::check_close(dgamma, ga.grad(), 1e-5, 1e-6, "dgamma");
+  test::check_close(dbeta, ba.grad(), 1e-5, 1e-6, "dbeta");
+}
+
 TEST_CASE("dist: gradients averaged during the last backward are bitwise those averaged after it") {
   if (!two_ranks()) return;
   const Config c = parse_config(kTiny, "tiny.toml", {});
@@ -201,7 +233,8 @@ TEST_CASE("dist: gradients averaged during the last backward are bitwise those a
   auto step = [&](bool overlapped) {
     Experiment ex(c, parts);
     for (nn::BatchNorm2d* bn : batch_norms(ex.model))
-      bn->sync = ProcessGroup{logged.rank(), logged.size(), [&](const Tensor& t) { logged.all_reduce_sum(t); }};
+      bn->sync = ProcessGroup{logged.rank(), logged.size(), [&](const Tensor& t) { logged.all_reduce_sum(t); },
+                              [&](double v) { return logged.sum(v); }};
     ex.train_loader->start_epoch(0);
     const data::Batch batch = *ex.train_loader->next();
     StepOptions o = ex.step_options;
@@ -228,6 +261,36 @@ TEST_CASE("dist: gradients averaged during the last backward are bitwise those a
     INFO("gradient ", i);
     CHECK(bitwise_equal(during[i], after[i]));
   }
+}
+
+TEST_CASE("dist: a gradient averager dropped before finish() waits for every sum it started") {
+  // As after an error in the last backward: the sums may still be writing into the buckets.
+  struct Counting : dist::SingleProcess {
+    int started = 0, waited = 0;
+    std::unique_ptr<dist::Pending> start_all_reduce_sum(const Tensor&) override {
+      struct Waited : dist::Pending {
+        int& count;
+        explicit Waited(int& c) : count(c) {}
+        void wait() override {
+          if (++count == 1) fail("the first wait fails");  // dropped: the error being unwound matters
+        }
+      };
+      ++started;
+      return std::make_unique<Waited>(waited);
+    }
+  } comm;
+  std::vector<Variable> params;
+  for (int i = 0; i < 3; ++i) {
+    params.emplace_back(Tensor::zeros({4}), true);
+    params.back().set_grad(Tensor::ones({4}));
+  }
+  {
+    dist::GradAverager avg(comm, params, 4 * sizeof(float));  // one gradient a bucket
+    avg.on_done(*params[2].impl());
+    avg.on_done(*params[1].impl());
+  }
+  CHECK(comm.started == 2);
+  CHECK(comm.waited == 2);
 }
 
 TEST_CASE("dist: a run interrupted and resumed on two ranks ends bitwise equal to an uninterrupted one") {

@@ -1,7 +1,8 @@
 // mn fetch against a local HTTP server (a thread of this test on 127.0.0.1) serving small
 // archives built here: a good fetch unpacks where the config looks; a checksum mismatch, a
 // truncated body and a missing file are clear errors that leave nothing behind; the tar reader
-// refuses entries that would land outside its destination.
+// refuses entries that would land outside its destination. Built without libcurl (MN_FETCH=OFF),
+// a fetch is a clear refusal instead.
 #include <doctest/doctest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -15,6 +16,7 @@
 #include <thread>
 
 #include "tests/common/test_util.h"
+#include "io/http.h"
 #include "io/md5.h"
 #include "io/tar.h"
 #include "mutualnet/config.h"
@@ -136,6 +138,15 @@ TEST_CASE("fetch: downloads, checks and unpacks; failures leave nothing behind")
     return s;
   };
   const std::string root = dir.file("root");
+  if (!http_built()) {
+    // Built with MN_FETCH=OFF: a fetch says what to download by hand and touches nothing.
+    const std::string e = test::error_of([&] { fetch_dataset(source("good.tar.gz", md5_of(archive)), root, server.url()); });
+    CHECK(e == cat("this mn was built without libcurl (MN_FETCH=OFF): download good.tar.gz from ", server.url(),
+                   "/ and unpack it into ", root, " yourself, or install libcurl4-openssl-dev and rebuild"));
+    CHECK(tree(root).empty());
+    MESSAGE("skipped the downloads: mn was built without libcurl (MN_FETCH=OFF)");
+    return;
+  }
 
   SUBCASE("a good archive") {
     CHECK(fetch_dataset(source("good.tar.gz", md5_of(archive)), root, server.url()));
