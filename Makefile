@@ -1,7 +1,9 @@
 # Thin front for CMake. `make` sets up, configures and builds (Release); `make mn` builds only the
 # command line (what ./mn needs: a minute less on a fresh clone than everything with the tests);
 # `make test` runs the suite; `make test-gpu` runs it requiring a GPU (CUDA tests fail instead of
-# skipping); `make test-asan` / `make test-tsan` run it under sanitizers in build-asan/, build-tsan/.
+# skipping); `make test-cuda-emu` runs the CUDA tests without a GPU, on the CPU emulator of
+# cuda/emu/, in build-emu/; `make test-asan` / `make test-tsan` run it under sanitizers in
+# build-asan/, build-tsan/.
 # `make fuzz` builds the libFuzzer targets of tests/fuzz with clang, ASan and UBSan in
 # build-fuzz/ and runs each for FUZZ_SECONDS from its seed corpus (tests/fuzz/corpus/<target>/);
 # new corpus entries and crash inputs go to build-fuzz/, never into the repository.
@@ -23,7 +25,7 @@ install_missing = @missing=$$(for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || e
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
 	fi
 
-.PHONY: all mn setup configure test test-gpu test-asan test-tsan fuzz clean
+.PHONY: all mn setup configure test test-gpu test-cuda-emu test-asan test-tsan fuzz clean
 all: configure
 	cmake --build $(BUILD) -j$$(nproc)
 
@@ -41,6 +43,16 @@ test: all
 
 test-gpu: all
 	cd $(BUILD) && MN_REQUIRE_GPU=1 ctest --output-on-failure
+
+# The CUDA backend's own code (its kernels, dispatch, layouts and dtypes) run by the CUDA tests on
+# the CPU: cuda/ compiled by the host compiler against cuda/emu/ (a runtime whose device memory is
+# host memory, kernels run block by block with their threads as fibers, cuDNN's convolutions and
+# cuBLAS's GEMM as direct loops). The emulator counts as a GPU, so MN_REQUIRE_GPU=1 makes any
+# skip a failure. Needs the CUDA toolkit's headers (and cuDNN's), no GPU, driver or nvcc.
+test-cuda-emu: setup
+	@[ -f build-emu/CMakeCache.txt ] || cmake -S . -B build-emu -DCMAKE_BUILD_TYPE=Release -DMN_CUDA_EMU=ON
+	cmake --build build-emu -j$$(nproc) --target test_cuda test_mutualnet
+	cd build-emu && MN_REQUIRE_GPU=1 ./test_cuda && MN_REQUIRE_GPU=1 ./test_mutualnet --test-case='CUDA*'
 
 # The whole suite under ASan + UBSan, in build-asan/ (no CUDA backend: the sanitizers and the CUDA
 # runtime do not mix, and the CUDA tests skip without a GPU anyway).
@@ -76,4 +88,4 @@ fuzz: setup
 	done
 
 clean:
-	rm -rf $(BUILD) build-asan build-tsan $(FUZZ_BUILD)
+	rm -rf $(BUILD) build-emu build-asan build-tsan $(FUZZ_BUILD)

@@ -63,9 +63,10 @@ class Backend {
   virtual void deallocate_pinned(void* ptr) {}
   // Starts a host-to-device copy and returns without waiting when the source is pinned memory
   // (Tensor::empty_pinned): work queued on this device afterwards runs after the copy, and the
-  // source must not be written until then (freeing it is safe: pinned blocks are not reused
-  // before their copies finish). Other sources, and backends without asynchronous copies, copy
-  // synchronously.
+  // source must not be written until then (freeing a Tensor::empty_pinned source is safe: the
+  // pinned allocator reuses no block before its copies finish; the CPU loader's own pool of pinned
+  // batch buffers does not check, which is why its batches go with Tensor::to). Other sources, and
+  // backends without asynchronous copies, copy synchronously.
   virtual void copy_bytes_async(void* dst, Device dst_device, const void* src, Device src_device,
                                 size_t nbytes) {
     copy_bytes(dst, dst_device, src, src_device, nbytes);
