@@ -28,8 +28,9 @@
 
 namespace mn_emu {
 
-extern thread_local uint3 thread_idx, block_idx;
-extern thread_local dim3 block_dim, grid_dim;
+// The running thread's indices. Plain globals: run() lets one launch run at a time in the process.
+extern uint3 thread_idx, block_idx;
+extern dim3 block_dim, grid_dim;
 
 // Runs body once per thread of every block (the fibers above).
 void run(dim3 grid, dim3 block, const std::function<void()>& body);

@@ -49,8 +49,8 @@ mn_emu_switch:
 
 namespace mn_emu {
 
-thread_local uint3 thread_idx, block_idx;
-thread_local dim3 block_dim, grid_dim;
+uint3 thread_idx, block_idx;
+dim3 block_dim, grid_dim;
 
 namespace {
 
@@ -74,7 +74,8 @@ struct Scheduler {
   const std::function<void()>* body = nullptr;
   size_t current = 0;
 };
-thread_local Scheduler sched;
+Scheduler sched;
+std::mutex launch_mu;  // one launch at a time: the indices and the scheduler are the process's
 
 // AddressSanitizer follows the current stack, so it is told of every switch (no-ops without it).
 void switch_start(void** fake_stack, const void* bottom, size_t size) {
@@ -184,6 +185,7 @@ void run(dim3 grid, dim3 block, const std::function<void()>& body) {
                  grid.z, block.x, block.y, block.z);
     std::abort();
   }
+  std::lock_guard<std::mutex> lock(launch_mu);
   grid_dim = grid;
   block_dim = block;
   sched.body = &body;
@@ -212,6 +214,9 @@ unsigned char* exchange_slot(unsigned thread) { return sched.exchange.data() + s
 namespace {
 
 cudaError_t last_error = cudaSuccess;
+
+// The emulated GPU's memory: larger requests fail as on a GPU (not by exhausting the host).
+constexpr size_t kDeviceMemory = size_t{16} << 30;
 
 cudaError_t fail(cudaError_t e) {
   last_error = e;
@@ -246,7 +251,7 @@ cudaError_t cudaGetDeviceProperties(cudaDeviceProp* p, int) {
   p->multiProcessorCount = 4;
   p->warpSize = 32;
   p->maxThreadsPerBlock = 1024;
-  p->totalGlobalMem = size_t{16} << 30;
+  p->totalGlobalMem = kDeviceMemory;
   return cudaSuccess;
 }
 cudaError_t cudaDeviceGetAttribute(int* v, cudaDeviceAttr attr, int) {
@@ -278,7 +283,7 @@ cudaError_t cudaEventSynchronize(cudaEvent_t) { return cudaSuccess; }
 cudaError_t cudaEventDestroy(cudaEvent_t) { return cudaSuccess; }
 
 cudaError_t cudaMalloc(void** p, size_t n) {
-  *p = std::malloc(n ? n : 1);
+  *p = n > kDeviceMemory ? nullptr : std::malloc(n ? n : 1);
   return *p ? cudaSuccess : fail(cudaErrorMemoryAllocation);
 }
 cudaError_t cudaFree(void* p) {
@@ -288,7 +293,7 @@ cudaError_t cudaFree(void* p) {
 cudaError_t cudaHostAlloc(void** p, size_t n, unsigned) { return cudaMalloc(p, n); }
 cudaError_t cudaFreeHost(void* p) { return cudaFree(p); }
 cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total) {
-  *total = size_t{16} << 30;
+  *total = kDeviceMemory;
   *free_bytes = *total - pool_reserved;
   return cudaSuccess;
 }
@@ -311,10 +316,10 @@ cudaError_t cudaMemPoolTrimTo(cudaMemPool_t, size_t keep) {
 cudaError_t cudaMallocFromPoolAsync(void** p, size_t n, cudaMemPool_t, cudaStream_t) {
   // Filled with a pattern, as fresh device memory holds leftovers: a kernel that reads what it
   // never wrote shows up as NaNs rather than as lucky zeros.
-  *p = std::malloc(n ? n : 1);
+  std::lock_guard<std::mutex> lock(pool_mu);
+  *p = n > kDeviceMemory - pool_in_use ? nullptr : std::malloc(n ? n : 1);
   if (!*p) return fail(cudaErrorMemoryAllocation);
   std::memset(*p, 0xff, n);
-  std::lock_guard<std::mutex> lock(pool_mu);
   pool_blocks[*p] = n;
   pool_in_use += n;
   pool_reserved = std::max(pool_reserved, pool_in_use);
