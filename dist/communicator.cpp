@@ -37,12 +37,7 @@ void Communicator::all_reduce_mean(const Tensor& t) {
   divide_by_size(*this, t);
 }
 
-bool Communicator::any(bool flag) {
-  if (size() == 1) return flag;
-  Tensor f = Tensor::scalar(flag ? 1.0 : 0.0);
-  all_reduce_sum(f);
-  return f.item() > 0;
-}
+bool Communicator::any(bool flag) { return size() == 1 ? flag : sum(flag ? 1.0 : 0.0) > 0; }
 
 Communicator& world() {
   static std::unique_ptr<Communicator> w = []() -> std::unique_ptr<Communicator> {

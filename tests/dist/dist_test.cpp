@@ -106,6 +106,16 @@ struct LoggedWorld : dist::Communicator {
 
 }  // namespace
 
+TEST_CASE("dist: host sums and any() agree on every rank") {
+  if (!two_ranks()) return;
+  const int rank = dist::world().rank();
+  // Exact for counts beyond float32's 2^24 (a batch's values per channel on 8 GPUs).
+  CHECK(dist::world().sum(rank == 0 ? 16777217.0 : 2.0) == 16777219.0);
+  CHECK(dist::world().any(rank == 1));  // Ctrl-C on one rank stops both
+  CHECK(dist::world().any(rank == 0));
+  CHECK_FALSE(dist::world().any(false));
+}
+
 TEST_CASE("dist: after training steps on two ranks every rank holds bitwise the same weights") {
   if (!two_ranks()) return;
   const Config c = parse_config(kTiny, "tiny.toml", {});
