@@ -19,7 +19,7 @@
 // it 85% of the emulator's time.
 extern "C" void mn_emu_switch(void** from, void* to);
 asm(R"(
-  .text
+  .pushsection .text
   .globl mn_emu_switch
   .type mn_emu_switch, @function
 mn_emu_switch:
@@ -45,6 +45,7 @@ mn_emu_switch:
   popq %rbp
   ret
   .size mn_emu_switch, .-mn_emu_switch
+  .popsection
 )");
 
 namespace mn_emu {
