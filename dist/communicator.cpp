@@ -125,7 +125,8 @@ void GradAverager::start_filled() {
   for (Bucket& started : buckets_)
     if (started.sum) started.sum->progress();
   Bucket& b = buckets_.back();
-  b.flat = Tensor::empty({filling_elems_}, DType::f32, params_[b.params[0]].grad().device());
+  const Tensor& first = params_[b.params[0]].grad();
+  b.flat = Tensor::empty({filling_elems_}, first.dtype(), first.device());
   int64_t at = 0;
   for (size_t i : b.params) {
     const Tensor& g = params_[i].grad();

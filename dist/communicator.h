@@ -40,7 +40,8 @@ class Communicator {
   virtual ~Communicator() = default;
   virtual int rank() const = 0;
   virtual int size() const = 0;
-  // Element-wise sum over the ranks, in place on every rank: a contiguous float32 tensor.
+  // Element-wise sum over the ranks, in place on every rank: a contiguous float32 tensor (float64
+  // too over MPI, for exact comparisons in tests).
   virtual void all_reduce_sum(const Tensor& t) = 0;
   // all_reduce_sum, started: the sum is in t after wait(); until then t must stay alive and
   // untouched. Collectives, started or not, must be issued in the same order on every rank. By

@@ -81,23 +81,23 @@ class Mpi : public Communicator {
   int size() const override { return size_; }
 
   void all_reduce_sum(const Tensor& t) override {
-    check_sum_operand(t);
+    const MPI_Datatype type = sum_type(t);
     on_host(t, [&](const Tensor& h) {
-      float* p = h.data<float>();
+      char* p = static_cast<char*>(h.data_ptr());
       in_pieces(h.numel(), [&](int64_t at, int count) {
-        MN_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, p + at, count, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD));
+        MN_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, p + at * dtype_size(h.dtype()), count, type, MPI_SUM, MPI_COMM_WORLD));
       });
     });
   }
 
   // CPU tensors only: a GPU tensor's trip through host memory blocks anyway.
   std::unique_ptr<Pending> start_all_reduce_sum(const Tensor& t) override {
-    check_sum_operand(t);
+    const MPI_Datatype type = sum_type(t);
     if (!t.device().is_cpu()) return Communicator::start_all_reduce_sum(t);
     auto pending = std::make_unique<MpiPending>();
-    float* p = t.data<float>();
+    char* p = static_cast<char*>(t.data_ptr());
     in_pieces(t.numel(), [&](int64_t at, int count) {
-      MN_MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, p + at, count, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD,
+      MN_MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, p + at * dtype_size(t.dtype()), count, type, MPI_SUM, MPI_COMM_WORLD,
                                   &pending->requests.emplace_back()));
     });
     return pending;
@@ -123,9 +123,12 @@ class Mpi : public Communicator {
   std::string describe() const override { return cat("MPI rank ", rank_, " of ", size_); }
 
  private:
-  static void check_sum_operand(const Tensor& t) {
-    MN_CHECK(t.dtype() == DType::f32 && t.is_contiguous(), "all_reduce: expects a contiguous float32 tensor, got ",
-             dtype_name(t.dtype()), t.is_contiguous() ? "" : " (not contiguous)");
+  // float32 for training; float64 for the tests that compare with one process in exact arithmetic.
+  static MPI_Datatype sum_type(const Tensor& t) {
+    MN_CHECK((t.dtype() == DType::f32 || t.dtype() == DType::f64) && t.is_contiguous(),
+             "all_reduce: expects a contiguous float32 or float64 tensor, got ", dtype_name(t.dtype()),
+             t.is_contiguous() ? "" : " (not contiguous)");
+    return t.dtype() == DType::f32 ? MPI_FLOAT : MPI_DOUBLE;
   }
 
   // Runs `op` on t, or on a host copy of a GPU tensor that is then copied back.

@@ -10,11 +10,13 @@
 #include "mutualnet/models/zoo.h"
 #include "nn/batchnorm.h"
 #include "nn/optim.h"
+#include "tests/common/model_util.h"
 #include "tests/cuda/cuda_test_util.h"
 
 using namespace mn;
 using models::Model;
 using test::relative_error;
+using test::to_f64;
 
 namespace {
 
@@ -42,16 +44,6 @@ std::vector<Tensor> sandwich(Model& m, const Tensor& x_full, const Tensor& label
   opt.step();
   for (auto& [name, t] : m.net->state_dict()) out.push_back(t);
   return out;
-}
-
-// Converts a CPU model's parameters and BN statistics to float64 (the reference run).
-void to_f64(Model& m) {
-  for (auto& p : m.net->parameters()) p.set_data(p.data().to(DType::f64));
-  for (auto& [name, mod] : m.net->named_modules())
-    if (auto* bn = dynamic_cast<nn::BatchNorm2d*>(mod)) {
-      bn->running_mean = bn->running_mean.to(DType::f64);
-      bn->running_var = bn->running_var.to(DType::f64);
-    }
 }
 
 // CUDA and CPU float32 both against a CPU float64 run of the same step. A direct CUDA-vs-CPU bound
