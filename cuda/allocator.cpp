@@ -90,15 +90,7 @@ void* PinnedAllocator::allocate(size_t nbytes) {
   const size_t size = CachingAllocator::bucket_size(nbytes);
   std::lock_guard<std::mutex> lock(mu_);
   for (auto& [start, b] : blocks_) {
-    if (b.in_use || b.size != size) continue;
-    if (b.last_use) {
-      cudaError_t e = cudaEventQuery(b.last_use);
-      if (e == cudaErrorNotReady) {
-        cudaGetLastError();
-        continue;  // a copy out of it is still in flight
-      }
-      MN_CUDA_CHECK(e);
-    }
+    if (b.in_use || b.size != size || in_flight(b)) continue;
     b.in_use = true;
     return const_cast<char*>(start);
   }
@@ -122,14 +114,35 @@ void PinnedAllocator::deallocate(void* ptr) {
   it->second.in_use = false;
 }
 
-void* PinnedAllocator::find_block(const void* ptr, size_t nbytes) {
-  std::lock_guard<std::mutex> lock(mu_);
+bool PinnedAllocator::in_flight(const Block& b) {
+  if (!b.last_use) return false;
+  const cudaError_t e = cudaEventQuery(b.last_use);
+  if (e == cudaErrorNotReady) {
+    cudaGetLastError();
+    return true;
+  }
+  MN_CUDA_CHECK(e);
+  return false;
+}
+
+std::map<const char*, PinnedAllocator::Block>::iterator PinnedAllocator::containing(const void* ptr, size_t nbytes) {
   const char* p = static_cast<const char*>(ptr);
   auto it = blocks_.upper_bound(p);
-  if (it == blocks_.begin()) return nullptr;
+  if (it == blocks_.begin()) return blocks_.end();
   --it;
-  if (p + nbytes > it->first + it->second.size) return nullptr;
-  return const_cast<char*>(it->first);
+  return p + nbytes > it->first + it->second.size ? blocks_.end() : it;
+}
+
+void* PinnedAllocator::find_block(const void* ptr, size_t nbytes) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = containing(ptr, nbytes);
+  return it == blocks_.end() ? nullptr : const_cast<char*>(it->first);
+}
+
+bool PinnedAllocator::copy_in_flight(const void* ptr) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = containing(ptr, 1);
+  return it != blocks_.end() && in_flight(it->second);
 }
 
 void PinnedAllocator::record_use(void* block, cudaStream_t stream) {

@@ -52,6 +52,7 @@ class PinnedAllocator {
   // The start of the pinned block holding [ptr, ptr + nbytes), or nullptr if it is not pinned.
   void* find_block(const void* ptr, size_t nbytes);
   void record_use(void* block, cudaStream_t stream);  // block from find_block
+  bool copy_in_flight(const void* ptr);  // whether the latest copy out of ptr's block is unfinished
   void empty_cache();
 
  private:
@@ -60,6 +61,9 @@ class PinnedAllocator {
     bool in_use = false;
     cudaEvent_t last_use = nullptr;  // recorded after the latest asynchronous copy out of it
   };
+  static bool in_flight(const Block& b);
+  // The block holding [ptr, ptr + nbytes), or end(); the caller holds mu_.
+  std::map<const char*, Block>::iterator containing(const void* ptr, size_t nbytes);
   std::mutex mu_;
   std::map<const char*, Block> blocks_;  // by start address
 };

@@ -16,6 +16,7 @@ class CudaBackend final : public Backend {
   void synchronize() override;
   void* allocate_pinned(size_t nbytes) override;
   void deallocate_pinned(void* ptr) override;
+  bool copy_in_flight(const void* pinned) override;
   void copy_bytes_async(void* dst, Device dst_device, const void* src, Device src_device, size_t nbytes) override;
   MemoryStats memory_stats() override;
   void reset_peak_memory() override;

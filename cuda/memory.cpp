@@ -55,6 +55,8 @@ void* CudaBackend::allocate_pinned(size_t nbytes) { return context().pinned.allo
 
 void CudaBackend::deallocate_pinned(void* ptr) { context().pinned.deallocate(ptr); }
 
+bool CudaBackend::copy_in_flight(const void* pinned) { return context().pinned.copy_in_flight(pinned); }
+
 void CudaBackend::copy_bytes(void* dst, Device dst_device, const void* src, Device src_device,
                              size_t nbytes) {
   check_index(dst_device);

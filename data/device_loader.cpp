@@ -129,12 +129,27 @@ UploadLoader::UploadLoader(std::shared_ptr<const Dataset> dataset, Pipeline pipe
       loader_(std::move(dataset), std::move(pipeline), largest_only(config)),
       downscales_(plan_, device) {}
 
-std::optional<Batch> UploadLoader::next() {
+void UploadLoader::start_epoch(int64_t epoch, int64_t first_batch) {
+  ahead_.reset();
+  loader_.start_epoch(epoch, first_batch);
+}
+
+void UploadLoader::prefetch() {
+  if (ahead_) return;
   std::optional<Batch> batch = loader_.next();
-  if (!batch) return batch;
-  batch->images = downscales_(batch->images[0].to(device_));
-  batch->resolutions = plan_.resolutions();
-  batch->labels = batch->labels.to(device_);
+  if (batch) {
+    // The Loader reuses the pinned buffers only once these copies have finished (copy_in_flight).
+    batch->images = downscales_(to_device_async(batch->images[0], device_));
+    batch->resolutions = plan_.resolutions();
+    batch->labels = to_device_async(batch->labels, device_);
+  }
+  ahead_ = std::move(batch);
+}
+
+std::optional<Batch> UploadLoader::next() {
+  prefetch();  // nothing queued it during the last step (the first batch, or no caller of prefetch)
+  std::optional<Batch> batch = std::move(*ahead_);
+  ahead_.reset();
   return batch;
 }
 

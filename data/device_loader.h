@@ -71,15 +71,17 @@ class DeviceLoader final : public BatchSource {
 // The batches of any dataset and transforms (image folders, random resized crops, colour jitter)
 // built by the threaded CPU Loader at R0 only, copied to the device and downscaled there: the
 // Loader's batches bit for bit, the workers spared the downscales and the copy a fraction of the
-// bytes. The copy is synchronous (the training step ends with a synchronization, so a copy
-// started in next() would have nothing to overlap with).
+// bytes. The copy leaves the Loader's pinned buffer on the copy stream (to_device_async); the
+// training step ends by reading its losses back, so a copy started in next() would wait for
+// nothing, but one started from prefetch(), while the step's kernels are queued, runs beside them.
 class UploadLoader final : public BatchSource {
  public:
   UploadLoader(std::shared_ptr<const Dataset> dataset, Pipeline pipeline, LoaderConfig config, Device device);
 
   int64_t batches_per_epoch() const override { return loader_.batches_per_epoch(); }
-  void start_epoch(int64_t epoch, int64_t first_batch = 0) override { loader_.start_epoch(epoch, first_batch); }
+  void start_epoch(int64_t epoch, int64_t first_batch = 0) override;
   std::optional<Batch> next() override;
+  void prefetch() override;
   EpochReport report() const override { return loader_.report(); }
   std::string describe() const override;
 
@@ -88,6 +90,8 @@ class UploadLoader final : public BatchSource {
   Device device_;
   Loader loader_;   // R0 only
   DeviceDownscales downscales_;
+  // The batch prefetch() queued, when it did (nullopt inside: the epoch had ended).
+  std::optional<std::optional<Batch>> ahead_;
 };
 
 }  // namespace mn::data

@@ -157,10 +157,12 @@ void Loader::start_epoch(int64_t epoch, int64_t first_batch) {
 }
 
 bool Loader::Buffers::free() const {
-  // Only the pool holds the storage: the consumer has dropped every batch that used it.
-  bool unused = labels.storage().use_count() == 1;
-  for (const Tensor& t : images) unused = unused && t.storage().use_count() == 1;
-  return unused;
+  // Only the pool holds the storage (the consumer has dropped every batch that used it), and no
+  // asynchronous copy to a device is still reading it (UploadLoader).
+  auto unused = [](const Tensor& t) { return t.storage().use_count() == 1 && !t.storage()->copy_in_flight(); };
+  bool all = unused(labels);
+  for (const Tensor& t : images) all = all && unused(t);
+  return all;
 }
 
 void Loader::open_slot(Slot& slot, int64_t batch) {

@@ -104,6 +104,10 @@ class BatchSource {
   virtual void start_epoch(int64_t epoch, int64_t first_batch = 0) = 0;
   // The next batch of the epoch, or nullopt at its end.
   virtual std::optional<Batch> next() = 0;
+  // Starts on the batch after the one next() returned last, for a device to receive it while it
+  // computes: called once a training step's work is queued, before its results are read back.
+  // Optional; only a source that copies batches to a device has something to start.
+  virtual void prefetch() {}
   // The current epoch so far (the batches next() has returned).
   virtual EpochReport report() const = 0;
   virtual std::string describe() const = 0;

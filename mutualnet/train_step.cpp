@@ -72,7 +72,8 @@ std::vector<StepTerm> mutualnet_step(models::Model& model, nn::Sgd& optimizer,
                                      const std::vector<Tensor>& images,
                                      const std::vector<int64_t>& resolutions, const Tensor& labels,
                                      const std::vector<Subnet>& subnets, const StepOptions& o,
-                                     double lr, dist::Communicator* grads_comm) {
+                                     double lr, dist::Communicator* grads_comm,
+                                     const std::function<void()>& queued) {
   MN_CHECK(!subnets.empty() && subnets[0].resolution == resolutions[0], "mutualnet step: the first sub-network "
            "must be the widest on R0");
   model.net->train();
@@ -110,6 +111,7 @@ std::vector<StepTerm> mutualnet_step(models::Model& model, nn::Sgd& optimizer,
     terms.push_back(term);
     losses.push_back(loss);
   }
+  if (queued) queued();
   for (size_t k = 0; k < terms.size(); ++k) {
     terms[k].loss = losses[k].data().item();
     if (!std::isfinite(terms[k].loss))

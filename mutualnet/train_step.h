@@ -15,6 +15,7 @@
 // sample_subnets() draws step 3's widths and resolutions; mutualnet_step() runs 1-4.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -69,11 +70,14 @@ struct NonFiniteLoss : Error {
 // labels: (N) int64 on the same device. Returns one term per sub-network, in order. Data
 // parallel: with `grads_comm`, the batch is this rank's shard, and the accumulated gradients are
 // averaged over the ranks (a bucketed all-reduce overlapped with the last backward) before the
-// optimizer step.
+// optimizer step. `queued` runs once every backward is queued, before the losses are read back
+// (the step's one wait for the device): the trainer starts the next batch's copy there
+// (BatchSource::prefetch), so that it runs while the device computes this step.
 std::vector<StepTerm> mutualnet_step(models::Model& model, nn::Sgd& optimizer,
                                      const std::vector<Tensor>& images,
                                      const std::vector<int64_t>& resolutions, const Tensor& labels,
                                      const std::vector<Subnet>& subnets, const StepOptions& o,
-                                     double lr, dist::Communicator* grads_comm = nullptr);
+                                     double lr, dist::Communicator* grads_comm = nullptr,
+                                     const std::function<void()>& queued = {});
 
 }  // namespace mn

@@ -291,7 +291,8 @@ class Run {
     std::vector<StepTerm> terms;
     try {
       terms = mutualnet_step(ex_.model, *ex_.optimizer, images_on(batch, ex_.device), c_.data.resolutions,
-                             batch.labels.to(ex_.device), subnets, ex_.step_options, lr, &ex_.device_comm);
+                             batch.labels.to(ex_.device), subnets, ex_.step_options, lr, &ex_.device_comm,
+                             [&] { ex_.train_loader->prefetch(); });
     } catch (const NonFiniteLoss& e) {
       progress_.finish();
       const std::string kept = checkpoint_exists(dir_ + "/last") ? cat("the last good checkpoint is ", dir_, "/last")

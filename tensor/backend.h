@@ -61,12 +61,15 @@ class Backend {
   // Page-locked host memory for batches that will be copied to this device (CUDA overrides).
   virtual void* allocate_pinned(size_t nbytes) { fail("pinned host memory needs the CUDA backend"); }
   virtual void deallocate_pinned(void* ptr) {}
+  // Whether an asynchronous copy out of this pinned memory may still be reading it (false for
+  // memory that is not pinned): a pool that reuses pinned buffers itself asks before writing.
+  virtual bool copy_in_flight(const void* pinned) { return false; }
   // Starts a host-to-device copy and returns without waiting when the source is pinned memory
   // (Tensor::empty_pinned): work queued on this device afterwards runs after the copy, and the
   // source must not be written until then (freeing a Tensor::empty_pinned source is safe: the
-  // pinned allocator reuses no block before its copies finish; the CPU loader's own pool of pinned
-  // batch buffers does not check, which is why its batches go with Tensor::to). Other sources, and
-  // backends without asynchronous copies, copy synchronously.
+  // pinned allocator reuses no block before its copies finish, and the CPU loader's own pool of
+  // pinned batch buffers asks copy_in_flight). Other sources, and backends without asynchronous
+  // copies, copy synchronously.
   virtual void copy_bytes_async(void* dst, Device dst_device, const void* src, Device src_device,
                                 size_t nbytes) {
     copy_bytes(dst, dst_device, src, src_device, nbytes);
@@ -242,8 +245,8 @@ Backend& cuda_backend();  // defined in cuda/ when built with CUDA
 // An overlapped copy of `host` to `device`, made with copy_bytes_async. With `host` from
 // Tensor::empty_pinned, called for the next batch right after queueing the current step, the
 // copy runs while that step computes and the next step's work waits for it. The device loader
-// (data/device_loader.h) sends each batch's crop parameters and labels with it; the CPU loader's
-// batches still go with Tensor::to, synchronously.
+// (data/device_loader.h) sends each batch's crop parameters and labels with it, the upload loader
+// the CPU loader's batches (from BatchSource::prefetch, during the step).
 inline Tensor to_device_async(const Tensor& host, Device device) {
   if (host.device() == device) return host;
   MN_CHECK(host.device().is_cpu() && host.is_contiguous(),

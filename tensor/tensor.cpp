@@ -116,6 +116,8 @@ Storage::~Storage() {
     backend(device_).deallocate(data_, nbytes_);
 }
 
+bool Storage::copy_in_flight() const { return pinned_ && cuda_backend().copy_in_flight(data_); }
+
 // ---- Factories --------------------------------------------------------------------------------
 
 Tensor Tensor::empty(const Shape& shape, DType dtype, Device device, MemoryFormat format) {

@@ -33,6 +33,8 @@ class Storage {
   void* data() const { return data_; }
   size_t nbytes() const { return nbytes_; }
   Device device() const { return device_; }
+  // Pinned memory that an asynchronous copy to a device may still be reading (Backend::copy_in_flight).
+  bool copy_in_flight() const;
 
  private:
   void* data_ = nullptr;

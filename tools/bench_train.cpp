@@ -75,7 +75,8 @@ int bench_epoch(Experiment& ex, int64_t images, int64_t steps, int64_t warmup) {
     }
     const std::vector<Subnet> subnets = sample_subnets(ex.step_options, c.data.resolutions, ex.sampler);
     mutualnet_step(ex.model, *ex.optimizer, images_on(*batch, ex.device), c.data.resolutions,
-                   batch->labels.to(ex.device), subnets, ex.step_options, c.optim.lr);
+                   batch->labels.to(ex.device), subnets, ex.step_options, c.optim.lr, nullptr,
+                   [&] { loader->prefetch(); });
   };
   Backend& be = backend(ex.device);
   for (int64_t s = 0; s < warmup; ++s) step();

@@ -20,12 +20,15 @@ Tensor random_bytes(const Shape& shape, uint64_t seed) {
 }
 
 // Epoch `e` of both loaders, batch by batch: `got`'s on the GPU, equal to `want`'s.
-void check_gpu_epoch(data::BatchSource& got, data::Loader& want, int64_t e, const std::string& what) {
+// prefetch: as the trainer does, the next batch's copy is started while this one is still in use.
+void check_gpu_epoch(data::BatchSource& got, data::Loader& want, int64_t e, const std::string& what,
+                     bool prefetch = false) {
   want.start_epoch(e);
   got.start_epoch(e);
   while (auto w = want.next()) {
     const std::optional<data::Batch> g = got.next();
     REQUIRE(g);
+    if (prefetch) got.prefetch();
     CHECK(g->indices == w->indices);
     test::check_gpu_equal(g->labels, w->labels, cat(what, " batch ", g->index, " labels"));
     for (size_t k = 0; k < w->images.size(); ++k)
@@ -94,5 +97,7 @@ TEST_CASE("cuda: the upload loader's batches (R0 from the CPU loader, downscaled
     data::Loader cpu(ds, p, cfg);
     data::UploadLoader up(ds, p, cfg, gpu());
     check_gpu_epoch(up, cpu, 0, antialias ? "upload loader, antialiased" : "upload loader");
+    check_gpu_epoch(up, cpu, 1, antialias ? "upload loader, antialiased, prefetched" : "upload loader, prefetched",
+                    true);
   }
 }

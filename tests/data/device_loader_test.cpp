@@ -116,3 +116,29 @@ TEST_CASE("upload loader on the CPU: R0 from the Loader, downscaled by the op, e
     CHECK(up.report().images == cpu.report().images);
   }
 }
+
+TEST_CASE("upload loader: a batch prefetched during a step is the one next() returns; a restart drops it") {
+  auto ds = synthetic_dataset(40, 32, 3, 10, 4);
+  const Pipeline p({RandomResizedCrop{24, 0.25, 1.0}, HorizontalFlip{}, Normalize{{0.5, 0.5, 0.5}, {0.25, 0.25, 0.25}}});
+  const LoaderConfig cfg{.batch_size = 8, .workers = 2, .seed = 3, .drop_last = false, .resolutions = {24, 16}};
+  Loader cpu(ds, p, cfg);
+  UploadLoader up(ds, p, cfg, Device::cpu());
+  auto prefetched_epoch = [&](int64_t e, int64_t first) {
+    up.start_epoch(e, first);
+    std::vector<Batch> out;
+    while (auto b = up.next()) {
+      out.push_back(std::move(*b));
+      up.prefetch();
+      up.prefetch();  // a second call before next() starts nothing more
+    }
+    return out;
+  };
+  check_same(prefetched_epoch(1, 0), epoch(cpu, 1));
+  CHECK(up.report().images == 40);
+  // Interrupted after prefetching batch 2 of epoch 2, resumed at batch 2: the batch comes again.
+  up.start_epoch(2);
+  up.next();
+  up.next();
+  up.prefetch();
+  check_same(prefetched_epoch(2, 2), epoch(cpu, 2, 2));
+}

@@ -93,36 +93,35 @@ TEST_CASE("train run: a few hundred images bring the loss well below chance") {
             ", or start another with --set name=NEW (or delete " + run.path + ")");
 }
 
-TEST_CASE("train run: batches built by the device loader train bitwise as the CPU loader's, resumed too") {
-  // data.device_input = "on" runs the device loader on the CPU backend; it changes no result, so a
-  // run may switch it on resume.
-  const std::vector<std::string> tiny{"data.train_limit=128", "data.test_limit=100", "train.batch_size=32",
-                                      "train.epochs=2", "data.antialias=true", "augment.pad_mode=\"zero\""};
-  const TempDir cpu("mn_train_cpu_input", false), device("mn_train_device_input", false);
-  TrainOptions o;
-  o.quiet = true;
-  o.run_dir = cpu.path;
-  CHECK(train(parse_config(kTiny, "tiny.toml", [&] {
-          auto v = tiny;
-          v.push_back("data.device_input=\"off\"");
-          return v;
-        }()),
-              o)
-            .steps == 8);
-  const Config on = parse_config(kTiny, "tiny.toml", [&] {
-    auto v = tiny;
-    v.push_back("data.device_input=\"on\"");
-    return v;
-  }());
-  o.run_dir = device.path;
-  o.stop_after_steps = 5;
-  CHECK(train(on, o).interrupted);
-  o.resume = true;
-  o.stop_after_steps = -1;
-  CHECK(train(on, o).steps == 8);
-  for (const char* file : {"/last/model.safetensors", "/last/trainer.safetensors"}) {
-    CAPTURE(file);
-    CHECK(read_file(cpu.path + file) == read_file(device.path + file));
+TEST_CASE("train run: batches built or downscaled by the device loaders train bitwise as the CPU loader's, resumed too") {
+  // data.device_input = "on" runs the device loader (or, with colour jitter, the upload loader and
+  // its prefetch during each step) on the CPU backend; it changes no result, so a run may switch it
+  // on resume.
+  for (const char* jitter : {"augment.color_jitter=0", "augment.color_jitter=0.4"}) {
+    CAPTURE(jitter);
+    const std::vector<std::string> tiny{"data.train_limit=128", "data.test_limit=100", "train.batch_size=32",
+                                        "train.epochs=2", "data.antialias=true", "augment.pad_mode=\"zero\"", jitter};
+    auto config = [&](const char* input) {
+      std::vector<std::string> v = tiny;
+      v.push_back(input);
+      return parse_config(kTiny, "tiny.toml", v);
+    };
+    const TempDir cpu("mn_train_cpu_input", false), device("mn_train_device_input", false);
+    TrainOptions o;
+    o.quiet = true;
+    o.run_dir = cpu.path;
+    CHECK(train(config("data.device_input=\"off\""), o).steps == 8);
+    const Config on = config("data.device_input=\"on\"");
+    o.run_dir = device.path;
+    o.stop_after_steps = 5;
+    CHECK(train(on, o).interrupted);
+    o.resume = true;
+    o.stop_after_steps = -1;
+    CHECK(train(on, o).steps == 8);
+    for (const char* file : {"/last/model.safetensors", "/last/trainer.safetensors"}) {
+      CAPTURE(file);
+      CHECK(read_file(cpu.path + file) == read_file(device.path + file));
+    }
   }
 }
 
