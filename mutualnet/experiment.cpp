@@ -11,6 +11,7 @@
 #include "mutualnet/checkpoint.h"
 #include "mutualnet/fetch.h"
 #include "tensor/backend.h"
+#include "tensor/conv2d_dnnl.h"
 
 namespace mn {
 
@@ -163,7 +164,9 @@ MemoryFormat resolve_memory_format(const Config& c, Device device) {
     case MemoryFormatPolicy::nhwc: return MemoryFormat::channels_last;
     case MemoryFormatPolicy::automatic: break;
   }
-  return device.is_cuda() ? MemoryFormat::channels_last : MemoryFormat::contiguous;
+  // NHWC where the convolutions run it natively: cuDNN, and oneDNN on the CPU, which reads and
+  // writes NHWC in place where NCHW costs a reorder into its blocked layout and back per conv.
+  return device.is_cuda() || dnnl_conv::built ? MemoryFormat::channels_last : MemoryFormat::contiguous;
 }
 
 models::ModelSpec model_spec(const Config& c) {

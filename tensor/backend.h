@@ -87,13 +87,10 @@ class Backend {
   virtual DType activation_dtype() { return DType::f32; }
   // The layout of 4-D activations and their gradients from now on: the convolution, batch-norm,
   // pooling, resize and padding dispatchers hand this backend inputs in it (converting any that
-  // are not) and allocate outputs in it, and models::Model converts its input to it. CUDA starts
-  // in contiguous (NCHW) and takes channels_last; the CPU's kernels are NCHW only.
-  virtual void set_memory_format(MemoryFormat f) {
-    MN_CHECK(f == MemoryFormat::contiguous, "memory_format = \"", memory_format_name(f), "\": the ",
-             device_name(), " backend computes in NCHW");
-  }
-  virtual MemoryFormat memory_format() { return MemoryFormat::contiguous; }
+  // are not) and allocate outputs in it, and models::Model converts its input to it. Both
+  // backends start in contiguous (NCHW) and take channels_last.
+  virtual void set_memory_format(MemoryFormat f) = 0;
+  virtual MemoryFormat memory_format() = 0;
 
   // Elementwise. Operands have out's shape (broadcast inputs come expanded, stride 0), any strides.
   virtual void copy(const Tensor& dst, const Tensor& src) = 0;  // dtype conversion allowed

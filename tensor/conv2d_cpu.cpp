@@ -1,4 +1,5 @@
-// CPU conv2d: oneDNN for dense 3x3 float32 convs when built with it (conv2d_dnnl.h); otherwise
+// CPU conv2d: oneDNN for dense 3x3 float32 convs when built with it, and for every dense float32
+// conv under channels-last (conv2d_dnnl.h); otherwise
 // im2col + OpenBLAS GEMM for dense and grouped convolutions, and a direct kernel when every group
 // has one input channel (depthwise convs, and the image-facing conv of a 1-channel network), where
 // im2col would build a K = kh*kw matrix too thin for GEMM to pay.
@@ -439,34 +440,53 @@ void CpuBackend::set_precision(Precision p) {
   dnnl_conv::set_bf16(p == Precision::bf16);
 }
 
+void CpuBackend::set_memory_format(MemoryFormat f) {
+  format_ = f;
+  dnnl_conv::set_nhwc(f == MemoryFormat::channels_last);
+}
+
+// Below, operands that oneDNN does not take run the NCHW kernels (on NCHW copies under
+// channels-last: float64 in tests, grouped and dilated convs).
 void CpuBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& y,
                                 const Conv2dArgs& args) {
-  if (dnnl_conv::applies(dnnl_conv::Pass::forward, x.shape(), w.shape(), x.dtype(), args))
+  if (dnnl_conv::applies(dnnl_conv::Pass::forward, x.shape(), w.shape(), x.dtype(), args)) {
     dnnl_conv::forward(x, w, y, args);
-  else if (x.dtype() == DType::f32)
-    forward<float>(x, w, y, args);
-  else
-    forward<double>(x, w, y, args);
+    return;
+  }
+  cpu::via_nchw({x, w}, {y}, [&](const auto& in, const auto& out) {
+    if (x.dtype() == DType::f32)
+      forward<float>(in[0], in[1], out[0], args);
+    else
+      forward<double>(in[0], in[1], out[0], args);
+  });
 }
 
 void CpuBackend::conv2d_backward_data(const Tensor& dy, const Tensor& w, const Tensor& dx,
                                       const Conv2dArgs& args) {
-  if (dnnl_conv::applies(dnnl_conv::Pass::backward_data, dx.shape(), w.shape(), dy.dtype(), args))
+  if (dnnl_conv::applies(dnnl_conv::Pass::backward_data, dx.shape(), w.shape(), dy.dtype(), args)) {
     dnnl_conv::backward_data(dy, w, dx, args);
-  else if (dy.dtype() == DType::f32)
-    backward_data<float>(dy, w, dx, args);
-  else
-    backward_data<double>(dy, w, dx, args);
+    return;
+  }
+  cpu::via_nchw({dy, w}, {dx}, [&](const auto& in, const auto& out) {
+    if (dy.dtype() == DType::f32)
+      backward_data<float>(in[0], in[1], out[0], args);
+    else
+      backward_data<double>(in[0], in[1], out[0], args);
+  });
 }
 
 void CpuBackend::conv2d_backward_weight(const Tensor& x, const Tensor& dy, const Tensor& dw,
                                         const Conv2dArgs& args, bool accumulate) {
-  if (dnnl_conv::applies(dnnl_conv::Pass::backward_weight, x.shape(), dw.shape(), x.dtype(), args))
+  if (dnnl_conv::applies(dnnl_conv::Pass::backward_weight, x.shape(), dw.shape(), x.dtype(), args)) {
     dnnl_conv::backward_weight(x, dy, dw, args, accumulate);
-  else if (x.dtype() == DType::f32)
-    backward_weight<float>(x, dy, dw, args, accumulate);
-  else
-    backward_weight<double>(x, dy, dw, args, accumulate);
+    return;
+  }
+  cpu::via_nchw({x, dy}, {dw}, [&](const auto& in, const auto& out) {
+    if (x.dtype() == DType::f32)
+      backward_weight<float>(in[0], in[1], out[0], args, accumulate);
+    else
+      backward_weight<double>(in[0], in[1], out[0], args, accumulate);
+  });
 }
 
 void CpuBackend::conv2d_backward(const Tensor& dy, const Tensor& x, const Tensor& w,

@@ -1,5 +1,7 @@
-// oneDNN convolutions (see conv2d_dnnl.h). Tensors stay NCHW / OIHW in mn; each call reorders its
-// operands into the layouts oneDNN picks, runs the primitive and reorders the result back.
+// oneDNN convolutions (see conv2d_dnnl.h). With mn's NCHW / OIHW tensors each call reorders its
+// operands into the layouts oneDNN picks, runs the primitive and reorders the result back. With
+// channels-last ones (NHWC / OHWI) the primitives read and write the activations in place; only
+// the small weights are reordered.
 //
 // Building a primitive descriptor (oneDNN walks its list of implementations) and each reorder
 // costs tens of microseconds, as much as a small layer's whole pass, so every pass of every shape
@@ -26,6 +28,7 @@ using dnnl::memory;
 using tag = memory::format_tag;
 
 bool bf16_on = false;
+bool nhwc_on = false;
 
 dnnl::engine& engine() {
   static dnnl::engine e(dnnl::engine::kind::cpu, 0);
@@ -39,7 +42,7 @@ memory::desc plain_desc(const Shape& s, tag layout) {
 
 // One pass of one convolution shape, ready to run: the primitive, and the reorders from mn's
 // plain layouts into the two it reads and from the one it writes (absent where the plain layout
-// is already oneDNN's choice).
+// is already the primitive's).
 struct Plan {
   dnnl::primitive prim;
   int in_arg[2], out_arg;
@@ -55,16 +58,19 @@ std::optional<dnnl::reorder> reorder_between(const memory::desc& from, const mem
 }
 
 // The pass's primitive for input x_shape, weight w_shape and output y_shape, layouts left to
-// oneDNN. In bfloat16 the two operands a pass reads are bfloat16 (the reorders into oneDNN's
-// layouts round them) and the one it writes is float32.
+// oneDNN, or for the activations NHWC with `nhwc`. In bfloat16 the two operands a pass reads are
+// bfloat16 (the reorders into the primitive's layouts round them) and the one it writes is float32.
 Plan make_plan(Pass pass, const Shape& x_shape, const Shape& w_shape, const Shape& y_shape,
-               const Conv2dArgs& a, bool bf16) {
-  auto any = [&](const Shape& s, bool operand) {
+               const Conv2dArgs& a, bool bf16, bool nhwc) {
+  auto desc = [&](const Shape& s, bool operand, tag layout) {
     const auto type = bf16 && operand ? memory::data_type::bf16 : memory::data_type::f32;
-    return memory::desc(dims_of(s), type, tag::any);
+    return memory::desc(dims_of(s), type, layout);
   };
-  const memory::desc x = any(x_shape, pass != Pass::backward_data), w = any(w_shape, pass != Pass::backward_weight),
-                     y = any(y_shape, pass != Pass::forward);
+  const tag act = nhwc ? tag::nhwc : tag::any;
+  auto any = [&](const Shape& s, bool operand) { return desc(s, operand, tag::any); };
+  const memory::desc x = desc(x_shape, pass != Pass::backward_data, act),
+                     w = any(w_shape, pass != Pass::backward_weight),
+                     y = desc(y_shape, pass != Pass::forward, act);
   const memory::dims stride{a.stride_h, a.stride_w}, pad{a.pad_h, a.pad_w};
   const auto algo = dnnl::algorithm::convolution_direct;
   // Working memory from the caller, not oneDNN's one global buffer: the weight gradient runs
@@ -73,11 +79,12 @@ Plan make_plan(Pass pass, const Shape& x_shape, const Shape& w_shape, const Shap
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
   // The backward passes take a forward descriptor as a hint; in bfloat16 the forward one's types.
   const dnnl::convolution_forward::primitive_desc fwd(
-      {dnnl::prop_kind::forward_training, algo, any(x_shape, true), any(w_shape, true),
-       any(y_shape, false), stride, pad, pad},
+      {dnnl::prop_kind::forward_training, algo, desc(x_shape, true, act), any(w_shape, true),
+       desc(y_shape, false, act), stride, pad, pad},
       attr, engine());
-  const memory::desc px = plain_desc(x_shape, tag::nchw), pw = plain_desc(w_shape, tag::oihw),
-                     py = plain_desc(y_shape, tag::nchw);
+  const memory::desc px = plain_desc(x_shape, nhwc ? tag::nhwc : tag::nchw),
+                     pw = plain_desc(w_shape, nhwc ? tag::ohwi : tag::oihw),
+                     py = plain_desc(y_shape, nhwc ? tag::nhwc : tag::nchw);
   Plan p;
   switch (pass) {
     case Pass::forward:
@@ -118,15 +125,15 @@ Plan make_plan(Pass pass, const Shape& x_shape, const Shape& w_shape, const Shap
 constexpr size_t kMaxPlans = 4096;
 
 const Plan& plan(Pass pass, const Shape& x, const Shape& w, const Shape& y, const Conv2dArgs& a) {
-  using Key = std::array<int64_t, 15>;
+  using Key = std::array<int64_t, 16>;
   static std::map<Key, Plan> plans;
   static std::mutex mu;
   const Key key{static_cast<int64_t>(pass), x[0], x[1], x[2], x[3], w[0], w[1], w[2], w[3],
-                a.stride_h, a.stride_w, a.pad_h, a.pad_w, omp_get_max_threads(), bf16_on};
+                a.stride_h, a.stride_w, a.pad_h, a.pad_w, omp_get_max_threads(), bf16_on, nhwc_on};
   std::lock_guard lock(mu);
   if (auto it = plans.find(key); it != plans.end()) return it->second;
   if (plans.size() >= kMaxPlans) plans.clear();
-  return plans.emplace(key, make_plan(pass, x, w, y, a, bf16_on)).first->second;
+  return plans.emplace(key, make_plan(pass, x, w, y, a, bf16_on, nhwc_on)).first->second;
 }
 
 // Room for a tensor in layout `d`, from mn's caching allocator (oneDNN's own would page-fault a
@@ -192,6 +199,12 @@ int64_t image_bytes(const memory::desc& batch, const memory::desc& part) {
   }
   if (bb.strides[0] != per_image || (p.dims[0] > 1 && pb.strides[0] != per_image)) return 0;
   return per_image * static_cast<int64_t>(dnnl::memory::data_type_size(batch.data_type()));
+}
+
+// The weight in the plan's plain layout: a width slice W[:o, :i] of an OIHW weight has rows
+// stride(0) apart; channels-last weights come dense (KRSC) already.
+Tensor plain_weight(const Tensor& w) {
+  return w.contiguous(nhwc_on ? MemoryFormat::channels_last : MemoryFormat::contiguous);
 }
 
 // oneDNN reports failures as dnnl::error; mn's callers expect mn::Error naming the op.
@@ -281,10 +294,11 @@ bool bf16_supported() {
 }
 
 void set_bf16(bool on) { bf16_on = on; }
+void set_nhwc(bool on) { nhwc_on = on; }
 
 bool applies(Pass pass, const Shape& x, const Shape& w, DType dtype, const Conv2dArgs& a) {
   if (dtype != DType::f32 || a.groups != 1 || a.dil_h != 1 || a.dil_w != 1) return false;
-  if (bf16_on) return true;
+  if (bf16_on || nhwc_on) return true;
   if (w[2] != 3 || w[3] != 3) return false;
   const bool image_conv = x[1] == 1 && pass != Pass::backward_data;
   return image_conv || (x[1] >= 16 && w[0] >= 16);
@@ -292,7 +306,7 @@ bool applies(Pass pass, const Shape& x, const Shape& w, DType dtype, const Conv2
 
 void forward(const Tensor& x, const Tensor& w, const Tensor& y, const Conv2dArgs& a) {
   guarded("forward", x.shape(), w.shape(), [&] {
-    const Tensor wp = w.contiguous();  // a width slice W[:o, :i] has rows stride(0) apart
+    const Tensor wp = plain_weight(w);
     run(plan(Pass::forward, x.shape(), w.shape(), y.shape(), a), x.data<float>(), wp.data<float>(),
         y.data<float>());
   });
@@ -300,7 +314,7 @@ void forward(const Tensor& x, const Tensor& w, const Tensor& y, const Conv2dArgs
 
 void backward_data(const Tensor& dy, const Tensor& w, const Tensor& dx, const Conv2dArgs& a) {
   guarded("backward-data", dx.shape(), w.shape(), [&] {
-    const Tensor wp = w.contiguous();
+    const Tensor wp = plain_weight(w);
     run(plan(Pass::backward_data, dx.shape(), w.shape(), dy.shape(), a), dy.data<float>(),
         wp.data<float>(), dx.data<float>());
   });
@@ -326,7 +340,7 @@ void backward(const Tensor& dy, const Tensor& x, const Tensor& w, const Tensor& 
     memory from(p.plain_in[0], engine(), dy.data<float>()), to(layout, engine(), blocked.data_ptr());
     p.to_in[0]->execute(s, from, to);
     s.wait();
-    const Tensor wp = w.contiguous();
+    const Tensor wp = plain_weight(w);
     run(p, blocked.data_ptr(), wp.data<float>(), dx.data<float>(), 0);
     weight_gradient(x, dy, BlockedDy{blocked, layout}, dw, a, false);
   });

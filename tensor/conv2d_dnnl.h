@@ -7,7 +7,8 @@
 // than they save, and 1x1 and grouped convs are as fast or faster on mn's own path. The weight
 // gradient is summed over short runs of images and added up in a tree, because oneDNN's own
 // batch-long float32 sums are 10x less precise than mn's (conv2d_dnnl.cpp). With precision bf16
-// every dense conv takes this path (no other has bfloat16 kernels).
+// every dense conv takes this path (no other has bfloat16 kernels), and so it does with
+// channels-last activations, which oneDNN reads and writes in place (no reorders to pay for).
 #pragma once
 #include "tensor/backend.h"
 
@@ -20,6 +21,8 @@ constexpr bool built = true;
 bool bf16_supported();  // the CPU runs oneDNN's bfloat16 convolutions (AVX512-BF16 or AMX)
 // bfloat16 operands from now on (float32 accumulation and results); every dense conv takes oneDNN.
 void set_bf16(bool on);
+// Activations NHWC and weights OHWI (KRSC) from now on; every dense conv takes oneDNN.
+void set_nhwc(bool on);
 // Whether `pass` of a conv of input x_shape (N, C, H, W) and weight w_shape takes this path.
 bool applies(Pass pass, const Shape& x_shape, const Shape& w_shape, DType dtype,
              const Conv2dArgs& a);
@@ -35,6 +38,7 @@ void backward(const Tensor& dy, const Tensor& x, const Tensor& w, const Tensor& 
 constexpr bool built = false;
 inline bool bf16_supported() { return false; }
 inline void set_bf16(bool) {}
+inline void set_nhwc(bool) {}
 inline bool applies(Pass, const Shape&, const Shape&, DType, const Conv2dArgs&) { return false; }
 inline void forward(const Tensor&, const Tensor&, const Tensor&, const Conv2dArgs&) {}
 inline void backward_data(const Tensor&, const Tensor&, const Tensor&, const Conv2dArgs&) {}

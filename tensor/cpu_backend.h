@@ -11,6 +11,8 @@ class CpuBackend final : public Backend {
   void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device, size_t nbytes) override;
   void synchronize() override;
   void set_precision(Precision p) override;
+  void set_memory_format(MemoryFormat f) override;
+  MemoryFormat memory_format() override { return format_; }
   MemoryStats memory_stats() override;
   void reset_peak_memory() override;
   void empty_cache() override;
@@ -50,6 +52,37 @@ class CpuBackend final : public Backend {
   void kl_div_forward(const Tensor& student, const Tensor& teacher, const Tensor& loss, const Tensor& student_probs, const Tensor& teacher_probs) override;
   void kl_div_backward(const Tensor& student_probs, const Tensor& teacher_probs, const Tensor& dloss, const Tensor& dstudent) override;
   void sgd_step(const std::vector<SgdParam>& params, const SgdArgs& args) override;
+
+ private:
+  // Channels-last: oneDNN's convolutions read and write NHWC in place and batch norm has NHWC
+  // kernels; the ops without one (pooling, resize, padding, and convs oneDNN does not take) run
+  // their NCHW kernel on converted copies (cpu::via_nchw).
+  MemoryFormat format_ = MemoryFormat::contiguous;
 };
+
+namespace cpu {
+
+// t is 4-D and dense channels-last, and not also contiguous (C = 1 or H = W = 1 tensors are both,
+// and the NCHW kernels read them as they are).
+inline bool channels_last(const Tensor& t) {
+  return t.defined() && t.dim() == 4 && t.memory_format() == MemoryFormat::channels_last;
+}
+
+// Runs an NCHW-only kernel on channels-last operands: kernel(ins, outs) gets NCHW copies of the
+// channels-last tensors among `ins` and `outs` (outputs copied too, for kernels that accumulate),
+// and the outputs' results are copied back. Other operands pass as they are.
+template <class F>
+void via_nchw(std::vector<Tensor> ins, const std::vector<Tensor>& outs, F&& kernel) {
+  for (Tensor& t : ins)
+    if (channels_last(t)) t = t.contiguous();
+  std::vector<Tensor> nchw = outs;
+  for (Tensor& t : nchw)
+    if (channels_last(t)) t = t.contiguous();
+  kernel(ins, nchw);
+  for (size_t i = 0; i < outs.size(); ++i)
+    if (nchw[i].data_ptr() != outs[i].data_ptr()) outs[i].copy_(nchw[i]);
+}
+
+}  // namespace cpu
 
 }  // namespace mn

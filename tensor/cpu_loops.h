@@ -3,8 +3,10 @@
 #pragma once
 #include <omp.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
+#include <vector>
 
 #include "tensor/tensor.h"
 
@@ -15,14 +17,22 @@ constexpr int64_t kParallelGrain = 32768;
 
 // Calls f(ptrs, n, inner_strides) for every innermost row of `shape`, where ptrs[k] points at
 // operand k's first element of the row and inner_strides[k] is its element stride along the row.
-// Dims that are contiguous for every operand are merged first, so contiguous data is one long row.
+// Dims are visited in the order of operand 0's strides (smallest innermost), so a channels-last
+// tensor runs like a contiguous one, and dims that are contiguous for every operand are merged
+// first, so dense data is one long row. Every element is visited once, in any order: elementwise
+// results do not depend on it.
 template <int K, class F>
 void for_each_row(const Shape& shape, std::array<Shape, K> strides, std::array<char*, K> base,
                   std::array<size_t, K> elem_size, F&& f) {
+  std::vector<int> order(shape.size());  // outermost first
+  for (size_t d = 0; d < order.size(); ++d) order[d] = static_cast<int>(d);
+  std::stable_sort(order.begin(), order.end(),
+                   [&](int a, int b) { return strides[0][a] > strides[0][b]; });
   // Coalesce (innermost first) into at most shape.size() dims.
   Shape dims;
   std::array<Shape, K> st;
-  for (int d = static_cast<int>(shape.size()) - 1; d >= 0; --d) {
+  for (int i = static_cast<int>(order.size()) - 1; i >= 0; --i) {
+    const int d = order[i];
     if (shape[d] == 1) continue;
     bool merge = !dims.empty();
     for (int k = 0; k < K && merge; ++k) merge = st[k].back() * dims.back() == strides[k][d];

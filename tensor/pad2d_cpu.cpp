@@ -74,13 +74,17 @@ void backward(const Tensor& dyt, const Tensor& dxt, const Pad2d& pad, PadMode mo
 }  // namespace
 
 void CpuBackend::pad2d_forward(const Tensor& x, const Tensor& y, const Pad2d& pad, PadMode mode) {
-  cpu::dispatch_all(x.dtype(), "pad2d", [&](auto t) { forward<decltype(t)>(x, y, pad, mode); });
+  cpu::via_nchw({x}, {y}, [&](const auto& in, const auto& out) {
+    cpu::dispatch_all(x.dtype(), "pad2d", [&](auto t) { forward<decltype(t)>(in[0], out[0], pad, mode); });
+  });
 }
 
 void CpuBackend::pad2d_backward(const Tensor& dy, const Tensor& dx, const Pad2d& pad,
                                 PadMode mode) {
-  cpu::dispatch_float(dy.dtype(), "pad2d backward",
-                      [&](auto t) { backward<decltype(t)>(dy, dx, pad, mode); });
+  cpu::via_nchw({dy}, {dx}, [&](const auto& in, const auto& out) {
+    cpu::dispatch_float(dy.dtype(), "pad2d backward",
+                        [&](auto t) { backward<decltype(t)>(in[0], out[0], pad, mode); });
+  });
 }
 
 }  // namespace mn

@@ -180,28 +180,40 @@ void adaptive_backward(const Tensor& dyt, const Tensor& dxt) {
 
 void CpuBackend::maxpool2d_forward(const Tensor& x, const Tensor& y, const Tensor& indices,
                                    const Pool2dArgs& args) {
-  cpu::dispatch_float(x.dtype(), "max_pool2d",
-                      [&](auto t) { maxpool_forward<decltype(t)>(x, y, indices, args); });
+  cpu::via_nchw({x}, {y, indices}, [&](const auto& in, const auto& out) {
+    cpu::dispatch_float(x.dtype(), "max_pool2d",
+                        [&](auto t) { maxpool_forward<decltype(t)>(in[0], out[0], out[1], args); });
+  });
 }
 void CpuBackend::maxpool2d_backward(const Tensor& dy, const Tensor& indices, const Tensor& dx) {
-  cpu::dispatch_float(dy.dtype(), "max_pool2d backward",
-                      [&](auto t) { maxpool_backward<decltype(t)>(dy, indices, dx); });
+  cpu::via_nchw({dy, indices}, {dx}, [&](const auto& in, const auto& out) {
+    cpu::dispatch_float(dy.dtype(), "max_pool2d backward",
+                        [&](auto t) { maxpool_backward<decltype(t)>(in[0], in[1], out[0]); });
+  });
 }
 void CpuBackend::avgpool2d_forward(const Tensor& x, const Tensor& y, const Pool2dArgs& args) {
-  cpu::dispatch_float(x.dtype(), "avg_pool2d",
-                      [&](auto t) { avgpool_forward<decltype(t)>(x, y, args); });
+  cpu::via_nchw({x}, {y}, [&](const auto& in, const auto& out) {
+    cpu::dispatch_float(x.dtype(), "avg_pool2d",
+                        [&](auto t) { avgpool_forward<decltype(t)>(in[0], out[0], args); });
+  });
 }
 void CpuBackend::avgpool2d_backward(const Tensor& dy, const Tensor& dx, const Pool2dArgs& args) {
-  cpu::dispatch_float(dy.dtype(), "avg_pool2d backward",
-                      [&](auto t) { avgpool_backward<decltype(t)>(dy, dx, args); });
+  cpu::via_nchw({dy}, {dx}, [&](const auto& in, const auto& out) {
+    cpu::dispatch_float(dy.dtype(), "avg_pool2d backward",
+                        [&](auto t) { avgpool_backward<decltype(t)>(in[0], out[0], args); });
+  });
 }
 void CpuBackend::adaptive_avgpool2d_forward(const Tensor& x, const Tensor& y) {
-  cpu::dispatch_float(x.dtype(), "adaptive_avg_pool2d",
-                      [&](auto t) { adaptive_forward<decltype(t)>(x, y); });
+  cpu::via_nchw({x}, {y}, [&](const auto& in, const auto& out) {
+    cpu::dispatch_float(x.dtype(), "adaptive_avg_pool2d",
+                        [&](auto t) { adaptive_forward<decltype(t)>(in[0], out[0]); });
+  });
 }
 void CpuBackend::adaptive_avgpool2d_backward(const Tensor& dy, const Tensor& dx) {
-  cpu::dispatch_float(dy.dtype(), "adaptive_avg_pool2d backward",
-                      [&](auto t) { adaptive_backward<decltype(t)>(dy, dx); });
+  cpu::via_nchw({dy}, {dx}, [&](const auto& in, const auto& out) {
+    cpu::dispatch_float(dy.dtype(), "adaptive_avg_pool2d backward",
+                        [&](auto t) { adaptive_backward<decltype(t)>(in[0], out[0]); });
+  });
 }
 
 }  // namespace mn

@@ -86,13 +86,17 @@ void backward(const Tensor& dyt, const Tensor& dxt, bool align_corners) {
 }  // namespace
 
 void CpuBackend::resize_bilinear_forward(const Tensor& x, const Tensor& y, bool align_corners) {
-  cpu::dispatch_float(x.dtype(), "resize_bilinear",
-                      [&](auto t) { forward<decltype(t)>(x, y, align_corners); });
+  cpu::via_nchw({x}, {y}, [&](const auto& in, const auto& out) {
+    cpu::dispatch_float(x.dtype(), "resize_bilinear",
+                        [&](auto t) { forward<decltype(t)>(in[0], out[0], align_corners); });
+  });
 }
 
 void CpuBackend::resize_bilinear_backward(const Tensor& dy, const Tensor& dx, bool align_corners) {
-  cpu::dispatch_float(dy.dtype(), "resize_bilinear backward",
-                      [&](auto t) { backward<decltype(t)>(dy, dx, align_corners); });
+  cpu::via_nchw({dy}, {dx}, [&](const auto& in, const auto& out) {
+    cpu::dispatch_float(dy.dtype(), "resize_bilinear backward",
+                        [&](auto t) { backward<decltype(t)>(in[0], out[0], align_corners); });
+  });
 }
 
 }  // namespace mn

@@ -14,12 +14,12 @@ namespace mn::models {
 
 Variable Model::operator()(const Variable& x) const {
   Backend& be = backend(x.device());
-  const DType activations = be.activation_dtype();
+  const DType activations = x.dtype() == DType::f64 ? DType::f64 : be.activation_dtype();
   const MemoryFormat format = be.memory_format();
-  // The float32 NCHW path, untouched.
-  if (activations == DType::f32 && format == MemoryFormat::contiguous) return net->forward(x);
+  // Already in the activations' dtype and layout (a 1-channel image batch is channels-last too).
+  if (activations == x.dtype() && x.data().is_contiguous(format)) return net->forward(x);
   // One copy converts the input's dtype and layout; every layer after keeps both.
-  return cast(net->forward(cast(x, activations, format)), DType::f32);
+  return cast(net->forward(cast(x, activations, format)), x.dtype());
 }
 
 std::string ModelSpec::name() const {

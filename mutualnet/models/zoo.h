@@ -50,10 +50,11 @@ struct Model {
   std::shared_ptr<Width> width;
   std::shared_ptr<nn::Module> net;
 
-  // The network on x, under the precision policy of x's device: x is cast to the backend's
-  // activation dtype (bf16 on CUDA under precision = "bf16") and memory format (channels-last on
-  // CUDA under memory_format = "nhwc") and the logits back to float32, so losses, softmax and the
-  // teacher's logits are float32 whatever the activations were.
+  // The network on x, under the precision policy of x's device: a float32 x is cast to the
+  // backend's activation dtype (bf16 on CUDA under precision = "bf16") and memory format
+  // (channels-last under memory_format = "nhwc") and the logits back to x's dtype, so losses,
+  // softmax and the teacher's logits are float32 whatever the activations were. A float64 x (tests
+  // in exact arithmetic) stays float64.
   Variable operator()(const Variable& x) const;
 };
 
