@@ -1,4 +1,5 @@
-// CPU pooling on contiguous NCHW, one (image, channel) plane per OpenMP iteration.
+// CPU pooling on contiguous NCHW, one (image, channel) plane per OpenMP iteration (channels-last
+// operands through NCHW copies, cpu::via_nchw).
 #include <algorithm>
 #include <cmath>
 #include <limits>
