@@ -1,5 +1,5 @@
-// CPU conv2d: oneDNN for dense 3x3 float32 convs when built with it, and for every dense float32
-// conv under channels-last (conv2d_dnnl.h); otherwise
+// CPU conv2d: oneDNN for dense 3x3 float32 convs when built with it, and for every float32 conv
+// under channels-last (conv2d_dnnl.h); otherwise
 // im2col + OpenBLAS GEMM for dense and grouped convolutions, and a direct kernel when every group
 // has one input channel (depthwise convs, and the image-facing conv of a 1-channel network), where
 // im2col would build a K = kh*kw matrix too thin for GEMM to pay.
@@ -446,7 +446,7 @@ void CpuBackend::set_memory_format(MemoryFormat f) {
 }
 
 // Below, operands that oneDNN does not take run the NCHW kernels (on NCHW copies under
-// channels-last: float64 in tests, grouped and dilated convs).
+// channels-last: float64 in tests, dilated convs).
 void CpuBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& y,
                                 const Conv2dArgs& args) {
   if (dnnl_conv::applies(dnnl_conv::Pass::forward, x.shape(), w.shape(), x.dtype(), args)) {

@@ -39,6 +39,11 @@ memory::dims dims_of(const Shape& s) { return memory::dims(s.begin(), s.end()); 
 memory::desc plain_desc(const Shape& s, tag layout) {
   return {dims_of(s), memory::data_type::f32, layout};
 }
+// oneDNN's weight dims: mn's (O, C/groups, kh, kw), split as (groups, O/groups, ...) when grouped.
+Shape weight_dims(const Shape& w, int groups) {
+  if (groups == 1) return w;
+  return {groups, w[0] / groups, w[1], w[2], w[3]};
+}
 
 // One pass of one convolution shape, ready to run: the primitive, and the reorders from mn's
 // plain layouts into the two it reads and from the one it writes (absent where the plain layout
@@ -68,8 +73,9 @@ Plan make_plan(Pass pass, const Shape& x_shape, const Shape& w_shape, const Shap
   };
   const tag act = nhwc ? tag::nhwc : tag::any;
   auto any = [&](const Shape& s, bool operand) { return desc(s, operand, tag::any); };
+  const Shape wd = weight_dims(w_shape, a.groups);
   const memory::desc x = desc(x_shape, pass != Pass::backward_data, act),
-                     w = any(w_shape, pass != Pass::backward_weight),
+                     w = any(wd, pass != Pass::backward_weight),
                      y = desc(y_shape, pass != Pass::forward, act);
   const memory::dims stride{a.stride_h, a.stride_w}, pad{a.pad_h, a.pad_w};
   const auto algo = dnnl::algorithm::convolution_direct;
@@ -79,11 +85,12 @@ Plan make_plan(Pass pass, const Shape& x_shape, const Shape& w_shape, const Shap
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
   // The backward passes take a forward descriptor as a hint; in bfloat16 the forward one's types.
   const dnnl::convolution_forward::primitive_desc fwd(
-      {dnnl::prop_kind::forward_training, algo, desc(x_shape, true, act), any(w_shape, true),
+      {dnnl::prop_kind::forward_training, algo, desc(x_shape, true, act), any(wd, true),
        desc(y_shape, false, act), stride, pad, pad},
       attr, engine());
   const memory::desc px = plain_desc(x_shape, nhwc ? tag::nhwc : tag::nchw),
-                     pw = plain_desc(w_shape, nhwc ? tag::ohwi : tag::oihw),
+                     pw = plain_desc(wd, a.groups > 1 ? (nhwc ? tag::gohwi : tag::goihw)
+                                                      : (nhwc ? tag::ohwi : tag::oihw)),
                      py = plain_desc(y_shape, nhwc ? tag::nhwc : tag::nchw);
   Plan p;
   switch (pass) {
@@ -297,8 +304,10 @@ void set_bf16(bool on) { bf16_on = on; }
 void set_nhwc(bool on) { nhwc_on = on; }
 
 bool applies(Pass pass, const Shape& x, const Shape& w, DType dtype, const Conv2dArgs& a) {
-  if (dtype != DType::f32 || a.groups != 1 || a.dil_h != 1 || a.dil_w != 1) return false;
-  if (bf16_on || nhwc_on) return true;
+  if (dtype != DType::f32 || a.dil_h != 1 || a.dil_w != 1) return false;
+  if (nhwc_on) return true;  // grouped (depthwise) convs too
+  if (a.groups != 1) return false;
+  if (bf16_on) return true;
   if (w[2] != 3 || w[3] != 3) return false;
   const bool image_conv = x[1] == 1 && pass != Pass::backward_data;
   return image_conv || (x[1] >= 16 && w[0] >= 16);

@@ -7,8 +7,9 @@
 // than they save, and 1x1 and grouped convs are as fast or faster on mn's own path. The weight
 // gradient is summed over short runs of images and added up in a tree, because oneDNN's own
 // batch-long float32 sums are 10x less precise than mn's (conv2d_dnnl.cpp). With precision bf16
-// every dense conv takes this path (no other has bfloat16 kernels), and so it does with
-// channels-last activations, which oneDNN reads and writes in place (no reorders to pay for).
+// every dense conv takes this path (no other has bfloat16 kernels). With channels-last activations,
+// which oneDNN reads and writes in place (no reorders to pay for), every conv does, grouped and
+// depthwise ones included.
 #pragma once
 #include "tensor/backend.h"
 
@@ -21,7 +22,7 @@ constexpr bool built = true;
 bool bf16_supported();  // the CPU runs oneDNN's bfloat16 convolutions (AVX512-BF16 or AMX)
 // bfloat16 operands from now on (float32 accumulation and results); every dense conv takes oneDNN.
 void set_bf16(bool on);
-// Activations NHWC and weights OHWI (KRSC) from now on; every dense conv takes oneDNN.
+// Activations NHWC and weights OHWI (KRSC) from now on; every float32 conv takes oneDNN.
 void set_nhwc(bool on);
 // Whether `pass` of a conv of input x_shape (N, C, H, W) and weight w_shape takes this path.
 bool applies(Pass pass, const Shape& x_shape, const Shape& w_shape, DType dtype,

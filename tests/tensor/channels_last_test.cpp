@@ -1,7 +1,7 @@
 // Channels-last (NHWC) activations on the CPU (memory_format = "nhwc", the default when mn is built
 // with oneDNN) against the NCHW path: batch norm's row kernels (plain, fused with ReLU, the
-// synchronized phases), oneDNN's NHWC convolutions (every pass, every conv shape a model has; the
-// NCHW kernels on converted copies for the grouped ones and float64), the ops that run through
+// synchronized phases), oneDNN's NHWC convolutions (every pass, every conv shape a model has,
+// depthwise included; the NCHW kernels on converted copies for float64), the ops that run through
 // NCHW copies, elementwise ops on channels-last operands, and a whole layer stack through autograd
 // on width-sliced weights. Every result must itself be channels-last.
 #include <doctest/doctest.h>
@@ -192,14 +192,16 @@ TEST_CASE("cpu nhwc: convolutions through autograd on width-sliced weights match
     Conv2dArgs args;
   };
   // A WRN's convs at every width (3x3 dense and strided, 1x1 strided shortcut, the 1-channel image
-  // conv, channel counts under 16 and off the 16-lane block), and MobileNet's depthwise conv, which
-  // oneDNN does not take here (the NCHW kernel on converted copies).
+  // conv, channel counts under 16 and off the 16-lane block), and MobileNet's depthwise convs,
+  // plain and strided, and a grouped conv.
   const Case cases[] = {{{8, 16, 12, 12}, {32, 16, 3, 3}, test::conv_args(1, 1)},
                         {{8, 24, 12, 12}, {48, 24, 3, 3}, test::conv_args(2, 1)},
                         {{8, 32, 10, 10}, {64, 32, 1, 1}, test::conv_args(2, 0)},
                         {{8, 1, 14, 14}, {12, 1, 3, 3}, test::conv_args(1, 1)},
                         {{8, 4, 9, 9}, {8, 4, 3, 3}, test::conv_args(1, 1)},
-                        {{4, 24, 9, 9}, {24, 1, 3, 3}, test::conv_args(1, 1, 1, 24)}};
+                        {{4, 24, 9, 9}, {24, 1, 3, 3}, test::conv_args(1, 1, 1, 24)},
+                        {{4, 40, 10, 10}, {40, 1, 3, 3}, test::conv_args(2, 1, 1, 40)},
+                        {{4, 12, 7, 7}, {18, 4, 3, 3}, test::conv_args(1, 1, 1, 3)}};
   for (DType dtype : kDtypes)
     for (const Case& k : cases) {
       const std::string what = cat(dtype_name(dtype), " ", shape_str(k.x), " * ", shape_str(k.w));
@@ -225,10 +227,10 @@ TEST_CASE("cpu nhwc: convolutions through autograd on width-sliced weights match
       check(got.y, ref.y, what + " forward");
       test::check_close_scaled(got.dx, ref.dx, tol(dtype), what + " input gradient");  // a leaf's, stored NCHW
       test::check_close_scaled(got.dw, ref.dw, tol(dtype), what + " master weight gradient");
-      // oneDNN took the float32 dense convs (the bound above is its rounding), NCHW's kernel the rest.
-      if (dtype == DType::f32 && dnnl_conv::built) {
+      // oneDNN took every float32 conv (the bound above is its rounding), NCHW's kernels float64.
+      if (dnnl_conv::built) {
         NhwcGuard nhwc;
-        CHECK_MESSAGE(dnnl_conv::applies(dnnl_conv::Pass::forward, k.x, k.w, dtype, k.args) == (k.args.groups == 1),
+        CHECK_MESSAGE(dnnl_conv::applies(dnnl_conv::Pass::forward, k.x, k.w, dtype, k.args) == (dtype == DType::f32),
                       what);
       }
     }
