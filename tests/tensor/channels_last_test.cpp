@@ -6,6 +6,8 @@
 // on width-sliced weights. Every result must itself be channels-last.
 #include <doctest/doctest.h>
 
+#include <tuple>
+
 #include "autograd/functions.h"
 #include "tensor/conv2d_dnnl.h"
 #include "tensor/ops.h"
@@ -234,4 +236,48 @@ TEST_CASE("cpu nhwc: convolutions through autograd on width-sliced weights match
                       what);
       }
     }
+}
+
+TEST_CASE("cpu nhwc: float32 over a whole training batch stays within float32's rounding (1e-6)") {
+  // conv2d_test.cpp's bound for NCHW, on oneDNN's NHWC kernels: the weight gradient's 100352
+  // products per entry summed one image per call and added in a tree, against float64.
+  const Conv2dArgs a = test::conv_args(1, 1);
+  Tensor x = test::normal_tensor({128, 32, 28, 28}, 30), w = test::normal_tensor({32, 32, 3, 3}, 31);
+  Tensor dy = test::normal_tensor({128, 32, 28, 28}, 32);
+  Tensor x64 = x.to(DType::f64), w64 = w.to(DType::f64), dy64 = dy.to(DType::f64);
+  const Tensor y64 = ops::conv2d_forward(x64, w64, a), dx64 = ops::conv2d_backward_data(dy64, w64, x.shape(), a);
+  Tensor dw64 = Tensor::empty(w.shape(), DType::f64);
+  ops::conv2d_backward_weight(x64, dy64, dw64, a, false);
+  NhwcGuard nhwc;
+  Tensor xl = x.contiguous(kNhwc), wl = w.contiguous(kNhwc), dyl = dy.contiguous(kNhwc);
+  CHECK(test::relative_error(ops::conv2d_forward(xl, wl, a), y64) < 1e-6);
+  CHECK(test::relative_error(ops::conv2d_backward_data(dyl, wl, x.shape(), a), dx64) < 1e-6);
+  Tensor dw = Tensor::empty(w.shape(), DType::f32, Device::cpu(), kNhwc);
+  ops::conv2d_backward_weight(xl, dyl, dw, a, false);
+  CHECK(test::relative_error(dw, dw64) < 1e-6);
+}
+
+TEST_CASE("cpu nhwc: bfloat16 convolutions (where the CPU has them) match float32 NCHW to bfloat16's rounding") {
+  if (!dnnl_conv::built || !dnnl_conv::bf16_supported()) return;  // a clear error elsewhere (conv2d_test.cpp)
+  Backend& cpu = backend(Device::cpu());
+  const Conv2dArgs a = test::conv_args(1, 1), down = test::conv_args(2, 1, 1, 24);
+  for (const auto& [xs, ws, args] : {std::tuple{Shape{8, 16, 12, 12}, Shape{32, 16, 3, 3}, a},
+                                     std::tuple{Shape{4, 24, 10, 10}, Shape{24, 1, 3, 3}, down}}) {
+    const std::string what = cat(shape_str(xs), " * ", shape_str(ws));
+    Pair x = normal_pair(xs, 60, DType::f32), w = normal_pair(ws, 61, DType::f32);
+    const Tensor dy = test::normal_tensor(ops::conv2d_output_shape(xs, ws, args), 62);
+    const Tensor y = ops::conv2d_forward(x.nchw, w.nchw, args);
+    const auto [dx, dw] = ops::conv2d_backward(dy, x.nchw, w.nchw, args);
+    NhwcGuard nhwc;
+    cpu.set_precision(Precision::bf16);
+    const Tensor yb = ops::conv2d_forward(x.nhwc, w.nhwc, args);
+    const auto [dxb, dwb] = ops::conv2d_backward(dy.contiguous(kNhwc), x.nhwc, w.nhwc, args);
+    cpu.set_precision(Precision::fp32);
+    // Operands rounded to bfloat16 (8 bits), products summed in float32.
+    test::check_close_scaled(yb, y, 2e-2, what + " forward");
+    test::check_close_scaled(dxb, dx, 2e-2, what + " input gradient");
+    test::check_close_scaled(dwb, dw, 2e-2, what + " weight gradient");
+    check_layout(yb, what + " forward");
+    check_layout(dxb, what + " input gradient");
+  }
 }
