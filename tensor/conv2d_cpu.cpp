@@ -16,6 +16,7 @@
 
 #include "tensor/conv2d_dnnl.h"
 #include "tensor/cpu_backend.h"
+#include "tensor/cpu_loops.h"
 
 namespace mn {
 namespace {
@@ -454,10 +455,7 @@ void CpuBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& 
     return;
   }
   cpu::via_nchw({x, w}, {y}, [&](const auto& in, const auto& out) {
-    if (x.dtype() == DType::f32)
-      forward<float>(in[0], in[1], out[0], args);
-    else
-      forward<double>(in[0], in[1], out[0], args);
+    cpu::dispatch_float(x.dtype(), "conv2d", [&](auto t) { forward<decltype(t)>(in[0], in[1], out[0], args); });
   });
 }
 
@@ -468,10 +466,8 @@ void CpuBackend::conv2d_backward_data(const Tensor& dy, const Tensor& w, const T
     return;
   }
   cpu::via_nchw({dy, w}, {dx}, [&](const auto& in, const auto& out) {
-    if (dy.dtype() == DType::f32)
-      backward_data<float>(in[0], in[1], out[0], args);
-    else
-      backward_data<double>(in[0], in[1], out[0], args);
+    cpu::dispatch_float(dy.dtype(), "conv2d backward",
+                        [&](auto t) { backward_data<decltype(t)>(in[0], in[1], out[0], args); });
   });
 }
 
@@ -481,12 +477,13 @@ void CpuBackend::conv2d_backward_weight(const Tensor& x, const Tensor& dy, const
     dnnl_conv::backward_weight(x, dy, dw, args, accumulate);
     return;
   }
-  cpu::via_nchw({x, dy}, {dw}, [&](const auto& in, const auto& out) {
-    if (x.dtype() == DType::f32)
-      backward_weight<float>(in[0], in[1], out[0], args, accumulate);
-    else
-      backward_weight<double>(in[0], in[1], out[0], args, accumulate);
-  });
+  cpu::via_nchw(
+      {x, dy}, {dw},
+      [&](const auto& in, const auto& out) {
+        cpu::dispatch_float(x.dtype(), "conv2d backward",
+                            [&](auto t) { backward_weight<decltype(t)>(in[0], in[1], out[0], args, accumulate); });
+      },
+      accumulate);
 }
 
 void CpuBackend::conv2d_backward(const Tensor& dy, const Tensor& x, const Tensor& w,

@@ -69,15 +69,16 @@ inline bool channels_last(const Tensor& t) {
 }
 
 // Runs an NCHW-only kernel on channels-last operands: kernel(ins, outs) gets NCHW copies of the
-// channels-last tensors among `ins` and `outs` (outputs copied too, for kernels that accumulate),
-// and the outputs' results are copied back. Other operands pass as they are.
+// channels-last tensors among `ins`, NCHW buffers for those among `outs` (holding their values only
+// with outputs_read, for a kernel that accumulates), and the outputs' results are copied back.
+// Other operands pass as they are.
 template <class F>
-void via_nchw(std::vector<Tensor> ins, const std::vector<Tensor>& outs, F&& kernel) {
+void via_nchw(std::vector<Tensor> ins, const std::vector<Tensor>& outs, F&& kernel, bool outputs_read = false) {
   for (Tensor& t : ins)
     if (channels_last(t)) t = t.contiguous();
   std::vector<Tensor> nchw = outs;
   for (Tensor& t : nchw)
-    if (channels_last(t)) t = t.contiguous();
+    if (channels_last(t)) t = outputs_read ? t.contiguous() : Tensor::empty(t.shape(), t.dtype(), t.device());
   kernel(ins, nchw);
   for (size_t i = 0; i < outs.size(); ++i)
     if (nchw[i].data_ptr() != outs[i].data_ptr()) outs[i].copy_(nchw[i]);

@@ -114,8 +114,7 @@ TEST_CASE("cpu nhwc: batch norm in phases (synchronized batch norm) matches NCHW
           Tensor dx;
         };
         auto [ref, got] = both([&](bool nhwc) {
-          const Pair& in = x;
-          const Tensor& xs = nhwc ? in.nhwc : in.nchw;
+          const Tensor& xs = nhwc ? x.nhwc : x.nchw;
           const Tensor& g = nhwc ? dy.nhwc : dy.nchw;
           const Tensor mask = relu ? (nhwc ? relu_y.nhwc : relu_y.nchw) : Tensor();
           Out o;
@@ -235,6 +234,16 @@ TEST_CASE("cpu nhwc: convolutions through autograd on width-sliced weights match
         CHECK_MESSAGE(dnnl_conv::applies(dnnl_conv::Pass::forward, k.x, k.w, dtype, k.args) == (dtype == DType::f32),
                       what);
       }
+      // A weight gradient added into a channels-last buffer (both paths: oneDNN's, and NCHW's on
+      // copies that must carry the buffer's values in).
+      const Tensor dy = test::normal_tensor(ref.y.shape(), 9, dtype);
+      Tensor dw_nchw = Tensor::empty(k.w, dtype);
+      ops::conv2d_backward_weight(x.nchw, dy, dw_nchw, k.args, false);
+      NhwcGuard nhwc;
+      const Tensor before = test::normal_tensor(k.w, 10, dtype);
+      Tensor dw = before.clone().contiguous(kNhwc);  // a 1x1 or 1-channel weight is channels-last already
+      ops::conv2d_backward_weight(x.nhwc, dy.contiguous(kNhwc), dw, k.args, true);
+      test::check_close_scaled(dw, ops::add(dw_nchw, before), tol(dtype), what + " accumulated weight gradient");
     }
 }
 
