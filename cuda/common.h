@@ -61,7 +61,21 @@ struct Context {
 Context& context();  // created on first use; throws mn::Error without a usable GPU
 cudaStream_t stream();  // context().compute
 cudnnHandle_t cudnn();  // created on first use, bound to the compute stream
-cublasHandle_t cublas();
+
+// cuBLAS's functions mn calls, and its handle (bound to the compute stream). The library is
+// loaded on first use, not linked: loading it (its libcublasLt) costs a process about 210 MB of
+// resident memory, which every CPU-only run paid. In the emulator build they are its own.
+struct Cublas {
+  cublasHandle_t handle = nullptr;
+  cublasStatus_t (*gemm_ex)(cublasHandle_t, cublasOperation_t, cublasOperation_t, int, int, int,
+                            const void*, const void*, cudaDataType, int, const void*, cudaDataType,
+                            int, const void*, void*, cudaDataType, int, cublasComputeType_t,
+                            cublasGemmAlgo_t) = nullptr;  // (cublasGemmEx is overloaded in C++)
+  decltype(&cublasSgemm_v2) sgemm = nullptr;
+  decltype(&cublasGetStatusName) status_name = nullptr;
+  decltype(&cublasGetStatusString) status_string = nullptr;
+};
+const Cublas& cublas();  // loaded and created on first use; throws mn::Error if it cannot be
 
 // Device scratch memory from the device pool, returned when it goes out of scope. Safe to
 // release right after queueing the kernels that use it: every user is on the compute stream.

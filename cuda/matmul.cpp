@@ -20,8 +20,9 @@ void CudaBackend::gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t
     MN_CHECK(v <= INT_MAX, "gemm: dimension ", v, " exceeds cuBLAS's 32-bit sizes");
   if (m == 0 || n == 0) return;
   const float al = static_cast<float>(alpha), be = static_cast<float>(beta);
+  const cuda::Cublas& blas = cuda::cublas();
   if (c.dtype() == DType::bf16) {
-    MN_CUBLAS_CHECK(cublasGemmEx(cuda::cublas(), trans_b ? CUBLAS_OP_T : CUBLAS_OP_N,
+    MN_CUBLAS_CHECK(blas.gemm_ex(blas.handle, trans_b ? CUBLAS_OP_T : CUBLAS_OP_N,
                                  trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, static_cast<int>(n),
                                  static_cast<int>(m), static_cast<int>(k), &al, b.data_ptr(),
                                  CUDA_R_16BF, static_cast<int>(ldb), a.data_ptr(), CUDA_R_16BF,
@@ -29,7 +30,7 @@ void CudaBackend::gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t
                                  static_cast<int>(ldc), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
     return;
   }
-  MN_CUBLAS_CHECK(cublasSgemm(cuda::cublas(), trans_b ? CUBLAS_OP_T : CUBLAS_OP_N,
+  MN_CUBLAS_CHECK(blas.sgemm(blas.handle, trans_b ? CUBLAS_OP_T : CUBLAS_OP_N,
                               trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, static_cast<int>(n),
                               static_cast<int>(m), static_cast<int>(k), &al,
                               static_cast<const float*>(b.data_ptr()), static_cast<int>(ldb),

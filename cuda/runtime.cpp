@@ -1,9 +1,12 @@
 // The GPU context: device discovery, streams, cuDNN/cuBLAS handles, error reporting, and the
 // definitions of mn::cuda_available() / cuda_select_device() / cuda_backend() declared in
 // tensor/backend.h.
+#include <dlfcn.h>
+
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <type_traits>
 
 #include "cuda/common.h"
 
@@ -73,8 +76,8 @@ void fail_cudnn(cudnnStatus_t s, const char* expr, const char* file, int line) {
 }
 
 void fail_cublas(cublasStatus_t s, const char* expr, const char* file, int line) {
-  fail("cublas: ", expr, " failed at ", file, ":", line, ": ", cublasGetStatusName(s), " (",
-       cublasGetStatusString(s), ")");
+  fail("cublas: ", expr, " failed at ", file, ":", line, ": ", cublas().status_name(s), " (",
+       cublas().status_string(s), ")");
 }
 
 Context& context() {
@@ -116,16 +119,53 @@ cudnnHandle_t cudnn() {
   return h;
 }
 
-cublasHandle_t cublas() {
-  static cublasHandle_t h = [] {
-    cublasHandle_t handle;
-    MN_CUBLAS_CHECK(cublasCreate(&handle));
-    MN_CUBLAS_CHECK(cublasSetStream(handle, stream()));
-    // Full float32 products, as PyTorch's default (torch.backends.cuda.matmul.allow_tf32 = False).
-    MN_CUBLAS_CHECK(cublasSetMathMode(handle, CUBLAS_DEFAULT_MATH));
-    return handle;
+namespace {
+
+// MN_CUBLAS_BIND(fn, name): fn <- cuBLAS's function of that exported name, from the library CMake
+// found (MN_CUBLAS_LIBRARY is its path), or in the emulator build the emulator's own definition.
+#ifdef MN_CUBLAS_LIBRARY
+void* cublas_symbol(const char* name) {
+  static void* const lib = [] {
+    void* l = dlopen(MN_CUBLAS_LIBRARY, RTLD_NOW | RTLD_LOCAL);
+    if (!l) fail("cublas: cannot load ", MN_CUBLAS_LIBRARY, ": ", dlerror());
+    return l;
   }();
-  return h;
+  void* fn = dlsym(lib, name);
+  if (!fn) fail("cublas: ", MN_CUBLAS_LIBRARY, " has no ", name);
+  return fn;
+}
+#define MN_CUBLAS_BIND(fn, name) fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(cublas_symbol(#name))
+#else
+#define MN_CUBLAS_BIND(fn, name) fn = &name
+#endif
+
+}  // namespace
+
+const Cublas& cublas() {
+  static const Cublas api = [] {
+    Cublas c;
+    MN_CUBLAS_BIND(c.gemm_ex, cublasGemmEx);
+    MN_CUBLAS_BIND(c.sgemm, cublasSgemm_v2);
+    MN_CUBLAS_BIND(c.status_name, cublasGetStatusName);
+    MN_CUBLAS_BIND(c.status_string, cublasGetStatusString);
+    decltype(&cublasCreate_v2) create;
+    decltype(&cublasSetStream_v2) set_stream;
+    decltype(&cublasSetMathMode) set_math_mode;
+    MN_CUBLAS_BIND(create, cublasCreate_v2);
+    MN_CUBLAS_BIND(set_stream, cublasSetStream_v2);
+    MN_CUBLAS_BIND(set_math_mode, cublasSetMathMode);
+    // Not MN_CUBLAS_CHECK: its message reads the status names through cublas(), not made yet.
+    auto check = [&c](cublasStatus_t s, const char* call) {
+      if (s != CUBLAS_STATUS_SUCCESS)
+        fail("cublas: ", call, " failed: ", c.status_name(s), " (", c.status_string(s), ")");
+    };
+    check(create(&c.handle), "cublasCreate");
+    check(set_stream(c.handle, stream()), "cublasSetStream");
+    // Full float32 products, as PyTorch's default (torch.backends.cuda.matmul.allow_tf32 = False).
+    check(set_math_mode(c.handle, CUBLAS_DEFAULT_MATH), "cublasSetMathMode");
+    return c;
+  }();
+  return api;
 }
 
 int num_sms() { return context().props.multiProcessorCount; }
